@@ -1,0 +1,47 @@
+//! The core's one error type: bad events and settings, and failures of the ports.
+
+use crate::notice::Notice;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the event is not valid JSON: {0}")]
+    MalformedJson(String),
+    #[error("the event is {size} bytes, over the {limit} bytes an EventBridge event can hold")]
+    EventTooLarge { size: usize, limit: usize },
+    #[error("the event's field `{path}` is wrong: {message}")]
+    InvalidField { path: String, message: String },
+    #[error("not an EventBridge \"AWS API Call via CloudTrail\" event (detail-type is {0:?})")]
+    NotCloudTrail(Option<String>),
+    #[error("the event is a call to {0}, not to ec2.amazonaws.com")]
+    OtherService(String),
+    #[error(
+        "the event is {0}; egress-guard handles AuthorizeSecurityGroupEgress, CreateSecurityGroup and ModifySecurityGroupRules"
+    )]
+    UnsupportedEvent(String),
+    #[error("the event has no `{0}`")]
+    MissingField(&'static str),
+    #[error("the {event_name} event names no security group (looked in {looked_in})")]
+    MissingGroupId { event_name: &'static str, looked_in: &'static str },
+    #[error("{0:?} is not a security group id: expected sg- and 8 or 17 lowercase hex digits")]
+    InvalidGroupId(String),
+    #[error("{0:?} is not a CIDR block")]
+    InvalidCidr(String),
+    #[error("{0:?} is not an IP protocol")]
+    InvalidProtocol(String),
+    #[error("allowed port {entry:?}: {why}")]
+    InvalidAllowedPort { entry: String, why: String },
+    #[error("security group {group_id}: {source}")]
+    SecurityGroups { group_id: String, source: BoxError },
+    /// The revoke (if any) stands; the notice travels with the error so that it is not lost.
+    #[error("the notice for {group_id} could not be published ({source}); the notice follows:\n{}\n\n{}", notice.subject(), notice.text())]
+    Notify { group_id: String, notice: Box<Notice>, source: BoxError },
+}
+
+impl Error {
+    /// True when the input is at fault and retrying the same event cannot help.
+    pub fn is_bad_input(&self) -> bool {
+        !matches!(self, Error::SecurityGroups { .. } | Error::Notify { .. })
+    }
+}

@@ -1,0 +1,225 @@
+//! Evaluation: which egress rules of a group are open to the world, and the exact revoke plan. Pure and infallible.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{EgressRule, PortRange, SecurityGroup};
+use crate::settings::{AllowedPort, Settings};
+
+/// Why a group is left alone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum Exemption {
+    GroupId,
+    Tag { key: String, value: String },
+}
+
+impl Exemption {
+    pub fn reason(&self) -> String {
+        match self {
+            Exemption::GroupId => "its id is on the exempt list".into(),
+            Exemption::Tag { key, value } if value.is_empty() => format!("tag {key}"),
+            Exemption::Tag { key, value } => format!("tag {key}: {value}"),
+        }
+    }
+}
+
+/// What egress-guard does with one open rule.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Disposition {
+    /// Open to the world on TCP, UDP or all traffic: revoked.
+    Revoke,
+    /// Open, but on an allowed port.
+    Allowed { entry: AllowedPort },
+    /// Open on ICMP or another protocol outside EC2-033: reported, kept unless settings say otherwise.
+    ReportOnly,
+    /// Open, but the group is exempt.
+    Exempt,
+}
+
+/// An egress rule open to `0.0.0.0/0` or `::/0`, and what is done with it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    pub rule: EgressRule,
+    #[serde(flatten)]
+    pub disposition: Disposition,
+}
+
+/// The exact rules to revoke from one group. Every destination in it is unrestricted.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokePlan {
+    pub group_id: String,
+    pub rules: Vec<EgressRule>,
+}
+
+impl RevokePlan {
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evaluation {
+    pub exemption: Option<Exemption>,
+    pub findings: Vec<Finding>,
+    pub plan: RevokePlan,
+}
+
+/// Evaluates a group's egress against the settings.
+pub fn evaluate(group: &SecurityGroup, settings: &Settings) -> Evaluation {
+    let exemption = exemption(group, settings);
+    let findings: Vec<Finding> = group
+        .egress
+        .iter()
+        .filter(|rule| rule.destination.is_unrestricted())
+        .map(|rule| Finding { rule: rule.clone(), disposition: disposition(rule, exemption.is_some(), settings) })
+        .collect();
+    let rules = findings.iter().filter(|f| f.disposition == Disposition::Revoke).map(|f| f.rule.clone()).collect();
+    Evaluation { exemption, findings, plan: RevokePlan { group_id: group.id.clone(), rules } }
+}
+
+fn exemption(group: &SecurityGroup, settings: &Settings) -> Option<Exemption> {
+    if settings.exempt_group_ids.contains(&group.id) {
+        return Some(Exemption::GroupId);
+    }
+    let key = settings.exempt_tag_key.as_ref()?;
+    group.tags.get(key).map(|value| Exemption::Tag { key: key.clone(), value: value.clone() })
+}
+
+fn disposition(rule: &EgressRule, exempt: bool, settings: &Settings) -> Disposition {
+    if exempt {
+        return Disposition::Exempt;
+    }
+    if let Some(entry) = allowed_by(rule, &settings.allowed) {
+        return Disposition::Allowed { entry };
+    }
+    if rule.protocol.is_in_scope() || settings.revoke_other_protocols {
+        Disposition::Revoke
+    } else {
+        Disposition::ReportOnly
+    }
+}
+
+/// The allowed entry whose range holds the rule's whole port range. All traffic (`-1`) is never covered.
+fn allowed_by(rule: &EgressRule, allowed: &[AllowedPort]) -> Option<AllowedPort> {
+    if !rule.protocol.has_ports() {
+        return None;
+    }
+    let ports = rule.ports.unwrap_or(PortRange::ALL);
+    allowed.iter().find(|entry| entry.protocol == rule.protocol && ports.is_within(&entry.ports)).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Cidr, Destination, Protocol};
+
+    fn rule(protocol: &str, ports: Option<(i32, i32)>, to: &str) -> EgressRule {
+        let destination = if to.starts_with("pl-") {
+            Destination::PrefixList(to.into())
+        } else if to.starts_with("sg-") {
+            Destination::SecurityGroup { group_id: to.into(), user_id: None }
+        } else {
+            Destination::Cidr(Cidr::parse(to).unwrap())
+        };
+        EgressRule {
+            protocol: Protocol::parse(protocol).unwrap(),
+            ports: ports.map(|(from, to)| PortRange { from, to }),
+            destination,
+            description: None,
+            rule_id: None,
+        }
+    }
+
+    fn group(egress: Vec<EgressRule>) -> SecurityGroup {
+        SecurityGroup { id: "sg-0123abcd".into(), egress, ..Default::default() }
+    }
+
+    /// Evaluates one rule with default settings plus `allowed`, and returns its disposition (None: no finding).
+    fn check(rule: EgressRule, allowed: &str) -> Option<Disposition> {
+        let settings = Settings { allowed: AllowedPort::parse_list(allowed).unwrap(), ..Settings::default() };
+        let eval = evaluate(&group(vec![rule]), &settings);
+        let planned = !eval.plan.is_empty();
+        let d = eval.findings.into_iter().next().map(|f| f.disposition);
+        assert_eq!(planned, d == Some(Disposition::Revoke), "plan and findings disagree");
+        d
+    }
+
+    macro_rules! case {
+        ($name:ident, $rule:expr, $allowed:expr, $expected:expr) => {
+            #[test]
+            fn $name() {
+                assert_eq!(check($rule, $allowed), $expected);
+            }
+        };
+    }
+
+    use Disposition::*;
+    case!(revokes_all_traffic_to_ipv4_world, rule("-1", None, "0.0.0.0/0"), "", Some(Revoke));
+    case!(revokes_all_traffic_to_ipv6_world, rule("-1", None, "::/0"), "", Some(Revoke));
+    case!(revokes_tcp_port_to_world, rule("tcp", Some((443, 443)), "0.0.0.0/0"), "", Some(Revoke));
+    case!(revokes_numeric_udp_to_world, rule("17", Some((53, 53)), "::/0"), "", Some(Revoke));
+    case!(revokes_non_canonical_world_spelling, rule("tcp", Some((0, 65535)), "0:0:0:0:0:0:0:0/0"), "", Some(Revoke));
+    case!(keeps_private_cidr, rule("-1", None, "10.0.0.0/8"), "", None);
+    case!(keeps_half_of_the_internet, rule("-1", None, "0.0.0.0/1"), "", None);
+    case!(keeps_prefix_list, rule("-1", None, "pl-0123abcd"), "", None);
+    case!(keeps_group_reference, rule("tcp", Some((443, 443)), "sg-0fedcba9"), "", None);
+    case!(reports_icmp_without_revoking, rule("icmp", Some((-1, -1)), "0.0.0.0/0"), "", Some(ReportOnly));
+    case!(reports_other_protocol_number, rule("50", None, "0.0.0.0/0"), "", Some(ReportOnly));
+    case!(
+        allows_port_inside_entry,
+        rule("tcp", Some((443, 443)), "0.0.0.0/0"),
+        "tcp:443",
+        Some(Allowed { entry: "tcp:443".parse().unwrap() })
+    );
+    case!(
+        allows_range_inside_entry,
+        rule("tcp", Some((8080, 8081)), "0.0.0.0/0"),
+        "tcp:8000-8100",
+        Some(Allowed { entry: "tcp:8000-8100".parse().unwrap() })
+    );
+    case!(revokes_range_reaching_past_entry, rule("tcp", Some((440, 450)), "0.0.0.0/0"), "tcp:443", Some(Revoke));
+    case!(revokes_udp_when_only_tcp_allowed, rule("udp", Some((443, 443)), "0.0.0.0/0"), "tcp:443", Some(Revoke));
+    case!(never_allows_all_traffic_by_port, rule("-1", None, "0.0.0.0/0"), "tcp:0-65535,udp:0-65535", Some(Revoke));
+
+    #[test]
+    fn plan_names_only_the_open_sibling() {
+        let g = group(vec![rule("tcp", Some((443, 443)), "10.0.0.0/8"), rule("tcp", Some((443, 443)), "0.0.0.0/0")]);
+        let plan = evaluate(&g, &Settings::default()).plan;
+        assert_eq!(plan.rules, vec![g.egress[1].clone()]);
+    }
+
+    #[test]
+    fn exempt_by_tag_plans_nothing_and_gives_the_reason() {
+        let mut g = group(vec![rule("-1", None, "0.0.0.0/0")]);
+        g.tags.insert("egress-guard:exempt".into(), "NAT proxy, ticket SEC-42".into());
+        let eval = evaluate(&g, &Settings::default());
+        assert!(eval.plan.is_empty());
+        assert_eq!(eval.findings[0].disposition, Exempt);
+        assert_eq!(eval.exemption.unwrap().reason(), "tag egress-guard:exempt: NAT proxy, ticket SEC-42");
+    }
+
+    #[test]
+    fn exempt_by_id_plans_nothing() {
+        let g = group(vec![rule("-1", None, "::/0")]);
+        let settings = Settings { exempt_group_ids: [g.id.clone()].into(), ..Settings::default() };
+        let eval = evaluate(&g, &settings);
+        assert!(eval.plan.is_empty());
+        assert_eq!(eval.exemption, Some(Exemption::GroupId));
+    }
+
+    #[test]
+    fn tag_exempts_nothing_when_no_key_is_set() {
+        let mut g = group(vec![rule("-1", None, "0.0.0.0/0")]);
+        g.tags.insert("egress-guard:exempt".into(), "yes".into());
+        let settings = Settings { exempt_tag_key: None, ..Settings::default() };
+        assert_eq!(evaluate(&g, &settings).plan.rules.len(), 1);
+    }
+
+    #[test]
+    fn other_protocols_are_revoked_when_settings_say_so() {
+        let g = group(vec![rule("icmp", Some((-1, -1)), "0.0.0.0/0")]);
+        let settings = Settings { revoke_other_protocols: true, ..Settings::default() };
+        assert_eq!(evaluate(&g, &settings).plan.rules.len(), 1);
+    }
+}

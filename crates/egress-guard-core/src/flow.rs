@@ -1,0 +1,199 @@
+//! The remediation flow over two ports: read the group, evaluate, revoke, re-read and verify, then notify.
+
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+use crate::evaluate::{Disposition, Evaluation, RevokePlan, evaluate};
+use crate::model::{EgressRule, SecurityGroup};
+use crate::notice::{Cause, GroupRef, Notice, undo_command};
+use crate::settings::Settings;
+use crate::trigger::Trigger;
+
+/// Reads and changes security groups. Speaks domain types only.
+pub trait SecurityGroups {
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// The group as EC2 holds it now; `None` if it does not exist (any more).
+    fn describe(&self, group_id: &str) -> impl Future<Output = Result<Option<SecurityGroup>, Self::Error>> + Send;
+
+    /// Revokes exactly the plan's rules. A rule that is already gone is not an error; nor is a group that is gone:
+    /// the re-read that follows tells.
+    fn revoke(&self, plan: &RevokePlan) -> impl Future<Output = Result<(), Self::Error>> + Send;
+}
+
+/// Delivers notices to people.
+pub trait Notifier {
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    fn publish(&self, notice: &Notice) -> impl Future<Output = Result<(), Self::Error>> + Send;
+}
+
+/// What became of one group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Compliant,
+    Exempt,
+    Remediated,
+    DryRun,
+    GroupGone,
+    CallFailed,
+    VerificationFailed,
+}
+
+impl Outcome {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Outcome::Compliant => "compliant",
+            Outcome::Exempt => "exempt",
+            Outcome::Remediated => "remediated",
+            Outcome::DryRun => "dry_run",
+            Outcome::GroupGone => "group_gone",
+            Outcome::CallFailed => "call_failed",
+            Outcome::VerificationFailed => "verification_failed",
+        }
+    }
+}
+
+/// The result for one group of an event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    pub outcome: Outcome,
+    /// Destinations revoked (in a dry run: that would be), as `traffic to destination`.
+    pub revoked: Vec<String>,
+    /// The notice that was published, if one was.
+    #[serde(skip)]
+    pub notice: Option<Notice>,
+}
+
+/// Runs the flow for every group of the trigger.
+pub async fn remediate<G, N>(
+    trigger: &Trigger,
+    settings: &Settings,
+    groups: &G,
+    notifier: &N,
+) -> Result<Vec<Report>, Error>
+where
+    G: SecurityGroups,
+    N: Notifier,
+{
+    if let Some(failed) = &trigger.failed {
+        tracing::info!(event_id = %trigger.event_id, error_code = %failed.error_code, outcome = "call_failed", "skipped: the call failed");
+        return Ok(vec![Report {
+            group_id: trigger.group_ids.first().cloned(),
+            outcome: Outcome::CallFailed,
+            revoked: Vec::new(),
+            notice: None,
+        }]);
+    }
+    let mut reports = Vec::with_capacity(trigger.group_ids.len());
+    for group_id in &trigger.group_ids {
+        let report = remediate_group(trigger, group_id, settings, groups, notifier).await?;
+        tracing::info!(
+            event_id = %trigger.event_id,
+            group_id = %group_id,
+            outcome = report.outcome.as_str(),
+            revoked = report.revoked.len(),
+            notified = report.notice.is_some(),
+            "group handled"
+        );
+        reports.push(report);
+    }
+    Ok(reports)
+}
+
+async fn remediate_group<G: SecurityGroups, N: Notifier>(
+    trigger: &Trigger,
+    group_id: &str,
+    settings: &Settings,
+    groups: &G,
+    notifier: &N,
+) -> Result<Report, Error> {
+    let read_error =
+        |source: G::Error| Error::SecurityGroups { group_id: group_id.to_owned(), source: Box::new(source) };
+    let Some(before) = groups.describe(group_id).await.map_err(read_error)? else {
+        return Ok(Report {
+            group_id: Some(group_id.to_owned()),
+            outcome: Outcome::GroupGone,
+            revoked: vec![],
+            notice: None,
+        });
+    };
+    let evaluation = evaluate(&before, settings);
+    let plan = &evaluation.plan;
+
+    let (outcome, after, still_open, verify_error) = if plan.is_empty() {
+        let outcome = if evaluation.exemption.is_some() { Outcome::Exempt } else { Outcome::Compliant };
+        (outcome, before.egress.clone(), vec![], None)
+    } else if settings.dry_run {
+        let after = before.egress.iter().filter(|r| !plan.rules.contains(r)).cloned().collect();
+        (Outcome::DryRun, after, vec![], None)
+    } else {
+        groups.revoke(plan).await.map_err(read_error)?;
+        match groups.describe(group_id).await {
+            Ok(None) => (Outcome::GroupGone, vec![], vec![], None),
+            Ok(Some(after)) => {
+                let still_open = evaluate(&after, settings).plan.rules;
+                let outcome = if still_open.is_empty() { Outcome::Remediated } else { Outcome::VerificationFailed };
+                (outcome, after.egress, still_open, None)
+            }
+            // The revoke happened: it is reported even though it cannot be verified.
+            Err(err) => (Outcome::VerificationFailed, vec![], vec![], Some(err.to_string())),
+        }
+    };
+
+    let revoked: Vec<String> = plan.rules.iter().map(EgressRule::to_string).collect();
+    let acted = !plan.is_empty();
+    if !acted && !settings.notify_compliant {
+        return Ok(Report { group_id: Some(group_id.to_owned()), outcome, revoked, notice: None });
+    }
+    let notice = build_notice(trigger, settings, &before, &evaluation, outcome, after, still_open, verify_error);
+    if let Err(source) = notifier.publish(&notice).await {
+        return Err(Error::Notify {
+            group_id: group_id.to_owned(),
+            notice: Box::new(notice),
+            source: Box::new(source),
+        });
+    }
+    Ok(Report { group_id: Some(group_id.to_owned()), outcome, revoked, notice: Some(notice) })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_notice(
+    trigger: &Trigger,
+    settings: &Settings,
+    before: &SecurityGroup,
+    evaluation: &Evaluation,
+    outcome: Outcome,
+    after: Vec<EgressRule>,
+    still_open: Vec<EgressRule>,
+    verify_error: Option<String>,
+) -> Notice {
+    let revoked = evaluation.plan.rules.clone();
+    let undo = (!settings.dry_run && !revoked.is_empty()).then(|| undo_command(&trigger.region, &before.id, &revoked));
+    Notice {
+        outcome,
+        account: before.owner_id.clone().unwrap_or_else(|| trigger.account.clone()),
+        region: trigger.region.clone(),
+        group: GroupRef { id: before.id.clone(), name: before.name.clone(), vpc_id: before.vpc_id.clone() },
+        cause: Cause {
+            event_id: trigger.event_id.clone(),
+            event_name: trigger.event_name,
+            event_time: trigger.event_time.clone(),
+            actor: trigger.actor.clone(),
+        },
+        dry_run: settings.dry_run,
+        before: before.egress.clone(),
+        after,
+        revoked,
+        still_open,
+        kept_open: evaluation.findings.iter().filter(|f| f.disposition != Disposition::Revoke).cloned().collect(),
+        exemption: evaluation.exemption.clone(),
+        verify_error,
+        undo_command: undo,
+    }
+}

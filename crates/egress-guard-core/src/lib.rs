@@ -1,0 +1,20 @@
+//! egress-guard's pure core: parse the CloudTrail trigger, evaluate a group's egress against EC2-033,
+//! plan the exact revoke and run the remediation flow over two ports. No AWS SDK, no runtime.
+#![forbid(unsafe_code)]
+#![warn(missing_debug_implementations)]
+
+mod error;
+pub mod evaluate;
+pub mod flow;
+pub mod model;
+pub mod notice;
+pub mod settings;
+pub mod trigger;
+
+pub use error::{BoxError, Error};
+pub use evaluate::{Disposition, Evaluation, Exemption, Finding, RevokePlan, evaluate};
+pub use flow::{Notifier, Outcome, Report, SecurityGroups, remediate};
+pub use model::{Cidr, Destination, EgressRule, PortRange, Protocol, SecurityGroup};
+pub use notice::Notice;
+pub use settings::{AllowedPort, Settings};
+pub use trigger::{Actor, EventName, Trigger, parse_event, parse_value};

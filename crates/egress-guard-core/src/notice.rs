@@ -1,0 +1,321 @@
+//! The notice: what happened to one group, rendered as a person's text (subject + body) and as JSON.
+
+use serde::{Deserialize, Serialize};
+
+use crate::evaluate::{Disposition, Exemption, Finding};
+use crate::flow::Outcome;
+use crate::model::{Destination, EgressRule, Protocol};
+use crate::trigger::{Actor, EventName};
+
+/// SNS rejects subjects longer than 100 characters.
+pub const MAX_SUBJECT_CHARS: usize = 100;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupRef {
+    pub id: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vpc_id: Option<String>,
+}
+
+/// The change that triggered the check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cause {
+    pub event_id: String,
+    pub event_name: EventName,
+    pub event_time: String,
+    pub actor: Actor,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    pub outcome: Outcome,
+    pub account: String,
+    pub region: String,
+    pub group: GroupRef,
+    pub cause: Cause,
+    pub dry_run: bool,
+    pub before: Vec<EgressRule>,
+    /// The egress as re-read after the revoke (in a dry run: as it would be). Empty if it could not be read.
+    pub after: Vec<EgressRule>,
+    /// Revoked rules (in a dry run: the rules that would be revoked).
+    pub revoked: Vec<EgressRule>,
+    /// Open rules still present after the revoke.
+    pub still_open: Vec<EgressRule>,
+    /// Open rules kept on purpose: allowed ports, other protocols, exempt groups.
+    pub kept_open: Vec<Finding>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exemption: Option<Exemption>,
+    /// Why the group could not be re-read after the revoke, if it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify_error: Option<String>,
+    /// The AWS CLI command that restores exactly what was revoked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub undo_command: Option<String>,
+}
+
+impl Notice {
+    /// One line, at most 100 characters, no line breaks: fit for an SNS subject and a phone's lock screen.
+    pub fn subject(&self) -> String {
+        let g = &self.group;
+        let n = self.revoked.len();
+        let rules = if n == 1 { "rule" } else { "rules" };
+        let text = match self.outcome {
+            Outcome::Remediated => format!("Revoked {n} open egress {rules} on {} ({})", g.id, g.name),
+            Outcome::DryRun => format!("[dry run] Would revoke {n} open egress {rules} on {} ({})", g.id, g.name),
+            Outcome::VerificationFailed => format!("ACTION NEEDED: {} ({}) still has open egress", g.id, g.name),
+            Outcome::GroupGone => format!("Revoked {n} open egress {rules}, then {} was deleted", g.id),
+            Outcome::Exempt => format!("Exempt {} ({}) has open egress", g.id, g.name),
+            Outcome::Compliant => format!("{} ({}) egress is compliant", g.id, g.name),
+            Outcome::CallFailed => format!("{}: failed call, nothing to do", g.id),
+        };
+        let text = format!("egress-guard: {text} - {}", self.region);
+        one_line(&text, MAX_SUBJECT_CHARS)
+    }
+
+    /// The body a person reads: headline, where, who, the rules before and after, and the undo command.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        let g = &self.group;
+        let headline = match self.outcome {
+            Outcome::Remediated => format!(
+                "egress-guard REVOKED {} egress {} of {} that allowed traffic to the whole Internet.",
+                self.revoked.len(),
+                plural(self.revoked.len(), "rule", "rules"),
+                g.id
+            ),
+            Outcome::DryRun => format!(
+                "DRY RUN: egress-guard WOULD REVOKE {} egress {} of {}. Nothing was changed.",
+                self.revoked.len(),
+                plural(self.revoked.len(), "rule", "rules"),
+                g.id
+            ),
+            Outcome::VerificationFailed => format!(
+                "ACTION NEEDED: egress-guard revoked {} rule(s) of {}, but the group is still open to the Internet.",
+                self.revoked.len(),
+                g.id
+            ),
+            Outcome::GroupGone => format!(
+                "egress-guard revoked {} rule(s) of {}; the group was deleted before it could be re-read.",
+                self.revoked.len(),
+                g.id
+            ),
+            Outcome::Exempt => format!("{} is exempt ({}); nothing was changed.", g.id, self.exemption_reason()),
+            Outcome::Compliant => format!("{} has no unrestricted egress; nothing was changed.", g.id),
+            Outcome::CallFailed => format!("The call on {} failed; nothing was changed.", g.id),
+        };
+        out.push_str(&headline);
+        out.push_str("\n\n");
+        let vpc = g.vpc_id.as_deref().unwrap_or("-");
+        let c = &self.cause;
+        let mut from = Vec::new();
+        from.extend(c.actor.source_ip.as_deref());
+        from.extend(c.actor.user_agent.as_deref());
+        out.push_str(&format!("Group    {} \"{}\"\n", g.id, g.name));
+        out.push_str(&format!("VPC      {vpc}\n"));
+        out.push_str(&format!("Account  {}  Region {}\n", self.account, self.region));
+        out.push_str(&format!("Changed  by {}\n", c.actor.name()));
+        if !from.is_empty() {
+            out.push_str(&format!("         from {}\n", from.join(", ")));
+        }
+        out.push_str(&format!("         at {} ({}, event {})\n\n", c.event_time, c.event_name.as_str(), c.event_id));
+        out.push_str(&self.rules_table());
+        if let Some(err) = &self.verify_error {
+            out.push_str(&format!("\nThe group could not be re-read to verify the revoke: {err}\n"));
+        }
+        if let Some(undo) = &self.undo_command {
+            out.push_str("\nTo undo (restores exactly what was revoked):\n");
+            out.push_str(undo);
+            out.push('\n');
+        }
+        out.push_str(
+            "\nWhy: EC2-033 says a security group must not allow outbound traffic to 0.0.0.0/0 or ::/0. \
+             Allow only the destinations the workload needs",
+        );
+        out.push_str(&match &self.exemption {
+            Some(_) => ".\n".to_owned(),
+            None => ", or tag the group to exempt it.\n".to_owned(),
+        });
+        out
+    }
+
+    /// The notice as JSON, for machines.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|err| format!("{{\"error\":\"{err}\"}}"))
+    }
+
+    fn exemption_reason(&self) -> String {
+        self.exemption.as_ref().map(Exemption::reason).unwrap_or_default()
+    }
+
+    /// Before and after side by side: one line per rule with what became of it.
+    fn rules_table(&self) -> String {
+        let mut rows: Vec<(String, String, String)> = Vec::new();
+        for rule in &self.before {
+            let has = |list: &[EgressRule]| list.iter().any(|r| r.same_traffic(rule));
+            let state = if has(&self.still_open) {
+                "STILL OPEN".to_owned()
+            } else if has(&self.revoked) {
+                if self.dry_run { "would revoke" } else { "REVOKED" }.to_owned()
+            } else if let Some(f) = self.kept_open.iter().find(|f| f.rule.same_traffic(rule)) {
+                match &f.disposition {
+                    Disposition::Allowed { entry } => format!("open, allowed ({entry})"),
+                    Disposition::ReportOnly => "open, not revoked (protocol)".to_owned(),
+                    Disposition::Exempt => "open, exempt".to_owned(),
+                    Disposition::Revoke => "open".to_owned(),
+                }
+            } else {
+                "kept".to_owned()
+            };
+            rows.push((rule.traffic(), rule.destination.to_string(), state));
+        }
+        for rule in &self.after {
+            if !self.before.iter().any(|r| r.same_traffic(rule)) {
+                let state = if self.still_open.iter().any(|r| r.same_traffic(rule)) {
+                    "ADDED, STILL OPEN"
+                } else {
+                    "added since"
+                };
+                rows.push((rule.traffic(), rule.destination.to_string(), state.to_owned()));
+            }
+        }
+        let mut out = String::from("Egress rules, before -> after:\n");
+        if rows.is_empty() {
+            out.push_str("  (none)\n");
+        }
+        let w0 = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+        let w1 = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
+        for (traffic, dest, state) in rows {
+            out.push_str(&format!("  {traffic:<w0$}  {dest:<w1$}  {state}\n"));
+        }
+        let removed_everything = !self.before.is_empty() && self.after.is_empty() && self.verify_error.is_none();
+        if removed_everything && matches!(self.outcome, Outcome::Remediated | Outcome::DryRun) {
+            out.push_str("  The group has no egress rule left: it can send no traffic until one is added.\n");
+        }
+        out
+    }
+}
+
+fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 { one } else { many }
+}
+
+/// Folds control characters into spaces and cuts to `max` characters, marking a cut with `…`.
+fn one_line(text: &str, max: usize) -> String {
+    let clean: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    if clean.chars().count() <= max {
+        return clean;
+    }
+    let mut cut: String = clean.chars().take(max - 1).collect();
+    cut.push('…');
+    cut
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Permission {
+    ip_protocol: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    from_port: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    to_port: Option<i32>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    ip_ranges: Vec<Range>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    ipv6_ranges: Vec<Range>,
+}
+
+#[derive(Serialize)]
+struct Range {
+    #[serde(rename = "CidrIp", skip_serializing_if = "Option::is_none")]
+    cidr_ip: Option<String>,
+    #[serde(rename = "CidrIpv6", skip_serializing_if = "Option::is_none")]
+    cidr_ipv6: Option<String>,
+    #[serde(rename = "Description", skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
+}
+
+/// The `--ip-permissions` JSON that re-authorizes exactly `rules` (CIDR destinations only, as plans hold).
+pub fn ip_permissions_json(rules: &[EgressRule]) -> String {
+    let mut perms: Vec<Permission> = Vec::new();
+    for rule in rules {
+        let Destination::Cidr(cidr) = &rule.destination else { continue };
+        let (from_port, to_port) = match (&rule.protocol, rule.ports) {
+            (Protocol::All, _) | (_, None) => (None, None),
+            (_, Some(p)) => (Some(p.from), Some(p.to)),
+        };
+        let ip_protocol = rule.protocol.as_ec2();
+        let index = perms
+            .iter()
+            .position(|p| p.ip_protocol == ip_protocol && p.from_port == from_port && p.to_port == to_port)
+            .unwrap_or_else(|| {
+                perms.push(Permission { ip_protocol, from_port, to_port, ip_ranges: vec![], ipv6_ranges: vec![] });
+                perms.len() - 1
+            });
+        let text = Some(cidr.as_str().to_owned());
+        let description = rule.description.clone();
+        if cidr.is_ipv6() {
+            perms[index].ipv6_ranges.push(Range { cidr_ip: None, cidr_ipv6: text, description });
+        } else {
+            perms[index].ip_ranges.push(Range { cidr_ip: text, cidr_ipv6: None, description });
+        }
+    }
+    serde_json::to_string(&perms).unwrap_or_default()
+}
+
+/// `aws ec2 authorize-security-group-egress …` restoring `rules`, quoted for a POSIX shell.
+pub fn undo_command(region: &str, group_id: &str, rules: &[EgressRule]) -> String {
+    let json = ip_permissions_json(rules).replace('\'', r"'\''");
+    format!("aws ec2 authorize-security-group-egress --region {region} --group-id {group_id} --ip-permissions '{json}'")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Cidr, PortRange};
+
+    fn rule(protocol: Protocol, ports: Option<(i32, i32)>, cidr: &str, description: Option<&str>) -> EgressRule {
+        EgressRule {
+            protocol,
+            ports: ports.map(|(from, to)| PortRange { from, to }),
+            destination: Destination::Cidr(Cidr::parse(cidr).unwrap()),
+            description: description.map(str::to_owned),
+            rule_id: None,
+        }
+    }
+
+    #[test]
+    fn undo_json_restores_each_range_under_its_permission() {
+        let rules = [
+            rule(Protocol::All, None, "0.0.0.0/0", None),
+            rule(Protocol::All, None, "::/0", None),
+            rule(Protocol::Tcp, Some((443, 443)), "0.0.0.0/0", Some("web")),
+        ];
+        let json: serde_json::Value = serde_json::from_str(&ip_permissions_json(&rules)).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!([
+                {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}], "Ipv6Ranges": [{"CidrIpv6": "::/0"}]},
+                {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "web"}]}
+            ])
+        );
+    }
+
+    #[test]
+    fn undo_command_quotes_a_description_with_an_apostrophe() {
+        let rules = [rule(Protocol::Udp, Some((53, 53)), "::/0", Some("bob's dns"))];
+        let cmd = undo_command("eu-west-1", "sg-0123abcd", &rules);
+        assert!(cmd.starts_with(
+            "aws ec2 authorize-security-group-egress --region eu-west-1 --group-id sg-0123abcd --ip-permissions '"
+        ));
+        assert!(cmd.contains(r#"bob'\''s dns"#), "{cmd}");
+    }
+
+    #[test]
+    fn one_line_cuts_long_text_and_folds_breaks() {
+        let long = format!("a\nb{}", "x".repeat(200));
+        let line = one_line(&long, 100);
+        assert_eq!(line.chars().count(), 100);
+        assert!(line.starts_with("a b") && line.ends_with('…'));
+    }
+}

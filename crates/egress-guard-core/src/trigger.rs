@@ -1,0 +1,256 @@
+//! The trigger: an EventBridge "AWS API Call via CloudTrail" event, reduced to the groups to re-read and who changed them.
+//!
+//! The event only says which groups to look at. Nothing in it decides what is revoked.
+
+use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+use crate::model::validate_group_id;
+
+/// EventBridge accepts events of at most 256 KiB; anything larger is not one.
+pub const MAX_EVENT_BYTES: usize = 256 * 1024;
+
+const DETAIL_TYPE: &str = "AWS API Call via CloudTrail";
+const EVENT_SOURCE: &str = "ec2.amazonaws.com";
+
+/// The CloudTrail calls that can open egress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventName {
+    AuthorizeSecurityGroupEgress,
+    CreateSecurityGroup,
+    ModifySecurityGroupRules,
+}
+
+impl EventName {
+    pub const ALL: [EventName; 3] =
+        [EventName::AuthorizeSecurityGroupEgress, EventName::CreateSecurityGroup, EventName::ModifySecurityGroupRules];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            EventName::AuthorizeSecurityGroupEgress => "AuthorizeSecurityGroupEgress",
+            EventName::CreateSecurityGroup => "CreateSecurityGroup",
+            EventName::ModifySecurityGroupRules => "ModifySecurityGroupRules",
+        }
+    }
+}
+
+/// Who made the change, as CloudTrail recorded it. Every field may be missing in a real event.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principal_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invoked_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+}
+
+impl Actor {
+    /// The best name CloudTrail gives: the ARN, else the principal, else the calling service.
+    pub fn name(&self) -> &str {
+        self.arn
+            .as_deref()
+            .or(self.principal_id.as_deref())
+            .or(self.invoked_by.as_deref())
+            .unwrap_or("an unknown caller")
+    }
+}
+
+/// A call that CloudTrail recorded as failed: nothing changed, so nothing is done.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedCall {
+    pub error_code: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+}
+
+/// What egress-guard takes from an event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trigger {
+    pub event_id: String,
+    pub event_name: EventName,
+    pub event_time: String,
+    pub account: String,
+    pub region: String,
+    /// Groups to re-read, deduplicated, each of the shape `sg-…`. Empty only for a failed call.
+    pub group_ids: Vec<String>,
+    pub actor: Actor,
+    /// Set when the call failed: the event is skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed: Option<FailedCall>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Detail {
+    event_source: Option<String>,
+    event_name: Option<String>,
+    #[serde(rename = "eventID")]
+    event_id: Option<String>,
+    event_time: Option<String>,
+    aws_region: Option<String>,
+    recipient_account_id: Option<String>,
+    user_identity: Option<UserIdentity>,
+    #[serde(rename = "sourceIPAddress")]
+    source_ip_address: Option<String>,
+    user_agent: Option<String>,
+    request_parameters: Option<RequestParameters>,
+    response_elements: Option<ResponseElements>,
+    error_code: Option<String>,
+    error_message: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UserIdentity {
+    #[serde(rename = "type")]
+    identity_type: Option<String>,
+    principal_id: Option<String>,
+    arn: Option<String>,
+    invoked_by: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestParameters {
+    group_id: Option<String>,
+    #[serde(rename = "ModifySecurityGroupRulesRequest")]
+    modify: Option<ModifyRequest>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+struct ModifyRequest {
+    #[serde(rename = "GroupId")]
+    group_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ResponseElements {
+    group_id: Option<String>,
+    security_group_rule_set: Option<RuleSet>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+struct RuleSet {
+    #[serde(default)]
+    items: Vec<RuleItem>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RuleItem {
+    group_id: Option<String>,
+}
+
+/// Parses an event. Checks size, JSON, shape and group ids before anything else can happen.
+pub fn parse_event(bytes: &[u8]) -> Result<Trigger, Error> {
+    if bytes.len() > MAX_EVENT_BYTES {
+        return Err(Error::EventTooLarge { size: bytes.len(), limit: MAX_EVENT_BYTES });
+    }
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    let event: CloudWatchEvent<Detail> = serde_path_to_error::deserialize(de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            Error::MalformedJson(inner.to_string())
+        } else {
+            Error::InvalidField { path, message: inner.to_string() }
+        }
+    })?;
+    from_event(event)
+}
+
+/// Parses an event already decoded as JSON (the Lambda runtime hands it over this way).
+pub fn parse_value(value: serde_json::Value) -> Result<Trigger, Error> {
+    let bytes = serde_json::to_vec(&value).map_err(|err| Error::MalformedJson(err.to_string()))?;
+    parse_event(&bytes)
+}
+
+fn from_event(event: CloudWatchEvent<Detail>) -> Result<Trigger, Error> {
+    if event.detail_type.as_deref() != Some(DETAIL_TYPE) {
+        return Err(Error::NotCloudTrail(event.detail_type));
+    }
+    let detail = event.detail.ok_or(Error::MissingField("detail"))?;
+    let source = detail.event_source.as_deref().ok_or(Error::MissingField("detail.eventSource"))?;
+    if source != EVENT_SOURCE {
+        return Err(Error::OtherService(source.to_owned()));
+    }
+    let name = detail.event_name.as_deref().ok_or(Error::MissingField("detail.eventName"))?;
+    let event_name = EventName::ALL
+        .into_iter()
+        .find(|n| n.as_str() == name)
+        .ok_or_else(|| Error::UnsupportedEvent(name.to_owned()))?;
+    let event_id = detail.event_id.clone().or(event.id).ok_or(Error::MissingField("detail.eventID"))?;
+    let account =
+        event.account_id.or_else(|| detail.recipient_account_id.clone()).ok_or(Error::MissingField("account"))?;
+    let region = event.region.or_else(|| detail.aws_region.clone()).ok_or(Error::MissingField("region"))?;
+    let event_time = detail.event_time.clone().unwrap_or_else(|| event.time.to_rfc3339());
+    let identity = detail.user_identity.unwrap_or_default();
+    let actor = Actor {
+        identity_type: identity.identity_type,
+        arn: identity.arn,
+        principal_id: identity.principal_id,
+        invoked_by: identity.invoked_by,
+        source_ip: detail.source_ip_address,
+        user_agent: detail.user_agent,
+    };
+    let failed = detail.error_code.map(|error_code| FailedCall { error_code, error_message: detail.error_message });
+    let candidates = group_ids(event_name, detail.request_parameters, detail.response_elements);
+    let group_ids = if failed.is_some() {
+        // A failed call changed nothing; its ids are only shown, so a malformed one is dropped, not an error.
+        candidates.into_iter().filter(|id| validate_group_id(id).is_ok()).collect()
+    } else {
+        for id in &candidates {
+            validate_group_id(id)?;
+        }
+        if candidates.is_empty() {
+            return Err(Error::MissingGroupId {
+                event_name: event_name.as_str(),
+                looked_in: where_group_ids_live(event_name),
+            });
+        }
+        candidates
+    };
+    Ok(Trigger { event_id, event_name, event_time, account, region, group_ids, actor, failed })
+}
+
+fn group_ids(name: EventName, request: Option<RequestParameters>, response: Option<ResponseElements>) -> Vec<String> {
+    let request = request.unwrap_or_default();
+    let response = response.unwrap_or_default();
+    let found: Vec<String> = match name {
+        EventName::CreateSecurityGroup => response.group_id.into_iter().collect(),
+        EventName::AuthorizeSecurityGroupEgress => request
+            .group_id
+            .into_iter()
+            .chain(
+                response.security_group_rule_set.into_iter().flat_map(|set| set.items).filter_map(|item| item.group_id),
+            )
+            .collect(),
+        EventName::ModifySecurityGroupRules => request.modify.and_then(|m| m.group_id).into_iter().collect(),
+    };
+    let mut unique = Vec::new();
+    for id in found {
+        if !unique.contains(&id) {
+            unique.push(id);
+        }
+    }
+    unique
+}
+
+fn where_group_ids_live(name: EventName) -> &'static str {
+    match name {
+        EventName::CreateSecurityGroup => "responseElements.groupId",
+        EventName::AuthorizeSecurityGroupEgress => {
+            "requestParameters.groupId, responseElements.securityGroupRuleSet.items[].groupId"
+        }
+        EventName::ModifySecurityGroupRules => "requestParameters.ModifySecurityGroupRulesRequest.GroupId",
+    }
+}

@@ -1,0 +1,144 @@
+//! Test helpers shared by the core's tests: the sample events, rule builders and in-memory fakes of the two ports.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use egress_guard_core::{
+    Cidr, Destination, EgressRule, Notice, Notifier, PortRange, Protocol, RevokePlan, SecurityGroup, SecurityGroups,
+};
+
+/// The group id every file in `events/` names.
+pub const EVENT_GROUP: &str = "sg-0a1b2c3d4e5f60718";
+
+pub fn events_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events")
+}
+
+/// The bytes of `events/<name>.json`.
+pub fn event(name: &str) -> Vec<u8> {
+    let path = events_dir().join(format!("{name}.json"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Every sample event's name, sorted.
+pub fn event_names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(events_dir())
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".json").map(str::to_owned))
+        .collect();
+    names.sort();
+    names
+}
+
+/// A rule: `rule("tcp", Some((443, 443)), "0.0.0.0/0")`; destinations starting `pl-` and `sg-` are prefix lists and groups.
+pub fn rule(protocol: &str, ports: Option<(i32, i32)>, to: &str) -> EgressRule {
+    let destination = if to.starts_with("pl-") {
+        Destination::PrefixList(to.into())
+    } else if to.starts_with("sg-") {
+        Destination::SecurityGroup { group_id: to.into(), user_id: None }
+    } else {
+        Destination::Cidr(Cidr::parse(to).unwrap())
+    };
+    EgressRule {
+        protocol: Protocol::parse(protocol).unwrap(),
+        ports: ports.map(|(from, to)| PortRange { from, to }),
+        destination,
+        description: None,
+        rule_id: None,
+    }
+}
+
+pub fn group(id: &str, egress: Vec<EgressRule>) -> SecurityGroup {
+    SecurityGroup {
+        id: id.into(),
+        name: "web".into(),
+        vpc_id: Some("vpc-0f1e2d3c4b5a69788".into()),
+        owner_id: Some("123456789012".into()),
+        tags: BTreeMap::new(),
+        egress,
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("fake failure: {0}")]
+pub struct FakeError(pub String);
+
+/// Security groups in memory. A revoke removes rules of exactly the same traffic, as EC2's `IpPermissions` revoke does.
+#[derive(Debug, Default)]
+pub struct FakeGroups {
+    pub groups: Mutex<BTreeMap<String, SecurityGroup>>,
+    pub calls: Mutex<Vec<String>>,
+    /// Added to the group right after a revoke: someone re-opens egress between revoke and verify.
+    pub reopen_after_revoke: Mutex<Option<EgressRule>>,
+    /// Describe calls from this one on fail (0-based).
+    pub fail_describe_from: Option<usize>,
+}
+
+impl FakeGroups {
+    pub fn with(groups: impl IntoIterator<Item = SecurityGroup>) -> Self {
+        FakeGroups { groups: Mutex::new(groups.into_iter().map(|g| (g.id.clone(), g)).collect()), ..Default::default() }
+    }
+
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    pub fn egress(&self, id: &str) -> Vec<EgressRule> {
+        self.groups.lock().unwrap()[id].egress.clone()
+    }
+}
+
+impl SecurityGroups for FakeGroups {
+    type Error = FakeError;
+
+    async fn describe(&self, group_id: &str) -> Result<Option<SecurityGroup>, FakeError> {
+        let n = {
+            let mut calls = self.calls.lock().unwrap();
+            calls.push(format!("describe {group_id}"));
+            calls.iter().filter(|c| c.starts_with("describe")).count() - 1
+        };
+        if self.fail_describe_from.is_some_and(|from| n >= from) {
+            return Err(FakeError("describe throttled".into()));
+        }
+        Ok(self.groups.lock().unwrap().get(group_id).cloned())
+    }
+
+    async fn revoke(&self, plan: &RevokePlan) -> Result<(), FakeError> {
+        self.calls.lock().unwrap().push(format!("revoke {} x{}", plan.group_id, plan.rules.len()));
+        let mut groups = self.groups.lock().unwrap();
+        if let Some(g) = groups.get_mut(&plan.group_id) {
+            g.egress.retain(|r| !plan.rules.iter().any(|p| p.same_traffic(r)));
+            if let Some(rule) = self.reopen_after_revoke.lock().unwrap().take() {
+                g.egress.push(rule);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Records published notices; fails every publish when `fail` is set.
+#[derive(Debug, Default)]
+pub struct FakeNotifier {
+    pub sent: Mutex<Vec<Notice>>,
+    pub fail: bool,
+}
+
+impl FakeNotifier {
+    pub fn sent(&self) -> Vec<Notice> {
+        self.sent.lock().unwrap().clone()
+    }
+}
+
+impl Notifier for FakeNotifier {
+    type Error = FakeError;
+
+    async fn publish(&self, notice: &Notice) -> Result<(), FakeError> {
+        if self.fail {
+            return Err(FakeError("topic not found".into()));
+        }
+        self.sent.lock().unwrap().push(notice.clone());
+        Ok(())
+    }
+}

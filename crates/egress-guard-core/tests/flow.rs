@@ -1,0 +1,270 @@
+//! The remediation flow over in-memory fakes, driven by the sample events: outcomes, calls made, notices sent.
+
+mod common;
+
+use common::{EVENT_GROUP, FakeGroups, FakeNotifier, event, group, rule};
+use egress_guard_core::{EgressRule, Error, Outcome, Report, SecurityGroup, Settings, parse_event, remediate};
+
+fn default_egress() -> Vec<EgressRule> {
+    vec![rule("-1", None, "0.0.0.0/0"), rule("-1", None, "::/0")]
+}
+
+struct Run {
+    result: Result<Vec<Report>, Error>,
+    groups: FakeGroups,
+    notifier: FakeNotifier,
+}
+
+impl Run {
+    fn outcome(&self) -> Outcome {
+        self.result.as_ref().expect("flow failed")[0].outcome
+    }
+    fn egress_after(&self) -> Vec<EgressRule> {
+        self.groups.egress(EVENT_GROUP)
+    }
+}
+
+fn run_with(event_name: &str, groups: FakeGroups, notifier: FakeNotifier, settings: &Settings) -> Run {
+    let trigger = parse_event(&event(event_name)).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let result = rt.block_on(remediate(&trigger, settings, &groups, &notifier));
+    Run { result, groups, notifier }
+}
+
+fn run(event_name: &str, egress: Vec<EgressRule>, settings: &Settings) -> Run {
+    run_with(event_name, FakeGroups::with([group(EVENT_GROUP, egress)]), FakeNotifier::default(), settings)
+}
+
+const DESCRIBE: &str = "describe sg-0a1b2c3d4e5f60718";
+fn revoke(n: usize) -> String {
+    format!("revoke sg-0a1b2c3d4e5f60718 x{n}")
+}
+
+/// One line per sample event: the group's egress before, and what must follow.
+fn check(event_name: &str, before: Vec<EgressRule>, outcome: Outcome, after: Vec<EgressRule>, revoked: usize) {
+    let r = run(event_name, before, &Settings::default());
+    assert_eq!(r.outcome(), outcome, "{event_name}");
+    assert_eq!(r.egress_after(), after, "{event_name}");
+    if revoked > 0 {
+        assert_eq!(r.groups.calls(), [DESCRIBE.to_owned(), revoke(revoked), DESCRIBE.to_owned()], "{event_name}");
+        let sent = r.notifier.sent();
+        assert_eq!(sent.len(), 1, "{event_name}: one notice");
+        assert_eq!(sent[0].revoked.len(), revoked, "{event_name}");
+    } else {
+        assert_eq!(r.groups.calls(), [DESCRIBE], "{event_name}: only the describe");
+        assert!(r.notifier.sent().is_empty(), "{event_name}: no notice");
+    }
+}
+
+#[test]
+fn open_ipv4_is_revoked() {
+    let keep = rule("tcp", Some((5432, 5432)), "10.20.0.0/16");
+    check(
+        "authorize-egress-open-ipv4",
+        vec![keep.clone(), rule("tcp", Some((443, 443)), "0.0.0.0/0")],
+        Outcome::Remediated,
+        vec![keep],
+        1,
+    );
+}
+
+#[test]
+fn open_ipv6_is_revoked() {
+    check("authorize-egress-open-ipv6", vec![rule("udp", Some((53, 53)), "::/0")], Outcome::Remediated, vec![], 1);
+}
+
+#[test]
+fn open_ipv4_and_ipv6_in_one_call_are_revoked() {
+    check("authorize-egress-open-both", default_egress(), Outcome::Remediated, vec![], 2);
+}
+
+#[test]
+fn created_groups_default_allow_all_is_revoked() {
+    check("create-security-group", default_egress(), Outcome::Remediated, vec![], 2);
+}
+
+#[test]
+fn modified_rule_opened_to_world_is_revoked() {
+    check(
+        "modify-security-group-rules",
+        vec![rule("tcp", Some((22, 22)), "0.0.0.0/0")],
+        Outcome::Remediated,
+        vec![],
+        1,
+    );
+}
+
+#[test]
+fn restricted_rule_is_compliant_with_one_call() {
+    let egress = vec![rule("tcp", Some((5432, 5432)), "10.20.0.0/16"), rule("-1", None, "pl-0123abcd")];
+    check("authorize-egress-restricted", egress.clone(), Outcome::Compliant, egress, 0);
+}
+
+#[test]
+fn mixed_permission_keeps_the_restricted_sibling() {
+    let private = rule("tcp", Some((443, 443)), "10.0.0.0/8");
+    check(
+        "authorize-egress-mixed-permission",
+        vec![private.clone(), rule("tcp", Some((443, 443)), "0.0.0.0/0")],
+        Outcome::Remediated,
+        vec![private],
+        1,
+    );
+}
+
+#[test]
+fn exempt_group_is_left_alone_with_one_call() {
+    let mut g = group(EVENT_GROUP, vec![rule("tcp", Some((80, 80)), "0.0.0.0/0")]);
+    g.tags.insert("egress-guard:exempt".into(), "egress proxy".into());
+    let r = run_with(
+        "authorize-egress-exempt-group",
+        FakeGroups::with([g.clone()]),
+        FakeNotifier::default(),
+        &Settings::default(),
+    );
+    assert_eq!(r.outcome(), Outcome::Exempt);
+    assert_eq!(r.egress_after(), g.egress);
+    assert_eq!(r.groups.calls(), [DESCRIBE]);
+    assert!(r.notifier.sent().is_empty());
+}
+
+#[test]
+fn exempt_by_id_is_left_alone() {
+    let settings = Settings { exempt_group_ids: [EVENT_GROUP.to_owned()].into(), ..Settings::default() };
+    let r = run("authorize-egress-open-both", default_egress(), &settings);
+    assert_eq!(r.outcome(), Outcome::Exempt);
+    assert_eq!(r.egress_after(), default_egress());
+}
+
+#[test]
+fn allowed_port_is_compliant() {
+    let open443 = vec![rule("tcp", Some((443, 443)), "0.0.0.0/0")];
+    let settings = Settings { allowed: vec!["tcp:443".parse().unwrap()], ..Settings::default() };
+    let r = run("authorize-egress-open-ipv4", open443.clone(), &settings);
+    assert_eq!(r.outcome(), Outcome::Compliant);
+    assert_eq!(r.egress_after(), open443);
+}
+
+#[test]
+fn failed_call_makes_no_call_at_all() {
+    let r = run("authorize-egress-failed-call", default_egress(), &Settings::default());
+    assert_eq!(r.outcome(), Outcome::CallFailed);
+    assert!(r.groups.calls().is_empty());
+    assert!(r.notifier.sent().is_empty());
+}
+
+#[test]
+fn dry_run_revokes_nothing_and_says_so() {
+    let settings = Settings { dry_run: true, ..Settings::default() };
+    let r = run("authorize-egress-open-both", default_egress(), &settings);
+    assert_eq!(r.outcome(), Outcome::DryRun);
+    assert_eq!(r.groups.calls(), [DESCRIBE]);
+    assert_eq!(r.egress_after(), default_egress());
+    let notice = &r.notifier.sent()[0];
+    assert!(notice.subject().contains("[dry run] Would revoke 2"), "{}", notice.subject());
+    assert!(notice.text().starts_with("DRY RUN"), "{}", notice.text());
+    assert!(notice.undo_command.is_none());
+}
+
+#[test]
+fn deleted_group_is_gone_not_an_error() {
+    let r =
+        run_with("authorize-egress-open-ipv4", FakeGroups::default(), FakeNotifier::default(), &Settings::default());
+    assert_eq!(r.outcome(), Outcome::GroupGone);
+    assert_eq!(r.groups.calls(), [DESCRIBE]);
+    assert!(r.notifier.sent().is_empty());
+}
+
+#[test]
+fn rule_reopened_before_verify_is_not_reported_as_success() {
+    let groups = FakeGroups::with([group(EVENT_GROUP, default_egress())]);
+    *groups.reopen_after_revoke.lock().unwrap() = Some(rule("tcp", Some((22, 22)), "0.0.0.0/0"));
+    let r = run_with("authorize-egress-open-both", groups, FakeNotifier::default(), &Settings::default());
+    assert_eq!(r.outcome(), Outcome::VerificationFailed);
+    let notice = &r.notifier.sent()[0];
+    assert_eq!(notice.still_open, [rule("tcp", Some((22, 22)), "0.0.0.0/0")]);
+    assert!(notice.subject().contains("ACTION NEEDED"), "{}", notice.subject());
+    assert!(notice.text().contains("ADDED, STILL OPEN"), "{}", notice.text());
+}
+
+#[test]
+fn unreadable_group_after_revoke_still_reports_the_revoke() {
+    let groups = FakeGroups { fail_describe_from: Some(1), ..FakeGroups::with([group(EVENT_GROUP, default_egress())]) };
+    let r = run_with("authorize-egress-open-both", groups, FakeNotifier::default(), &Settings::default());
+    assert_eq!(r.outcome(), Outcome::VerificationFailed);
+    let notice = &r.notifier.sent()[0];
+    assert_eq!(notice.revoked.len(), 2);
+    assert!(notice.text().contains("could not be re-read"), "{}", notice.text());
+    assert!(notice.undo_command.is_some());
+}
+
+#[test]
+fn unreadable_group_before_revoke_is_an_error_with_no_revoke() {
+    let groups = FakeGroups { fail_describe_from: Some(0), ..FakeGroups::with([group(EVENT_GROUP, default_egress())]) };
+    let r = run_with("authorize-egress-open-both", groups, FakeNotifier::default(), &Settings::default());
+    assert!(matches!(r.result, Err(Error::SecurityGroups { .. })));
+    assert_eq!(r.egress_after(), default_egress());
+}
+
+#[test]
+fn undeliverable_notice_keeps_the_revoke_and_travels_in_the_error() {
+    let notifier = FakeNotifier { fail: true, ..Default::default() };
+    let r = run_with(
+        "authorize-egress-open-both",
+        FakeGroups::with([group(EVENT_GROUP, default_egress())]),
+        notifier,
+        &Settings::default(),
+    );
+    assert!(r.egress_after().is_empty(), "the revoke stands");
+    let Err(Error::Notify { notice, .. }) = &r.result else { panic!("expected a notify error, got {:?}", r.result) };
+    assert_eq!(notice.revoked.len(), 2);
+    let message = r.result.as_ref().unwrap_err().to_string();
+    assert!(message.contains("aws ec2 authorize-security-group-egress"), "{message}");
+}
+
+#[test]
+fn compliant_group_is_notified_when_settings_ask() {
+    let settings = Settings { notify_compliant: true, ..Settings::default() };
+    let r = run("authorize-egress-restricted", vec![rule("tcp", Some((5432, 5432)), "10.20.0.0/16")], &settings);
+    assert_eq!(r.outcome(), Outcome::Compliant);
+    assert_eq!(r.groups.calls(), [DESCRIBE]);
+    assert!(r.notifier.sent()[0].subject().contains("compliant"));
+}
+
+#[test]
+fn notice_tells_who_what_and_how_to_undo() {
+    let private = rule("tcp", Some((443, 443)), "10.0.0.0/8");
+    let r = run(
+        "authorize-egress-mixed-permission",
+        vec![private, rule("tcp", Some((443, 443)), "0.0.0.0/0")],
+        &Settings::default(),
+    );
+    let notice = &r.notifier.sent()[0];
+    let subject = notice.subject();
+    assert_eq!(subject, "egress-guard: Revoked 1 open egress rule on sg-0a1b2c3d4e5f60718 (web) - eu-west-1");
+    let text = notice.text();
+    for needle in [
+        "REVOKED 1 egress rule of sg-0a1b2c3d4e5f60718",
+        "Changed  by arn:aws:iam::123456789012:user/alice",
+        "from 203.0.113.7, aws-cli/2.22.4",
+        "AuthorizeSecurityGroupEgress",
+        "tcp 443  10.0.0.0/8  kept",
+        "tcp 443  0.0.0.0/0   REVOKED",
+        r#"aws ec2 authorize-security-group-egress --region eu-west-1 --group-id sg-0a1b2c3d4e5f60718 --ip-permissions '[{"IpProtocol":"tcp","FromPort":443,"ToPort":443,"IpRanges":[{"CidrIp":"0.0.0.0/0"}]}]'"#,
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    let json: serde_json::Value = serde_json::from_str(&notice.to_json()).unwrap();
+    assert_eq!(json["outcome"], "remediated");
+    assert_eq!(json["revoked"][0]["destination"]["cidr"], "0.0.0.0/0");
+}
+
+#[test]
+fn subject_fits_sns_with_a_long_group_name() {
+    let mut g: SecurityGroup = group(EVENT_GROUP, default_egress());
+    g.name = "n".repeat(255);
+    let r =
+        run_with("authorize-egress-open-both", FakeGroups::with([g]), FakeNotifier::default(), &Settings::default());
+    let subject = r.notifier.sent()[0].subject();
+    assert!(subject.chars().count() <= 100, "{subject}");
+}
