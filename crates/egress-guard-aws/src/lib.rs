@@ -1,1 +1,44 @@
-//! placeholder
+//! egress-guard's AWS adapters: EC2 security groups and SNS notices behind the core's ports.
+//! The only crate that names `aws_sdk_*` types.
+#![forbid(unsafe_code)]
+
+mod ec2;
+mod error;
+mod sns;
+
+pub use ec2::{Ec2SecurityGroups, to_domain, to_permissions};
+pub use error::Error;
+pub use sns::SnsNotifier;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+
+/// Attempts per AWS call, first try included, with the SDK's standard retry (exponential backoff with jitter,
+/// throttling and 5xx retried). Past them the caller fails, and Lambda's own retries take over.
+pub const MAX_ATTEMPTS: u32 = 4;
+
+/// The SDK clients egress-guard needs, built once from the standard AWS configuration
+/// (environment, profile, `AWS_ENDPOINT_URL`, container or instance credentials).
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub ec2: aws_sdk_ec2::Client,
+    pub sns: aws_sdk_sns::Client,
+}
+
+impl Clients {
+    pub async fn from_env() -> Self {
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+            .load()
+            .await;
+        Clients { ec2: aws_sdk_ec2::Client::new(&config), sns: aws_sdk_sns::Client::new(&config) }
+    }
+
+    pub fn security_groups(&self) -> Ec2SecurityGroups {
+        Ec2SecurityGroups::new(self.ec2.clone())
+    }
+
+    pub fn notifier(&self, topic_arn: &str) -> SnsNotifier {
+        SnsNotifier::new(self.sns.clone(), topic_arn)
+    }
+}

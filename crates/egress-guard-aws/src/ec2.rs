@@ -1,0 +1,188 @@
+//! The security-group port on EC2: describe one group; revoke a plan by its exact (protocol, ports, CIDR) tuples.
+//!
+//! Revoking by tuple, not by `SecurityGroupRuleIds`, is what makes a race safe: a rule narrowed in between keeps its id,
+//! so a revoke by id would remove the narrowed rule; a revoke by tuple fails with `InvalidPermission.NotFound`.
+
+use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range};
+use egress_guard_core::{
+    Cidr, Destination, EgressRule, PortRange, Protocol, RevokePlan, SecurityGroup, SecurityGroups,
+};
+
+use crate::error::{Error, code_and_message};
+
+const GROUP_GONE: [&str; 2] = ["InvalidGroup.NotFound", "InvalidGroupId.NotFound"];
+const PERMISSION_GONE: &str = "InvalidPermission.NotFound";
+
+#[derive(Clone, Debug)]
+pub struct Ec2SecurityGroups {
+    client: aws_sdk_ec2::Client,
+}
+
+impl Ec2SecurityGroups {
+    pub fn new(client: aws_sdk_ec2::Client) -> Self {
+        Ec2SecurityGroups { client }
+    }
+
+    async fn revoke_permissions(&self, group_id: &str, permissions: Vec<IpPermission>) -> Result<(), Error> {
+        let result = self
+            .client
+            .revoke_security_group_egress()
+            .group_id(group_id)
+            .set_ip_permissions(Some(permissions))
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                if !out.unknown_ip_permissions().is_empty() {
+                    tracing::warn!(group_id, unknown = ?out.unknown_ip_permissions(), "EC2 did not know some permissions");
+                }
+                Ok(())
+            }
+            Err(err) => Err(ec2_error("RevokeSecurityGroupEgress", &err)),
+        }
+    }
+}
+
+fn ec2_error<E, R>(operation: &'static str, err: &aws_sdk_ec2::error::SdkError<E, R>) -> Error
+where
+    E: aws_sdk_ec2::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let (code, message) = code_and_message(err);
+    Error::Ec2 { operation, code, message }
+}
+
+impl SecurityGroups for Ec2SecurityGroups {
+    type Error = Error;
+
+    async fn describe(&self, group_id: &str) -> Result<Option<SecurityGroup>, Error> {
+        match self.client.describe_security_groups().group_ids(group_id).send().await {
+            Ok(out) => Ok(out.security_groups().iter().find(|g| g.group_id() == Some(group_id)).map(to_domain)),
+            Err(err) => {
+                let err = ec2_error("DescribeSecurityGroups", &err);
+                if GROUP_GONE.contains(&err.code()) { Ok(None) } else { Err(err) }
+            }
+        }
+    }
+
+    async fn revoke(&self, plan: &RevokePlan) -> Result<(), Error> {
+        let permissions = to_permissions(&plan.rules);
+        if permissions.is_empty() {
+            return Ok(());
+        }
+        let several = plan.rules.len() > 1;
+        match self.revoke_permissions(&plan.group_id, permissions).await {
+            Ok(()) => Ok(()),
+            Err(err) if GROUP_GONE.contains(&err.code()) => Ok(()),
+            // EC2 refuses the whole call when one tuple is already gone (a concurrent revoke): retry each on its own.
+            Err(err) if err.code() == PERMISSION_GONE && several => {
+                tracing::info!(group_id = %plan.group_id, "a planned rule is already gone; revoking one by one");
+                for rule in &plan.rules {
+                    match self.revoke_permissions(&plan.group_id, to_permissions(std::slice::from_ref(rule))).await {
+                        Ok(()) => {}
+                        Err(err) if err.code() == PERMISSION_GONE || GROUP_GONE.contains(&err.code()) => {}
+                        Err(err) => return Err(err),
+                    }
+                }
+                Ok(())
+            }
+            Err(err) if err.code() == PERMISSION_GONE => Ok(()),
+            Err(err) => Err(err),
+        }
+    }
+}
+
+/// EC2's group, flattened into one rule per destination.
+pub fn to_domain(g: &aws_sdk_ec2::types::SecurityGroup) -> SecurityGroup {
+    let group_id = g.group_id().unwrap_or_default();
+    let mut egress = Vec::new();
+    for perm in g.ip_permissions_egress() {
+        let Some(protocol) = perm.ip_protocol().and_then(|p| Protocol::parse(p).ok()) else {
+            tracing::warn!(group_id, protocol = ?perm.ip_protocol(), "skipped a permission with an unknown protocol");
+            continue;
+        };
+        let ports = match protocol {
+            Protocol::All | Protocol::Number(_) => None,
+            _ => Some(match (perm.from_port(), perm.to_port()) {
+                (Some(from), Some(to)) => PortRange { from, to },
+                _ if protocol.has_ports() => PortRange::ALL,
+                _ => PortRange { from: -1, to: -1 },
+            }),
+        };
+        let mut push = |destination: Destination, description: Option<&str>| {
+            egress.push(EgressRule {
+                protocol,
+                ports,
+                destination,
+                description: description.filter(|d| !d.is_empty()).map(str::to_owned),
+                rule_id: None,
+            })
+        };
+        let cidrs = perm
+            .ip_ranges()
+            .iter()
+            .map(|r| (r.cidr_ip(), r.description()))
+            .chain(perm.ipv6_ranges().iter().map(|r| (r.cidr_ipv6(), r.description())));
+        for (cidr, description) in cidrs {
+            match cidr.map(Cidr::parse) {
+                Some(Ok(cidr)) => push(Destination::Cidr(cidr), description),
+                other => tracing::warn!(group_id, cidr = ?other, "skipped a range that is not a CIDR"),
+            }
+        }
+        for pl in perm.prefix_list_ids() {
+            push(Destination::PrefixList(pl.prefix_list_id().unwrap_or_default().to_owned()), pl.description());
+        }
+        for pair in perm.user_id_group_pairs() {
+            let destination = Destination::SecurityGroup {
+                group_id: pair.group_id().unwrap_or_default().to_owned(),
+                user_id: pair.user_id().map(str::to_owned),
+            };
+            push(destination, pair.description());
+        }
+    }
+    SecurityGroup {
+        id: group_id.to_owned(),
+        name: g.group_name().unwrap_or_default().to_owned(),
+        vpc_id: g.vpc_id().map(str::to_owned),
+        owner_id: g.owner_id().map(str::to_owned),
+        tags: g
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
+            .collect(),
+        egress,
+    }
+}
+
+/// The exact `IpPermissions` for a plan's rules, one permission per (protocol, ports). Only CIDRs are ever included.
+pub fn to_permissions(rules: &[EgressRule]) -> Vec<IpPermission> {
+    let mut groups: Vec<(Protocol, Option<PortRange>, Vec<IpRange>, Vec<Ipv6Range>)> = Vec::new();
+    for rule in rules {
+        let Destination::Cidr(cidr) = &rule.destination else { continue };
+        let ports = if rule.protocol == Protocol::All { None } else { rule.ports };
+        let index = match groups.iter().position(|(p, r, ..)| *p == rule.protocol && *r == ports) {
+            Some(i) => i,
+            None => {
+                groups.push((rule.protocol, ports, vec![], vec![]));
+                groups.len() - 1
+            }
+        };
+        if cidr.is_ipv6() {
+            groups[index].3.push(Ipv6Range::builder().cidr_ipv6(cidr.as_str()).build());
+        } else {
+            groups[index].2.push(IpRange::builder().cidr_ip(cidr.as_str()).build());
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(protocol, ports, v4, v6)| {
+            IpPermission::builder()
+                .ip_protocol(protocol.as_ec2())
+                .set_from_port(ports.map(|p| p.from))
+                .set_to_port(ports.map(|p| p.to))
+                .set_ip_ranges((!v4.is_empty()).then_some(v4))
+                .set_ipv6_ranges((!v6.is_empty()).then_some(v6))
+                .build()
+        })
+        .collect()
+}

@@ -1,0 +1,213 @@
+//! The adapters over canned SDK responses (aws-smithy-mocks): what is sent to EC2 and SNS, and how errors map.
+
+use aws_sdk_ec2::Client as Ec2;
+use aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsOutput;
+use aws_sdk_ec2::operation::revoke_security_group_egress::RevokeSecurityGroupEgressOutput;
+use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range, PrefixListId, SecurityGroup as SdkGroup, Tag};
+use aws_sdk_sns::Client as Sns;
+use aws_smithy_mocks::{RuleMode, mock, mock_client};
+use egress_guard_aws::{Ec2SecurityGroups, SnsNotifier, to_permissions};
+use egress_guard_core::{
+    Cidr, Destination, EgressRule, Notifier, PortRange, Protocol, RevokePlan, SecurityGroups, Settings, evaluate,
+};
+
+const GROUP: &str = "sg-0123456789abcdef0";
+
+fn ec2_error(code: &str) -> String {
+    format!(
+        "<Response><Errors><Error><Code>{code}</Code><Message>canned {code}</Message></Error></Errors><RequestID>r-1</RequestID></Response>"
+    )
+}
+
+fn sdk_group() -> SdkGroup {
+    SdkGroup::builder()
+        .group_id(GROUP)
+        .group_name("web")
+        .vpc_id("vpc-0123abcd")
+        .owner_id("123456789012")
+        .tags(Tag::builder().key("team").value("payments").build())
+        .ip_permissions_egress(
+            IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(443)
+                .to_port(443)
+                .ip_ranges(IpRange::builder().cidr_ip("10.0.0.0/8").build())
+                .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").description("https").build())
+                .build(),
+        )
+        .ip_permissions_egress(
+            IpPermission::builder()
+                .ip_protocol("-1")
+                .ipv6_ranges(Ipv6Range::builder().cidr_ipv6("::/0").build())
+                .prefix_list_ids(PrefixListId::builder().prefix_list_id("pl-0123abcd").build())
+                .build(),
+        )
+        .build()
+}
+
+fn cidr_rule(protocol: Protocol, ports: Option<(i32, i32)>, cidr: &str) -> EgressRule {
+    EgressRule {
+        protocol,
+        ports: ports.map(|(from, to)| PortRange { from, to }),
+        destination: Destination::Cidr(Cidr::parse(cidr).unwrap()),
+        description: None,
+        rule_id: None,
+    }
+}
+
+#[tokio::test]
+async fn describe_flattens_each_destination_into_a_rule() {
+    let rule = mock!(Ec2::describe_security_groups)
+        .match_requests(|req| req.group_ids() == [GROUP])
+        .then_output(|| DescribeSecurityGroupsOutput::builder().security_groups(sdk_group()).build());
+    let ec2 = mock_client!(aws_sdk_ec2, [&rule]);
+    let group = Ec2SecurityGroups::new(ec2).describe(GROUP).await.unwrap().unwrap();
+    let shown: Vec<String> = group.egress.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        shown,
+        ["tcp 443 to 10.0.0.0/8", "tcp 443 to 0.0.0.0/0", "all traffic to ::/0", "all traffic to pl-0123abcd"]
+    );
+    assert_eq!(group.egress[1].description.as_deref(), Some("https"));
+    assert_eq!(group.tags["team"], "payments");
+    assert_eq!((group.name.as_str(), group.vpc_id.as_deref()), ("web", Some("vpc-0123abcd")));
+}
+
+#[tokio::test]
+async fn describe_of_a_deleted_group_is_none() {
+    let rule = mock!(Ec2::describe_security_groups)
+        .sequence()
+        .http_status(400, Some(ec2_error("InvalidGroup.NotFound")))
+        .build();
+    let ec2 = mock_client!(aws_sdk_ec2, [&rule]);
+    assert_eq!(Ec2SecurityGroups::new(ec2).describe(GROUP).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn describe_keeps_other_error_codes() {
+    let rule = mock!(Ec2::describe_security_groups)
+        .sequence()
+        .http_status(400, Some(ec2_error("UnauthorizedOperation")))
+        .build();
+    let ec2 = mock_client!(aws_sdk_ec2, [&rule]);
+    let err = Ec2SecurityGroups::new(ec2).describe(GROUP).await.unwrap_err();
+    assert_eq!(err.code(), "UnauthorizedOperation");
+}
+
+#[tokio::test]
+async fn revoke_sends_only_the_open_tuples_never_rule_ids() {
+    let group = egress_guard_aws::to_domain(&sdk_group());
+    let plan = evaluate(&group, &Settings::default()).plan;
+    let rule = mock!(Ec2::revoke_security_group_egress)
+        .match_requests(|req| {
+            req.group_id() == Some(GROUP)
+                && req.security_group_rule_ids().is_empty()
+                && req.ip_permissions()
+                    == [
+                        IpPermission::builder()
+                            .ip_protocol("tcp")
+                            .from_port(443)
+                            .to_port(443)
+                            .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+                            .build(),
+                        IpPermission::builder()
+                            .ip_protocol("-1")
+                            .ipv6_ranges(Ipv6Range::builder().cidr_ipv6("::/0").build())
+                            .build(),
+                    ]
+        })
+        .then_output(|| RevokeSecurityGroupEgressOutput::builder().r#return(true).build());
+    let ec2 = mock_client!(aws_sdk_ec2, [&rule]);
+    Ec2SecurityGroups::new(ec2).revoke(&plan).await.unwrap();
+    assert_eq!(rule.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn revoke_retries_one_by_one_when_a_tuple_is_already_gone() {
+    let plan = RevokePlan {
+        group_id: GROUP.into(),
+        rules: vec![cidr_rule(Protocol::All, None, "0.0.0.0/0"), cidr_rule(Protocol::All, None, "::/0")],
+    };
+    let rule = mock!(Ec2::revoke_security_group_egress)
+        .sequence()
+        .http_status(400, Some(ec2_error("InvalidPermission.NotFound")))
+        .http_status(400, Some(ec2_error("InvalidPermission.NotFound")))
+        .output(|| RevokeSecurityGroupEgressOutput::builder().r#return(true).build())
+        .build();
+    let ec2 = mock_client!(aws_sdk_ec2, RuleMode::Sequential, [&rule]);
+    Ec2SecurityGroups::new(ec2).revoke(&plan).await.unwrap();
+    assert_eq!(rule.num_calls(), 3, "the whole plan, then each rule on its own");
+}
+
+#[tokio::test]
+async fn revoke_reports_other_failures() {
+    let plan =
+        RevokePlan { group_id: GROUP.into(), rules: vec![cidr_rule(Protocol::Tcp, Some((22, 22)), "0.0.0.0/0")] };
+    let rule = mock!(Ec2::revoke_security_group_egress)
+        .sequence()
+        .http_status(400, Some(ec2_error("UnauthorizedOperation")))
+        .build();
+    let ec2 = mock_client!(aws_sdk_ec2, [&rule]);
+    let err = Ec2SecurityGroups::new(ec2).revoke(&plan).await.unwrap_err();
+    assert_eq!(err.code(), "UnauthorizedOperation");
+}
+
+#[test]
+fn permissions_group_ranges_by_protocol_and_ports_and_skip_non_cidrs() {
+    let mut rules = vec![
+        cidr_rule(Protocol::Udp, Some((53, 53)), "0.0.0.0/0"),
+        cidr_rule(Protocol::Udp, Some((53, 53)), "::/0"),
+        cidr_rule(Protocol::Tcp, Some((53, 53)), "0.0.0.0/0"),
+    ];
+    rules.push(EgressRule { destination: Destination::PrefixList("pl-0123abcd".into()), ..rules[0].clone() });
+    let perms = to_permissions(&rules);
+    assert_eq!(perms.len(), 2);
+    assert_eq!((perms[0].ip_ranges().len(), perms[0].ipv6_ranges().len()), (1, 1));
+    assert!(perms.iter().all(|p| p.prefix_list_ids().is_empty()));
+}
+
+#[tokio::test]
+async fn publish_sends_subject_text_and_filterable_attributes() {
+    let topic = "arn:aws:sns:eu-west-1:123456789012:egress-guard";
+    let notice = {
+        use egress_guard_core::{
+            Notice, Outcome,
+            notice::{Cause, GroupRef},
+        };
+        Notice {
+            outcome: Outcome::Remediated,
+            account: "123456789012".into(),
+            region: "eu-west-1".into(),
+            group: GroupRef { id: GROUP.into(), name: "web".into(), vpc_id: None },
+            cause: Cause {
+                event_id: "e-1".into(),
+                event_name: egress_guard_core::EventName::CreateSecurityGroup,
+                event_time: "2026-11-25T09:00:00Z".into(),
+                actor: Default::default(),
+            },
+            dry_run: false,
+            before: vec![],
+            after: vec![],
+            revoked: vec![cidr_rule(Protocol::All, None, "0.0.0.0/0")],
+            still_open: vec![],
+            kept_open: vec![],
+            exemption: None,
+            verify_error: None,
+            undo_command: None,
+        }
+    };
+    let subject = notice.subject();
+    let rule = mock!(Sns::publish)
+        .match_requests(move |req| {
+            let attrs = req.message_attributes().unwrap();
+            req.topic_arn() == Some(topic)
+                && req.subject() == Some(subject.as_str())
+                && req.message().unwrap().contains("REVOKED 1 egress rule")
+                && attrs["outcome"].string_value() == Some("remediated")
+                && attrs["group_id"].string_value() == Some(GROUP)
+                && attrs["region"].string_value() == Some("eu-west-1")
+        })
+        .then_output(|| aws_sdk_sns::operation::publish::PublishOutput::builder().message_id("m-1").build());
+    let sns = mock_client!(aws_sdk_sns, [&rule]);
+    SnsNotifier::new(sns, topic).publish(&notice).await.unwrap();
+    assert_eq!(rule.num_calls(), 1);
+}
