@@ -1,1 +1,272 @@
-//! t
+//! The Lambda handler end to end against moto server: every sample event on real groups, checked by a fresh
+//! describe of the group and by the notice read back through an SQS queue subscribed to the topic.
+
+use egress_guard_aws::{Ec2SecurityGroups, SnsNotifier};
+use egress_guard_core::{Outcome, Settings};
+use egress_guard_lambda::{Response, handle};
+use egress_guard_tests::{Counted, World, event_for, perm};
+use serde_json::Value;
+
+struct Case {
+    world: World,
+    topic: String,
+    queue: String,
+    vpc: String,
+}
+
+impl Case {
+    async fn new() -> Case {
+        let world = World::start().await;
+        let (topic, queue) = world.topic_with_queue().await;
+        let vpc = world.dual_stack_vpc().await;
+        Case { world, topic, queue, vpc }
+    }
+
+    /// Runs the handler on `event` with real adapters; returns its result and the port calls it made.
+    async fn invoke(
+        &self,
+        event: Value,
+        settings: &Settings,
+    ) -> (Result<Response, egress_guard_core::Error>, Vec<&'static str>) {
+        let groups = Counted::new(Ec2SecurityGroups::new(aws_sdk_ec2::Client::new(&self.world.config)));
+        let notifier = Counted::new(SnsNotifier::new(aws_sdk_sns::Client::new(&self.world.config), &self.topic));
+        let result = handle(event, settings, &groups, &notifier).await;
+        let mut calls = groups.calls();
+        calls.extend(notifier.calls());
+        (result, calls)
+    }
+
+    /// Runs the handler and expects one group's report with `outcome`.
+    async fn expect(&self, event: Value, settings: &Settings, outcome: Outcome) -> (Response, Vec<&'static str>) {
+        let (result, calls) = self.invoke(event, settings).await;
+        let response = result.expect("handler failed");
+        assert_eq!(response.results.len(), 1);
+        assert_eq!(response.results[0].outcome, outcome, "{response:?}");
+        (response, calls)
+    }
+}
+
+const REMEDIATION_CALLS: [&str; 4] = ["describe", "revoke", "describe", "publish"];
+
+#[tokio::test]
+async fn open_ipv4_is_revoked_and_notified() {
+    let c = Case::new().await;
+    let g = c.world.group_with(&c.vpc, "web", vec![perm("tcp", Some((443, 443)), &["0.0.0.0/0"], &[])]).await;
+    let (response, calls) =
+        c.expect(event_for("authorize-egress-open-ipv4", &g), &Settings::default(), Outcome::Remediated).await;
+    assert_eq!(calls, REMEDIATION_CALLS);
+    assert_eq!(response.results[0].revoked, ["tcp 443 to 0.0.0.0/0"]);
+    assert!(c.world.egress(&g).await.is_empty());
+    let notices = c.world.notices(&c.queue).await;
+    assert_eq!(notices.len(), 1);
+    let n = &notices[0];
+    assert_eq!(n["Subject"], format!("egress-guard: Revoked 1 open egress rule on {g} (web) - eu-west-1"));
+    let text = n["Message"].as_str().unwrap();
+    assert!(text.contains("Changed  by arn:aws:iam::123456789012:user/alice"), "{text}");
+    assert!(text.contains(&format!("--group-id {g} --ip-permissions")), "{text}");
+    assert_eq!(n["MessageAttributes"]["outcome"]["Value"], "remediated");
+    assert_eq!(n["MessageAttributes"]["group_id"]["Value"], g.as_str());
+}
+
+#[tokio::test]
+async fn open_ipv6_is_revoked() {
+    let c = Case::new().await;
+    let keep = perm("udp", Some((53, 53)), &["10.0.0.2/32"], &[]);
+    let g = c.world.group_with(&c.vpc, "dns", vec![keep, perm("udp", Some((53, 53)), &[], &["::/0"])]).await;
+    c.expect(event_for("authorize-egress-open-ipv6", &g), &Settings::default(), Outcome::Remediated).await;
+    assert_eq!(c.world.egress(&g).await, ["udp 53 to 10.0.0.2/32"]);
+    assert_eq!(c.world.notices(&c.queue).await.len(), 1);
+}
+
+#[tokio::test]
+async fn open_ipv4_and_ipv6_in_one_call_are_both_revoked() {
+    let c = Case::new().await;
+    let g = c.world.group_with(&c.vpc, "both", vec![perm("-1", None, &["0.0.0.0/0"], &["::/0"])]).await;
+    let (response, calls) =
+        c.expect(event_for("authorize-egress-open-both", &g), &Settings::default(), Outcome::Remediated).await;
+    assert_eq!(calls, REMEDIATION_CALLS, "one revoke call for both ranges");
+    assert_eq!(response.results[0].revoked.len(), 2);
+    assert!(c.world.egress(&g).await.is_empty());
+}
+
+#[tokio::test]
+async fn mixed_permission_keeps_the_restricted_sibling() {
+    let c = Case::new().await;
+    let g = c
+        .world
+        .group_with(&c.vpc, "mixed", vec![perm("tcp", Some((443, 443)), &["10.0.0.0/8", "0.0.0.0/0"], &[])])
+        .await;
+    c.expect(event_for("authorize-egress-mixed-permission", &g), &Settings::default(), Outcome::Remediated).await;
+    assert_eq!(c.world.egress(&g).await, ["tcp 443 to 10.0.0.0/8"]);
+}
+
+#[tokio::test]
+async fn created_groups_default_allow_all_is_revoked() {
+    let c = Case::new().await;
+    let g = c.world.group(&c.vpc, "web-frontend").await;
+    assert_eq!(c.world.egress(&g).await, ["all traffic to 0.0.0.0/0", "all traffic to ::/0"]);
+    c.expect(event_for("create-security-group", &g), &Settings::default(), Outcome::Remediated).await;
+    assert!(c.world.egress(&g).await.is_empty());
+    let text = c.world.notices(&c.queue).await[0]["Message"].as_str().unwrap().to_owned();
+    assert!(text.contains("no egress rule left"), "{text}");
+}
+
+#[tokio::test]
+async fn modified_rule_opened_to_world_is_revoked() {
+    let c = Case::new().await;
+    let g = c.world.group_with(&c.vpc, "ssh", vec![perm("tcp", Some((22, 22)), &["10.1.0.0/16"], &[])]).await;
+    let rules = c
+        .world
+        .ec2
+        .describe_security_group_rules()
+        .filters(aws_sdk_ec2::types::Filter::builder().name("group-id").values(&g).build())
+        .send()
+        .await
+        .unwrap();
+    let rule_id = rules
+        .security_group_rules()
+        .iter()
+        .find(|r| r.is_egress() == Some(true))
+        .unwrap()
+        .security_group_rule_id()
+        .unwrap()
+        .to_owned();
+    let update = aws_sdk_ec2::types::SecurityGroupRuleRequest::builder()
+        .ip_protocol("tcp")
+        .from_port(22)
+        .to_port(22)
+        .cidr_ipv4("0.0.0.0/0")
+        .build();
+    let change = aws_sdk_ec2::types::SecurityGroupRuleUpdate::builder()
+        .security_group_rule_id(rule_id)
+        .security_group_rule(update)
+        .build();
+    c.world.ec2.modify_security_group_rules().group_id(&g).security_group_rules(change).send().await.unwrap();
+    assert_eq!(c.world.egress(&g).await, ["tcp 22 to 0.0.0.0/0"]);
+    c.expect(event_for("modify-security-group-rules", &g), &Settings::default(), Outcome::Remediated).await;
+    assert!(c.world.egress(&g).await.is_empty());
+}
+
+#[tokio::test]
+async fn restricted_rule_makes_no_call_beyond_describe_and_no_notice() {
+    let c = Case::new().await;
+    let g = c.world.group_with(&c.vpc, "db", vec![perm("tcp", Some((5432, 5432)), &["10.20.0.0/16"], &[])]).await;
+    let (_, calls) =
+        c.expect(event_for("authorize-egress-restricted", &g), &Settings::default(), Outcome::Compliant).await;
+    assert_eq!(calls, ["describe"]);
+    assert_eq!(c.world.egress(&g).await, ["tcp 5432 to 10.20.0.0/16"]);
+    assert!(c.world.notices(&c.queue).await.is_empty());
+}
+
+#[tokio::test]
+async fn group_exempt_by_tag_is_left_open() {
+    let c = Case::new().await;
+    let g = c.world.group_with(&c.vpc, "proxy", vec![perm("tcp", Some((80, 80)), &["0.0.0.0/0"], &[])]).await;
+    c.world.tag(&g, "egress-guard:exempt", "egress proxy, SEC-42").await;
+    let (_, calls) =
+        c.expect(event_for("authorize-egress-exempt-group", &g), &Settings::default(), Outcome::Exempt).await;
+    assert_eq!(calls, ["describe"]);
+    assert_eq!(c.world.egress(&g).await, ["tcp 80 to 0.0.0.0/0"]);
+    assert!(c.world.notices(&c.queue).await.is_empty());
+}
+
+#[tokio::test]
+async fn group_exempt_by_id_is_left_open() {
+    let c = Case::new().await;
+    let g = c.world.group(&c.vpc, "nat").await;
+    let settings = Settings { exempt_group_ids: [g.clone()].into(), ..Settings::default() };
+    c.expect(event_for("create-security-group", &g), &settings, Outcome::Exempt).await;
+    assert_eq!(c.world.egress(&g).await.len(), 2);
+}
+
+#[tokio::test]
+async fn allowed_port_is_left_open_and_the_rest_revoked() {
+    let c = Case::new().await;
+    let g = c
+        .world
+        .group_with(
+            &c.vpc,
+            "api",
+            vec![perm("tcp", Some((443, 443)), &["0.0.0.0/0"], &[]), perm("tcp", Some((25, 25)), &["0.0.0.0/0"], &[])],
+        )
+        .await;
+    let settings = Settings { allowed: vec!["tcp:443".parse().unwrap()], ..Settings::default() };
+    c.expect(event_for("authorize-egress-open-ipv4", &g), &settings, Outcome::Remediated).await;
+    assert_eq!(c.world.egress(&g).await, ["tcp 443 to 0.0.0.0/0"]);
+    let text = c.world.notices(&c.queue).await[0]["Message"].as_str().unwrap().to_owned();
+    assert!(text.contains("open, allowed (tcp:443)"), "{text}");
+}
+
+#[tokio::test]
+async fn dry_run_revokes_nothing_and_the_notice_says_so() {
+    let c = Case::new().await;
+    let g = c.world.group(&c.vpc, "trial").await;
+    let settings = Settings { dry_run: true, ..Settings::default() };
+    let (_, calls) = c.expect(event_for("create-security-group", &g), &settings, Outcome::DryRun).await;
+    assert_eq!(calls, ["describe", "publish"]);
+    assert_eq!(c.world.egress(&g).await.len(), 2);
+    let n = &c.world.notices(&c.queue).await[0];
+    assert!(n["Subject"].as_str().unwrap().contains("[dry run] Would revoke 2"), "{n}");
+    assert_eq!(n["MessageAttributes"]["dry_run"]["Value"], "true");
+}
+
+#[tokio::test]
+async fn failed_call_makes_no_aws_call() {
+    let c = Case::new().await;
+    let g = c.world.group(&c.vpc, "denied").await;
+    let (_, calls) =
+        c.expect(event_for("authorize-egress-failed-call", &g), &Settings::default(), Outcome::CallFailed).await;
+    assert!(calls.is_empty(), "{calls:?}");
+    assert_eq!(c.world.egress(&g).await.len(), 2);
+}
+
+#[tokio::test]
+async fn group_deleted_before_the_event_is_gone_not_an_error() {
+    let c = Case::new().await;
+    let g = c.world.group(&c.vpc, "ephemeral").await;
+    c.world.ec2.delete_security_group().group_id(&g).send().await.unwrap();
+    let (_, calls) = c.expect(event_for("create-security-group", &g), &Settings::default(), Outcome::GroupGone).await;
+    assert_eq!(calls, ["describe"]);
+    assert!(c.world.notices(&c.queue).await.is_empty());
+}
+
+#[tokio::test]
+async fn malformed_event_is_rejected_with_no_aws_call() {
+    let c = Case::new().await;
+    let (result, calls) = c.invoke(event_for("malformed-no-group-id", "sg-unused"), &Settings::default()).await;
+    let err = result.unwrap_err();
+    assert!(err.to_string().contains("names no security group"), "{err}");
+    assert_eq!(egress_guard_lambda::diagnostic(err).error_type, "EgressGuard.BadEvent");
+    assert!(calls.is_empty());
+}
+
+#[tokio::test]
+async fn rule_narrowed_between_describe_and_revoke_is_not_revoked() {
+    use egress_guard_core::{SecurityGroups, evaluate};
+    let c = Case::new().await;
+    let g = c.world.group_with(&c.vpc, "race", vec![perm("tcp", Some((443, 443)), &["0.0.0.0/0"], &[])]).await;
+    let ec2 = Ec2SecurityGroups::new(aws_sdk_ec2::Client::new(&c.world.config));
+    let plan = evaluate(&ec2.describe(&g).await.unwrap().unwrap(), &Settings::default()).plan;
+    assert_eq!(plan.rules.len(), 1);
+
+    // Someone narrows the open rule in place: ModifySecurityGroupRules keeps its rule id.
+    let filter = aws_sdk_ec2::types::Filter::builder().name("group-id").values(&g).build();
+    let rules = c.world.ec2.describe_security_group_rules().filters(filter).send().await.unwrap();
+    let rule = rules.security_group_rules().iter().find(|r| r.is_egress() == Some(true)).unwrap();
+    let rule_id = rule.security_group_rule_id().unwrap().to_owned();
+    let narrowed = aws_sdk_ec2::types::SecurityGroupRuleRequest::builder()
+        .ip_protocol("tcp")
+        .from_port(443)
+        .to_port(443)
+        .cidr_ipv4("10.0.0.0/8")
+        .build();
+    let update = aws_sdk_ec2::types::SecurityGroupRuleUpdate::builder()
+        .security_group_rule_id(&rule_id)
+        .security_group_rule(narrowed)
+        .build();
+    c.world.ec2.modify_security_group_rules().group_id(&g).security_group_rules(update).send().await.unwrap();
+
+    // The stale plan is revoked by its exact tuple: EC2 no longer has it, so nothing is removed.
+    ec2.revoke(&plan).await.expect("a tuple that is gone is not an error");
+    assert_eq!(c.world.egress(&g).await, ["tcp 443 to 10.0.0.0/8"], "the narrowed rule survives");
+}

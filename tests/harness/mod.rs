@@ -1,1 +1,276 @@
-//! harness
+//! The one harness for egress-guard's end-to-end tests: a moto server on 127.0.0.1, SDK clients pointed at it,
+//! real VPCs and groups, sample events rewritten to them, and notices read back through SQS.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_ec2::config::Credentials;
+use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range};
+use egress_guard_core::{EgressRule, Notice, Notifier, RevokePlan, SecurityGroup, SecurityGroups};
+use serde_json::Value;
+
+/// Region of the sample events, used for every moto call.
+pub const REGION: &str = "eu-west-1";
+/// The group id every file in `events/` names; tests swap in the id of a real group.
+pub const EVENT_GROUP: &str = "sg-0a1b2c3d4e5f60718";
+const INSTALL: &str =
+    "./scripts/setup.sh   (or: python3 -m venv .venv/tools && .venv/tools/bin/pip install -r requirements/tools.txt)";
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// A tool from the pinned tools venv (`.venv/tools/bin/NAME`), or from `EGRESS_GUARD_VENV`. Panics with the install
+/// command when it is missing: a test that needs it never skips.
+pub fn venv_tool(name: &str) -> PathBuf {
+    let venv =
+        std::env::var_os("EGRESS_GUARD_VENV").map(PathBuf::from).unwrap_or_else(|| repo_root().join(".venv/tools"));
+    let path = venv.join("bin").join(name);
+    assert!(path.exists(), "{name} not found at {}. Install the pinned tools with:\n  {INSTALL}", path.display());
+    path
+}
+
+/// A free port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Waits until something listens on `addr`.
+pub fn wait_for_port(addr: SocketAddr, what: &str, child: &mut Child) {
+    let start = Instant::now();
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited with {status} before listening on {addr}");
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "{what} did not listen on {addr} within 60 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A moto server of its own for one test, on 127.0.0.1 and a free port; killed on drop.
+pub struct Moto {
+    child: Child,
+    pub endpoint: String,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let server = venv_tool("moto_server");
+        let port = free_port();
+        let mut child = Command::new(&server)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}. Install with:\n  {INSTALL}", server.display()));
+        wait_for_port(SocketAddr::from(([127, 0, 0, 1], port)), "moto_server", &mut child);
+        Moto { child, endpoint: format!("http://127.0.0.1:{port}") }
+    }
+
+    /// The environment a process needs to talk to this moto with dummy credentials.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_REGION", REGION.into()),
+            ("AWS_ACCESS_KEY_ID", "test".into()),
+            ("AWS_SECRET_ACCESS_KEY", "test".into()),
+            ("AWS_SESSION_TOKEN", "test".into()),
+        ]
+    }
+
+    pub async fn sdk_config(&self) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(Region::new(REGION))
+            .credentials_provider(Credentials::new("test", "test", None, None, "moto-dummy"))
+            .load()
+            .await
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Clients on one moto, and helpers to build the world a test needs.
+pub struct World {
+    pub moto: Moto,
+    pub config: SdkConfig,
+    pub ec2: aws_sdk_ec2::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub sqs: aws_sdk_sqs::Client,
+}
+
+impl World {
+    pub async fn start() -> World {
+        let moto = Moto::start();
+        let config = moto.sdk_config().await;
+        World {
+            ec2: aws_sdk_ec2::Client::new(&config),
+            sns: aws_sdk_sns::Client::new(&config),
+            sqs: aws_sdk_sqs::Client::new(&config),
+            config,
+            moto,
+        }
+    }
+
+    /// A dual-stack VPC: new groups get allow-all egress to both `0.0.0.0/0` and `::/0`, as in AWS.
+    pub async fn dual_stack_vpc(&self) -> String {
+        let vpc =
+            self.ec2.create_vpc().cidr_block("10.0.0.0/16").amazon_provided_ipv6_cidr_block(true).send().await.unwrap();
+        vpc.vpc().unwrap().vpc_id().unwrap().to_owned()
+    }
+
+    /// A new group with AWS's default egress (all traffic to the whole IPv4 and IPv6 Internet).
+    pub async fn group(&self, vpc: &str, name: &str) -> String {
+        let out = self.ec2.create_security_group().group_name(name).description(name).vpc_id(vpc).send().await.unwrap();
+        out.group_id().unwrap().to_owned()
+    }
+
+    /// A new group whose only egress is `permissions`.
+    pub async fn group_with(&self, vpc: &str, name: &str, permissions: Vec<IpPermission>) -> String {
+        let id = self.group(vpc, name).await;
+        self.ec2
+            .revoke_security_group_egress()
+            .group_id(&id)
+            .ip_permissions(perm("-1", None, &["0.0.0.0/0"], &["::/0"]))
+            .send()
+            .await
+            .unwrap();
+        if !permissions.is_empty() {
+            self.ec2
+                .authorize_security_group_egress()
+                .group_id(&id)
+                .set_ip_permissions(Some(permissions))
+                .send()
+                .await
+                .unwrap();
+        }
+        id
+    }
+
+    pub async fn tag(&self, group_id: &str, key: &str, value: &str) {
+        let tag = aws_sdk_ec2::types::Tag::builder().key(key).value(value).build();
+        self.ec2.create_tags().resources(group_id).tags(tag).send().await.unwrap();
+    }
+
+    /// The group as EC2 holds it now, read fresh.
+    pub async fn describe(&self, group_id: &str) -> SecurityGroup {
+        let out = self.ec2.describe_security_groups().group_ids(group_id).send().await.unwrap();
+        egress_guard_aws::to_domain(&out.security_groups()[0])
+    }
+
+    /// The group's egress, as `traffic to destination` lines, sorted.
+    pub async fn egress(&self, group_id: &str) -> Vec<String> {
+        let mut rules: Vec<String> = self.describe(group_id).await.egress.iter().map(EgressRule::to_string).collect();
+        rules.sort();
+        rules
+    }
+
+    /// An SNS topic with an SQS queue subscribed to it; returns (topic ARN, queue URL).
+    pub async fn topic_with_queue(&self) -> (String, String) {
+        let topic = self.sns.create_topic().name("egress-guard").send().await.unwrap().topic_arn().unwrap().to_owned();
+        let queue_url =
+            self.sqs.create_queue().queue_name("notices").send().await.unwrap().queue_url().unwrap().to_owned();
+        let attrs = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap();
+        let queue_arn = attrs.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
+        self.sns.subscribe().topic_arn(&topic).protocol("sqs").endpoint(queue_arn).send().await.unwrap();
+        (topic, queue_url)
+    }
+
+    /// Every SNS envelope waiting in the queue (`Subject`, `Message`, `MessageAttributes`, …), consumed.
+    pub async fn notices(&self, queue_url: &str) -> Vec<Value> {
+        let mut all = Vec::new();
+        loop {
+            let out = self.sqs.receive_message().queue_url(queue_url).max_number_of_messages(10).send().await.unwrap();
+            let messages = out.messages();
+            if messages.is_empty() {
+                return all;
+            }
+            for m in messages {
+                all.push(serde_json::from_str(m.body().unwrap()).unwrap());
+                self.sqs
+                    .delete_message()
+                    .queue_url(queue_url)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
+/// An egress permission: `perm("tcp", Some((443, 443)), &["0.0.0.0/0"], &[])`.
+pub fn perm(protocol: &str, ports: Option<(i32, i32)>, v4: &[&str], v6: &[&str]) -> IpPermission {
+    IpPermission::builder()
+        .ip_protocol(protocol)
+        .set_from_port(ports.map(|p| p.0))
+        .set_to_port(ports.map(|p| p.1))
+        .set_ip_ranges(Some(v4.iter().map(|c| IpRange::builder().cidr_ip(*c).build()).collect()))
+        .set_ipv6_ranges(Some(v6.iter().map(|c| Ipv6Range::builder().cidr_ipv6(*c).build()).collect()))
+        .build()
+}
+
+/// `events/<name>.json` with the sample group id swapped for `group_id`.
+pub fn event_for(name: &str, group_id: &str) -> Value {
+    let path = repo_root().join("events").join(format!("{name}.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text.replace(EVENT_GROUP, group_id)).unwrap()
+}
+
+/// Wraps a port and counts its calls, so that a test can say "no call beyond the describe".
+#[derive(Debug, Default)]
+pub struct Counted<P> {
+    pub inner: P,
+    pub calls: Mutex<Vec<&'static str>>,
+    count: AtomicUsize,
+}
+
+impl<P> Counted<P> {
+    pub fn new(inner: P) -> Self {
+        Counted { inner, calls: Mutex::new(Vec::new()), count: AtomicUsize::new(0) }
+    }
+    pub fn calls(&self) -> Vec<&'static str> {
+        self.calls.lock().unwrap().clone()
+    }
+    fn record(&self, call: &'static str) {
+        self.count.fetch_add(1, Ordering::SeqCst);
+        self.calls.lock().unwrap().push(call);
+    }
+}
+
+impl<P: SecurityGroups + Sync> SecurityGroups for Counted<P> {
+    type Error = P::Error;
+    async fn describe(&self, group_id: &str) -> Result<Option<SecurityGroup>, P::Error> {
+        self.record("describe");
+        self.inner.describe(group_id).await
+    }
+    async fn revoke(&self, plan: &RevokePlan) -> Result<(), P::Error> {
+        self.record("revoke");
+        self.inner.revoke(plan).await
+    }
+}
+
+impl<P: Notifier + Sync> Notifier for Counted<P> {
+    type Error = P::Error;
+    async fn publish(&self, notice: &Notice) -> Result<(), P::Error> {
+        self.record("publish");
+        self.inner.publish(notice).await
+    }
+}

@@ -32,6 +32,8 @@ pub enum Error {
     InvalidProtocol(String),
     #[error("allowed port {entry:?}: {why}")]
     InvalidAllowedPort { entry: String, why: String },
+    #[error("{variable}={value:?} is invalid: {why}")]
+    InvalidSetting { variable: &'static str, value: String, why: String },
     #[error("security group {group_id}: {source}")]
     SecurityGroups { group_id: String, source: BoxError },
     /// The revoke (if any) stands; the notice travels with the error so that it is not lost.

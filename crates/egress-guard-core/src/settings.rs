@@ -40,6 +40,62 @@ impl Default for Settings {
     }
 }
 
+/// The environment variables that carry the settings, shared by the Lambda, the CLI and the SAM template.
+pub mod vars {
+    pub const DRY_RUN: &str = "EGRESS_GUARD_DRY_RUN";
+    pub const EXEMPT_TAG_KEY: &str = "EGRESS_GUARD_EXEMPT_TAG_KEY";
+    pub const EXEMPT_GROUP_IDS: &str = "EGRESS_GUARD_EXEMPT_GROUP_IDS";
+    pub const ALLOWED_PORTS: &str = "EGRESS_GUARD_ALLOWED_PORTS";
+    pub const NOTIFY_COMPLIANT: &str = "EGRESS_GUARD_NOTIFY_COMPLIANT";
+    pub const REVOKE_OTHER_PROTOCOLS: &str = "EGRESS_GUARD_REVOKE_OTHER_PROTOCOLS";
+    pub const ALL: [&str; 6] =
+        [DRY_RUN, EXEMPT_TAG_KEY, EXEMPT_GROUP_IDS, ALLOWED_PORTS, NOTIFY_COMPLIANT, REVOKE_OTHER_PROTOCOLS];
+}
+
+impl Settings {
+    /// Reads the settings from variables (`lookup` is `std::env::var` in production). An unset variable takes its
+    /// default; a set but invalid one is an error that names it. `EGRESS_GUARD_EXEMPT_TAG_KEY=""` turns tag exemption off.
+    pub fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, Error> {
+        let invalid = |variable: &'static str, value: &str, why: String| Error::InvalidSetting {
+            variable,
+            value: value.chars().take(200).collect(),
+            why,
+        };
+        let flag = |variable: &'static str| -> Result<bool, Error> {
+            match lookup(variable).as_deref().map(str::trim) {
+                None | Some("") => Ok(false),
+                Some(v) if v.eq_ignore_ascii_case("true") || v == "1" => Ok(true),
+                Some(v) if v.eq_ignore_ascii_case("false") || v == "0" => Ok(false),
+                Some(v) => Err(invalid(variable, v, "expected true or false".into())),
+            }
+        };
+        let exempt_tag_key = match lookup(vars::EXEMPT_TAG_KEY) {
+            None => Some(DEFAULT_EXEMPT_TAG_KEY.to_owned()),
+            Some(key) if key.trim().is_empty() => None,
+            Some(key) => Some(key.trim().to_owned()),
+        };
+        let ids = lookup(vars::EXEMPT_GROUP_IDS).unwrap_or_default();
+        let exempt_group_ids = ids
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|id| crate::model::validate_group_id(id).map(|()| id.to_owned()))
+            .collect::<Result<_, _>>()
+            .map_err(|e| invalid(vars::EXEMPT_GROUP_IDS, &ids, e.to_string()))?;
+        let ports = lookup(vars::ALLOWED_PORTS).unwrap_or_default();
+        let allowed =
+            AllowedPort::parse_list(&ports).map_err(|e| invalid(vars::ALLOWED_PORTS, &ports, e.to_string()))?;
+        Ok(Settings {
+            dry_run: flag(vars::DRY_RUN)?,
+            exempt_tag_key,
+            exempt_group_ids,
+            allowed,
+            notify_compliant: flag(vars::NOTIFY_COMPLIANT)?,
+            revoke_other_protocols: flag(vars::REVOKE_OTHER_PROTOCOLS)?,
+        })
+    }
+}
+
 /// An allowed open port range for TCP or UDP: `tcp:443`, `udp:53`, `tcp:8000-8080`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(into = "String", try_from = "String")]
@@ -108,6 +164,51 @@ impl TryFrom<String> for AllowedPort {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<Settings, Error> {
+        let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::from_vars(|name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+    }
+
+    #[test]
+    fn unset_variables_take_safe_defaults() {
+        assert_eq!(from(&[]).unwrap(), Settings::default());
+    }
+
+    #[test]
+    fn reads_every_variable() {
+        let s = from(&[
+            (vars::DRY_RUN, "true"),
+            (vars::EXEMPT_TAG_KEY, "team:keep-open"),
+            (vars::EXEMPT_GROUP_IDS, "sg-0123abcd, sg-0123456789abcdef0"),
+            (vars::ALLOWED_PORTS, "tcp:443,udp:53"),
+            (vars::NOTIFY_COMPLIANT, "1"),
+            (vars::REVOKE_OTHER_PROTOCOLS, "FALSE"),
+        ])
+        .unwrap();
+        assert!(s.dry_run && s.notify_compliant && !s.revoke_other_protocols);
+        assert_eq!(s.exempt_tag_key.as_deref(), Some("team:keep-open"));
+        assert_eq!(s.exempt_group_ids.len(), 2);
+        assert_eq!(s.allowed.len(), 2);
+    }
+
+    #[test]
+    fn empty_tag_key_turns_tag_exemption_off() {
+        assert_eq!(from(&[(vars::EXEMPT_TAG_KEY, "")]).unwrap().exempt_tag_key, None);
+    }
+
+    #[test]
+    fn invalid_values_name_their_variable() {
+        for (var, value) in [
+            (vars::DRY_RUN, "yes please"),
+            (vars::ALLOWED_PORTS, "tcp:99999"),
+            (vars::EXEMPT_GROUP_IDS, "sg-0123abcd,web"),
+            (vars::NOTIFY_COMPLIANT, "2"),
+        ] {
+            let err = from(&[(var, value)]).unwrap_err().to_string();
+            assert!(err.contains(var), "{err}");
+        }
+    }
 
     #[test]
     fn parses_single_ports_and_ranges() {

@@ -1,1 +1,161 @@
-//! placeholder
+//! The egress-guard Lambda function as a library: its configuration, read once at init, and the handler
+//! that turns one EventBridge event into the core's remediation flow.
+#![forbid(unsafe_code)]
+
+use egress_guard_core::{Notifier, Report, SecurityGroups, Settings, parse_value, remediate};
+use lambda_runtime::Diagnostic;
+use serde::Serialize;
+use serde_json::Value;
+
+/// The variable naming the SNS topic that receives notices.
+pub const TOPIC_ARN_VAR: &str = "EGRESS_GUARD_TOPIC_ARN";
+
+/// Every variable the function reads, for the template check.
+pub fn variables() -> Vec<&'static str> {
+    let mut all = vec![TOPIC_ARN_VAR];
+    all.extend(egress_guard_core::settings::vars::ALL);
+    all
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{variable} is not set: it must name the SNS topic that receives notices")]
+    MissingSetting { variable: &'static str },
+    #[error(
+        "{variable}={value:?} is invalid: expected an SNS topic ARN, arn:<partition>:sns:<region>:<account>:<name>"
+    )]
+    InvalidTopicArn { variable: &'static str, value: String },
+    #[error(transparent)]
+    Core(#[from] egress_guard_core::Error),
+}
+
+/// What the function is configured with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub topic_arn: String,
+    pub settings: Settings,
+}
+
+impl Config {
+    /// Reads the configuration; `lookup` is `std::env::var` in production. Every error names its variable.
+    pub fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, Error> {
+        let topic_arn = lookup(TOPIC_ARN_VAR)
+            .filter(|v| !v.trim().is_empty())
+            .ok_or(Error::MissingSetting { variable: TOPIC_ARN_VAR })?;
+        if !is_sns_topic_arn(&topic_arn) {
+            return Err(Error::InvalidTopicArn {
+                variable: TOPIC_ARN_VAR,
+                value: topic_arn.chars().take(200).collect(),
+            });
+        }
+        Ok(Config { topic_arn, settings: Settings::from_vars(lookup)? })
+    }
+
+    pub fn from_env() -> Result<Config, Error> {
+        Config::from_vars(|name| std::env::var(name).ok())
+    }
+}
+
+fn is_sns_topic_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.split(':').collect();
+    matches!(parts.as_slice(), ["arn", partition, "sns", region, account, name]
+        if partition.starts_with("aws")
+            && !region.is_empty()
+            && account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())
+            && !name.is_empty() && name.len() <= 256
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'))
+}
+
+/// The function's answer: small, for the invocation record and `sam local invoke`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Response {
+    pub event_id: String,
+    pub event_name: &'static str,
+    pub results: Vec<Report>,
+}
+
+/// Handles one event: parse (no AWS call on bad input), then the core's flow.
+pub async fn handle<G: SecurityGroups, N: Notifier>(
+    event: Value,
+    settings: &Settings,
+    groups: &G,
+    notifier: &N,
+) -> Result<Response, egress_guard_core::Error> {
+    let trigger = parse_value(event).inspect_err(|err| tracing::warn!(error = %err, "rejected event"))?;
+    tracing::info!(
+        event_id = %trigger.event_id,
+        event_name = trigger.event_name.as_str(),
+        group_ids = ?trigger.group_ids,
+        actor = trigger.actor.name(),
+        "event received"
+    );
+    let results = remediate(&trigger, settings, groups, notifier).await.inspect_err(|err| {
+        tracing::error!(event_id = %trigger.event_id, error = %err, "remediation failed");
+    })?;
+    Ok(Response { event_id: trigger.event_id, event_name: trigger.event_name.as_str(), results })
+}
+
+/// The Lambda error type, chosen on purpose: a bad event, an AWS failure worth retrying, or an undelivered notice
+/// (whose message carries the whole notice, so that the on-failure destination holds it).
+pub fn diagnostic(err: egress_guard_core::Error) -> Diagnostic {
+    use egress_guard_core::Error as E;
+    let error_type = match &err {
+        E::Notify { .. } => "EgressGuard.NoticeUndelivered",
+        E::SecurityGroups { .. } => "EgressGuard.Ec2Failed",
+        e if e.is_bad_input() => "EgressGuard.BadEvent",
+        _ => "EgressGuard.Failed",
+    };
+    Diagnostic { error_type: error_type.to_owned(), error_message: err.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, Error> {
+        let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_vars(|name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+    }
+
+    const TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:egress-guard";
+
+    #[test]
+    fn reads_topic_and_settings() {
+        let c = config(&[(TOPIC_ARN_VAR, TOPIC), ("EGRESS_GUARD_DRY_RUN", "true")]).unwrap();
+        assert_eq!(c.topic_arn, TOPIC);
+        assert!(c.settings.dry_run);
+    }
+
+    #[test]
+    fn missing_topic_names_the_variable() {
+        let err = config(&[]).unwrap_err().to_string();
+        assert!(err.contains(TOPIC_ARN_VAR), "{err}");
+    }
+
+    #[test]
+    fn topic_that_is_not_an_arn_names_the_variable() {
+        for bad in [
+            "my-topic",
+            "arn:aws:sqs:eu-west-1:123456789012:q",
+            "arn:aws:sns:eu-west-1:1234:t",
+            "arn:aws:sns:eu-west-1:123456789012:",
+        ] {
+            let err = config(&[(TOPIC_ARN_VAR, bad)]).unwrap_err().to_string();
+            assert!(err.contains(TOPIC_ARN_VAR), "{bad}: {err}");
+        }
+        assert!(config(&[(TOPIC_ARN_VAR, "arn:aws-us-gov:sns:us-gov-west-1:123456789012:t.fifo")]).is_ok());
+    }
+
+    #[test]
+    fn bad_setting_names_its_variable() {
+        let err =
+            config(&[(TOPIC_ARN_VAR, TOPIC), ("EGRESS_GUARD_ALLOWED_PORTS", "tcp:99999")]).unwrap_err().to_string();
+        assert!(err.contains("EGRESS_GUARD_ALLOWED_PORTS"), "{err}");
+    }
+
+    #[test]
+    fn bad_event_is_typed_as_such() {
+        let d = diagnostic(egress_guard_core::Error::MissingField("detail"));
+        assert_eq!(d.error_type, "EgressGuard.BadEvent");
+    }
+}

@@ -1,1 +1,38 @@
-fn main() {}
+//! The Lambda's entry point: JSON logs, configuration and SDK clients once at init, then the event loop.
+
+use egress_guard_aws::Clients;
+use egress_guard_lambda::{Config, diagnostic, handle};
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::Value;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL").unwrap_or_else(|_| "info".into()).to_lowercase();
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level)))
+        .with_target(false)
+        .with_current_span(false)
+        .flatten_event(true)
+        .init();
+
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(err) => {
+            tracing::error!(error = %err, "invalid configuration");
+            eprintln!("egress-guard: invalid configuration: {err}");
+            std::process::exit(2);
+        }
+    };
+    let clients = Clients::from_env().await;
+    let groups = clients.security_groups();
+    let notifier = clients.notifier(&config.topic_arn);
+    let settings = &config.settings;
+    let (groups, notifier) = (&groups, &notifier);
+
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        handle(event.payload, settings, groups, notifier).await.map_err(diagnostic)
+    }))
+    .await
+}
