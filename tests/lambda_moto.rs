@@ -250,21 +250,7 @@ async fn rule_narrowed_between_describe_and_revoke_is_not_revoked() {
     assert_eq!(plan.rules.len(), 1);
 
     // Someone narrows the open rule in place: ModifySecurityGroupRules keeps its rule id.
-    let filter = aws_sdk_ec2::types::Filter::builder().name("group-id").values(&g).build();
-    let rules = c.world.ec2.describe_security_group_rules().filters(filter).send().await.unwrap();
-    let rule = rules.security_group_rules().iter().find(|r| r.is_egress() == Some(true)).unwrap();
-    let rule_id = rule.security_group_rule_id().unwrap().to_owned();
-    let narrowed = aws_sdk_ec2::types::SecurityGroupRuleRequest::builder()
-        .ip_protocol("tcp")
-        .from_port(443)
-        .to_port(443)
-        .cidr_ipv4("10.0.0.0/8")
-        .build();
-    let update = aws_sdk_ec2::types::SecurityGroupRuleUpdate::builder()
-        .security_group_rule_id(&rule_id)
-        .security_group_rule(narrowed)
-        .build();
-    c.world.ec2.modify_security_group_rules().group_id(&g).security_group_rules(update).send().await.unwrap();
+    c.world.modify_egress(&g, "tcp", (443, 443), "10.0.0.0/8").await;
 
     // The stale plan is revoked by its exact tuple: EC2 no longer has it, so nothing is removed.
     ec2.revoke(&plan).await.expect("a tuple that is gone is not an error");

@@ -157,6 +157,25 @@ impl World {
         id
     }
 
+    /// Changes the group's one egress rule in place with ModifySecurityGroupRules, which keeps its rule id.
+    pub async fn modify_egress(&self, group_id: &str, protocol: &str, ports: (i32, i32), cidr_ipv4: &str) {
+        let filter = aws_sdk_ec2::types::Filter::builder().name("group-id").values(group_id).build();
+        let rules = self.ec2.describe_security_group_rules().filters(filter).send().await.unwrap();
+        let egress: Vec<_> = rules.security_group_rules().iter().filter(|r| r.is_egress() == Some(true)).collect();
+        assert_eq!(egress.len(), 1, "modify_egress expects a group with one egress rule");
+        let request = aws_sdk_ec2::types::SecurityGroupRuleRequest::builder()
+            .ip_protocol(protocol)
+            .from_port(ports.0)
+            .to_port(ports.1)
+            .cidr_ipv4(cidr_ipv4)
+            .build();
+        let update = aws_sdk_ec2::types::SecurityGroupRuleUpdate::builder()
+            .set_security_group_rule_id(egress[0].security_group_rule_id().map(str::to_owned))
+            .security_group_rule(request)
+            .build();
+        self.ec2.modify_security_group_rules().group_id(group_id).security_group_rules(update).send().await.unwrap();
+    }
+
     pub async fn tag(&self, group_id: &str, key: &str, value: &str) {
         let tag = aws_sdk_ec2::types::Tag::builder().key(key).value(value).build();
         self.ec2.create_tags().resources(group_id).tags(tag).send().await.unwrap();

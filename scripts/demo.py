@@ -1,0 +1,146 @@
+"""egress-guard demo: moto server, real groups, the real bootstrap under the Lambda Runtime Interface Emulator.
+
+Run through scripts/demo.sh, which builds the bootstrap and installs the pinned tools first.
+"""
+import argparse
+import json
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import boto3
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+REGION = "eu-west-1"
+EVENT_GROUP = "sg-0a1b2c3d4e5f60718"
+DUMMY = {"aws_access_key_id": "test", "aws_secret_access_key": "test", "region_name": REGION}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, what):
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"{what} exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"{what} did not listen on 127.0.0.1:{port}")
+
+
+def egress_lines(ec2, group_id):
+    perms = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]["IpPermissionsEgress"]
+    lines = []
+    for p in perms:
+        ports = str(p.get("FromPort")) if p.get("FromPort") == p.get("ToPort") else f'{p.get("FromPort")}-{p.get("ToPort")}'
+        proto = "all traffic" if p["IpProtocol"] == "-1" else f'{p["IpProtocol"]} {ports}'
+        for r in p.get("IpRanges", []):
+            lines.append(f"  {proto:<14} {r['CidrIp']}")
+        for r in p.get("Ipv6Ranges", []):
+            lines.append(f"  {proto:<14} {r['CidrIpv6']}")
+    return "\n".join(lines) or "  (none)"
+
+
+def event(name, group_id):
+    return (ROOT / "events" / f"{name}.json").read_text().replace(EVENT_GROUP, group_id)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bootstrap", required=True)
+    ap.add_argument("--rie", required=True)
+    ap.add_argument("--moto", required=True)
+    args = ap.parse_args()
+
+    procs = []
+    try:
+        moto_port = free_port()
+        moto = subprocess.Popen([args.moto, "-H", "127.0.0.1", "-p", str(moto_port)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(moto)
+        wait_port(moto_port, moto, "moto_server")
+        endpoint = f"http://127.0.0.1:{moto_port}"
+        ec2 = boto3.client("ec2", endpoint_url=endpoint, **DUMMY)
+        sns = boto3.client("sns", endpoint_url=endpoint, **DUMMY)
+        sqs = boto3.client("sqs", endpoint_url=endpoint, **DUMMY)
+
+        topic = sns.create_topic(Name="egress-guard")["TopicArn"]
+        queue = sqs.create_queue(QueueName="inbox")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16", AmazonProvidedIpv6CidrBlock=True)["Vpc"]["VpcId"]
+        web = ec2.create_security_group(GroupName="web-frontend", Description="Web tier", VpcId=vpc)["GroupId"]
+        ec2.authorize_security_group_egress(GroupId=web, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+        db = ec2.create_security_group(GroupName="reporting-db", Description="DB", VpcId=vpc)["GroupId"]
+        ec2.revoke_security_group_egress(GroupId=db, IpPermissions=[
+            {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}], "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}])
+        ec2.authorize_security_group_egress(GroupId=db, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "IpRanges": [{"CidrIp": "10.20.0.0/16"}]}])
+        proxy = ec2.create_security_group(GroupName="egress-proxy", Description="Proxy", VpcId=vpc)["GroupId"]
+        ec2.create_tags(Resources=[proxy], Tags=[{"Key": "egress-guard:exempt", "Value": "egress proxy, ticket SEC-42"}])
+
+        before = egress_lines(ec2, web)
+
+        rie_port, runtime_port = free_port(), free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update({
+            "AWS_ENDPOINT_URL": endpoint, "AWS_REGION": REGION, "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test", "AWS_SESSION_TOKEN": "test", "AWS_LAMBDA_FUNCTION_TIMEOUT": "30",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128", "EGRESS_GUARD_TOPIC_ARN": topic, "EGRESS_GUARD_DRY_RUN": "false",
+            "AWS_LAMBDA_LOG_LEVEL": "warn",
+        })
+        rie = subprocess.Popen([args.rie, "--runtime-interface-emulator-address", f"127.0.0.1:{rie_port}",
+                                "--runtime-api-address", f"127.0.0.1:{runtime_port}", args.bootstrap],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(rie)
+        wait_port(rie_port, rie, "the Lambda Runtime Interface Emulator")
+        url = f"http://127.0.0.1:{rie_port}/2015-03-31/functions/function/invocations"
+
+        print("egress-guard demo: moto server on", endpoint, "| bootstrap under the Lambda Runtime Interface Emulator\n")
+        cases = [
+            ("create-security-group", web, "web-frontend: default allow-all + tcp 443 to 0.0.0.0/0"),
+            ("authorize-egress-restricted", db, "reporting-db: tcp 5432 to 10.20.0.0/16 only"),
+            ("authorize-egress-exempt-group", proxy, "egress-proxy: tagged egress-guard:exempt"),
+            ("authorize-egress-failed-call", web, "a call that CloudTrail recorded as failed"),
+            ("malformed-no-group-id", web, "an event that names no group"),
+        ]
+        for name, group, what in cases:
+            req = urllib.request.Request(url, data=event(name, group).encode(), method="POST")
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                body = json.loads(resp.read())
+            if "errorType" in body:
+                result = f"rejected ({body['errorType']}): {body['errorMessage']}"
+            else:
+                result = ", ".join(r["outcome"] for r in body["results"])
+            print(f"events/{name}.json\n  {what}\n  -> {result}\n")
+
+        print(f"web-frontend ({web}) egress before:\n{before}\nafter:\n{egress_lines(ec2, web)}\n")
+        messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+        print(f"{len(messages)} notice(s) arrived by e-mail (here: through SQS):\n")
+        for m in messages:
+            envelope = json.loads(m["Body"])
+            print("-" * 78)
+            print(f"Subject: {envelope['Subject']}\n")
+            print(envelope["Message"])
+        print("-" * 78)
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()
