@@ -194,26 +194,26 @@ impl World {
         rules
     }
 
+    /// A new SQS queue; returns (URL, ARN).
+    pub async fn queue(&self, name: &str) -> (String, String) {
+        let url = self.sqs.create_queue().queue_name(name).send().await.unwrap().queue_url().unwrap().to_owned();
+        let arn_attr = aws_sdk_sqs::types::QueueAttributeName::QueueArn;
+        let attrs =
+            self.sqs.get_queue_attributes().queue_url(&url).attribute_names(arn_attr.clone()).send().await.unwrap();
+        let arn = attrs.attributes().unwrap()[&arn_attr].clone();
+        (url, arn)
+    }
+
     /// An SNS topic with an SQS queue subscribed to it; returns (topic ARN, queue URL).
     pub async fn topic_with_queue(&self) -> (String, String) {
         let topic = self.sns.create_topic().name("egress-guard").send().await.unwrap().topic_arn().unwrap().to_owned();
-        let queue_url =
-            self.sqs.create_queue().queue_name("notices").send().await.unwrap().queue_url().unwrap().to_owned();
-        let attrs = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(&queue_url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .unwrap();
-        let queue_arn = attrs.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
+        let (queue_url, queue_arn) = self.queue("notices").await;
         self.sns.subscribe().topic_arn(&topic).protocol("sqs").endpoint(queue_arn).send().await.unwrap();
         (topic, queue_url)
     }
 
-    /// Every SNS envelope waiting in the queue (`Subject`, `Message`, `MessageAttributes`, …), consumed.
-    pub async fn notices(&self, queue_url: &str) -> Vec<Value> {
+    /// Every message body waiting in the queue, consumed.
+    pub async fn drain(&self, queue_url: &str) -> Vec<String> {
         let mut all = Vec::new();
         loop {
             let out = self.sqs.receive_message().queue_url(queue_url).max_number_of_messages(10).send().await.unwrap();
@@ -222,16 +222,16 @@ impl World {
                 return all;
             }
             for m in messages {
-                all.push(serde_json::from_str(m.body().unwrap()).unwrap());
-                self.sqs
-                    .delete_message()
-                    .queue_url(queue_url)
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
+                all.push(m.body().unwrap_or_default().to_owned());
+                let receipt = m.receipt_handle().unwrap();
+                self.sqs.delete_message().queue_url(queue_url).receipt_handle(receipt).send().await.unwrap();
             }
         }
+    }
+
+    /// Every SNS envelope waiting in the queue (`Subject`, `Message`, `MessageAttributes`, …), consumed.
+    pub async fn notices(&self, queue_url: &str) -> Vec<Value> {
+        self.drain(queue_url).await.iter().map(|body| serde_json::from_str(body).unwrap()).collect()
     }
 }
 
@@ -292,4 +292,92 @@ impl<P: Notifier + Sync> Notifier for Counted<P> {
         self.record("publish");
         self.inner.publish(notice).await
     }
+}
+
+/// The Lambda Runtime Interface Emulator that the pinned aws-sam-cli ships (`samcli/local/rapid/`), as `sam local
+/// invoke` runs it inside its container; here it runs on the host.
+pub fn rie_binary() -> PathBuf {
+    let venv = venv_tool("python").parent().unwrap().parent().unwrap().to_path_buf();
+    let found = std::fs::read_dir(venv.join("lib"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|python| python.path().join("site-packages/samcli/local/rapid/aws-lambda-rie-x86_64"))
+        .find(|p| p.exists());
+    found.unwrap_or_else(|| {
+        panic!("aws-lambda-rie-x86_64 not found in {}/lib. Install with:\n  {INSTALL}", venv.display())
+    })
+}
+
+/// The release `bootstrap` as `sam build` makes it (`EGRESS_GUARD_BOOTSTRAP` overrides the path).
+pub fn bootstrap() -> PathBuf {
+    let path = std::env::var_os("EGRESS_GUARD_BOOTSTRAP")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".aws-sam/build/EgressGuardFunction/bootstrap"));
+    assert!(path.exists(), "{} not found. Build it with:\n  sam build   (scripts/test.sh runs it)", path.display());
+    path
+}
+
+/// The bootstrap running under the RIE on 127.0.0.1; its output (RIE and function logs) goes to a file.
+pub struct Rie {
+    child: Child,
+    pub port: u16,
+    pub log: PathBuf,
+}
+
+impl Rie {
+    /// Starts the RIE with `env` as the function's whole environment (plus PATH).
+    pub fn start(bootstrap: &Path, env: &[(&str, String)]) -> Rie {
+        let (port, runtime_port) = (free_port(), free_port());
+        let log = std::env::temp_dir().join(format!("egress-guard-rie-{port}.log"));
+        let out = std::fs::File::create(&log).unwrap();
+        let mut child = Command::new(rie_binary())
+            .args(["--runtime-interface-emulator-address", &format!("127.0.0.1:{port}")])
+            .args(["--runtime-api-address", &format!("127.0.0.1:{runtime_port}")])
+            .arg(bootstrap)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap();
+        wait_for_port(SocketAddr::from(([127, 0, 0, 1], port)), "aws-lambda-rie", &mut child);
+        Rie { child, port, log }
+    }
+
+    /// POSTs an event to the function; returns the HTTP status and body.
+    pub fn invoke(&self, event: &Value) -> (u16, String) {
+        http_post(self.port, "/2015-03-31/functions/function/invocations", &event.to_string())
+    }
+
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Rie {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// A minimal HTTP/1.1 POST to 127.0.0.1, enough for the RIE's invoke API.
+pub fn http_post(port: u16, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, body.to_owned())
 }

@@ -154,34 +154,42 @@ pub fn to_domain(g: &aws_sdk_ec2::types::SecurityGroup) -> SecurityGroup {
     }
 }
 
+/// One `IpPermission` being assembled: the ranges of one (protocol, ports).
+struct Permission {
+    protocol: Protocol,
+    ports: Option<PortRange>,
+    v4: Vec<IpRange>,
+    v6: Vec<Ipv6Range>,
+}
+
 /// The exact `IpPermissions` for a plan's rules, one permission per (protocol, ports). Only CIDRs are ever included.
 pub fn to_permissions(rules: &[EgressRule]) -> Vec<IpPermission> {
-    let mut groups: Vec<(Protocol, Option<PortRange>, Vec<IpRange>, Vec<Ipv6Range>)> = Vec::new();
+    let mut perms: Vec<Permission> = Vec::new();
     for rule in rules {
         let Destination::Cidr(cidr) = &rule.destination else { continue };
         let ports = if rule.protocol == Protocol::All { None } else { rule.ports };
-        let index = match groups.iter().position(|(p, r, ..)| *p == rule.protocol && *r == ports) {
+        let index = match perms.iter().position(|p| p.protocol == rule.protocol && p.ports == ports) {
             Some(i) => i,
             None => {
-                groups.push((rule.protocol, ports, vec![], vec![]));
-                groups.len() - 1
+                perms.push(Permission { protocol: rule.protocol, ports, v4: vec![], v6: vec![] });
+                perms.len() - 1
             }
         };
         if cidr.is_ipv6() {
-            groups[index].3.push(Ipv6Range::builder().cidr_ipv6(cidr.as_str()).build());
+            perms[index].v6.push(Ipv6Range::builder().cidr_ipv6(cidr.as_str()).build());
         } else {
-            groups[index].2.push(IpRange::builder().cidr_ip(cidr.as_str()).build());
+            perms[index].v4.push(IpRange::builder().cidr_ip(cidr.as_str()).build());
         }
     }
-    groups
+    perms
         .into_iter()
-        .map(|(protocol, ports, v4, v6)| {
+        .map(|p| {
             IpPermission::builder()
-                .ip_protocol(protocol.as_ec2())
-                .set_from_port(ports.map(|p| p.from))
-                .set_to_port(ports.map(|p| p.to))
-                .set_ip_ranges((!v4.is_empty()).then_some(v4))
-                .set_ipv6_ranges((!v6.is_empty()).then_some(v6))
+                .ip_protocol(p.protocol.as_ec2())
+                .set_from_port(p.ports.map(|r| r.from))
+                .set_to_port(p.ports.map(|r| r.to))
+                .set_ip_ranges((!p.v4.is_empty()).then_some(p.v4))
+                .set_ipv6_ranges((!p.v6.is_empty()).then_some(p.v6))
                 .build()
         })
         .collect()

@@ -1,0 +1,254 @@
+"""egress-guard benchmark: the release bootstrap under the Lambda Runtime Interface Emulator, against moto server
+behind a counting proxy, beside a hello-world lambda_runtime bootstrap built the same way as its floor.
+
+Run through scripts/bench.sh. Prints a table and writes bench/results.json. Medians and maxima over repeated runs.
+"""
+import argparse
+import datetime
+import http.client
+import http.server
+import json
+import os
+import pathlib
+import platform
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+
+import boto3
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+REGION = "eu-west-1"
+EVENT_GROUP = "sg-0a1b2c3d4e5f60718"
+DUMMY = {"aws_access_key_id": "test", "aws_secret_access_key": "test", "region_name": REGION}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, what, poll=0.001):
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"{what} exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(poll)
+    sys.exit(f"{what} did not listen on 127.0.0.1:{port}")
+
+
+class CountingProxy:
+    """Forwards every request to moto and records the AWS action it carried, as seen on the wire."""
+
+    def __init__(self, upstream_port):
+        self.calls = []
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                action = self.headers.get("X-Amz-Target") or urllib.parse.parse_qs(body.decode()).get("Action", ["?"])[0]
+                proxy.calls.append(action)
+                conn = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=60)
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                conn.request("POST", self.path, body=body, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+                self.send_response(resp.status)
+                for k, v in resp.getheaders():
+                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                conn.close()
+
+        self.port = free_port()
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def take(self):
+        calls, self.calls = self.calls, []
+        return calls
+
+
+def vm_hwm_kib(pid):
+    """Peak RSS of the bootstrap: the RIE's child process."""
+    for task in pathlib.Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            status = pathlib.Path(f"/proc/{child}/status").read_text()
+            m = re.search(r"VmHWM:\s+(\d+) kB", status)
+            if m:
+                return int(m.group(1))
+    return None
+
+
+class Function:
+    """A bootstrap under the RIE, with its output in a file."""
+
+    def __init__(self, rie, bootstrap, env, log_path):
+        self.port, runtime = free_port(), free_port()
+        self.log_path = log_path
+        self.log = open(log_path, "w")
+        self.t0 = time.perf_counter()
+        self.proc = subprocess.Popen([rie, "--runtime-interface-emulator-address", f"127.0.0.1:{self.port}",
+                                      "--runtime-api-address", f"127.0.0.1:{runtime}", bootstrap],
+                                     env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        wait_port(self.port, self.proc, "aws-lambda-rie")
+
+    def invoke(self, body):
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/2015-03-31/functions/function/invocations",
+                                     data=body.encode(), method="POST")
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return json.loads(resp.read())
+
+    def output(self):
+        return pathlib.Path(self.log_path).read_text()
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        self.log.close()
+
+
+def summary(values):
+    return {"median": round(statistics.median(values), 2), "max": round(max(values), 2), "n": len(values)}
+
+
+def cold_starts(rie, bootstrap, env, event_body, runs, tmp):
+    init, spawn, rss = [], [], []
+    for i in range(runs):
+        f = Function(rie, bootstrap, env, tmp / f"cold-{i}.log")
+        f.invoke(event_body())
+        spawn.append((time.perf_counter() - f.t0) * 1000)
+        rss.append(vm_hwm_kib(f.proc.pid) / 1024)
+        m = re.search(r"INIT REPORT\(durationMs: ([0-9.]+)\)", f.output())
+        f.stop()
+        if m:
+            init.append(float(m.group(1)))
+    return {"init_ms": summary(init), "spawn_to_first_response_ms": summary(spawn), "peak_rss_mib": summary(rss)}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bootstrap", required=True)
+    ap.add_argument("--hello", required=True)
+    ap.add_argument("--rie", required=True)
+    ap.add_argument("--moto", required=True)
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--out", default=str(ROOT / "bench/results.json"))
+    args = ap.parse_args()
+    tmp = ROOT / "bench/out"
+    tmp.mkdir(parents=True, exist_ok=True)
+
+    moto_port = free_port()
+    moto = subprocess.Popen([args.moto, "-H", "127.0.0.1", "-p", str(moto_port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(moto_port, moto, "moto_server", poll=0.05)
+        proxy = CountingProxy(moto_port)
+        endpoint = f"http://127.0.0.1:{moto_port}"
+        ec2 = boto3.client("ec2", endpoint_url=endpoint, **DUMMY)
+        sns = boto3.client("sns", endpoint_url=endpoint, **DUMMY)
+        topic = sns.create_topic(Name="egress-guard")["TopicArn"]
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16", AmazonProvidedIpv6CidrBlock=True)["Vpc"]["VpcId"]
+        counter = [0]
+
+        def group(kind):
+            counter[0] += 1
+            g = ec2.create_security_group(GroupName=f"{kind}-{counter[0]}", Description=kind, VpcId=vpc)["GroupId"]
+            if kind in ("compliant", "exempt"):
+                ec2.revoke_security_group_egress(GroupId=g, IpPermissions=[
+                    {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}], "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}])
+                ec2.authorize_security_group_egress(GroupId=g, IpPermissions=[
+                    {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
+                     "IpRanges": [{"CidrIp": "10.0.0.0/8" if kind == "compliant" else "0.0.0.0/0"}]}])
+            if kind == "exempt":
+                ec2.create_tags(Resources=[g], Tags=[{"Key": "egress-guard:exempt", "Value": "bench"}])
+            return g
+
+        def event(kind):
+            return (ROOT / "events/create-security-group.json").read_text().replace(EVENT_GROUP, group(kind))
+
+        env = {"PATH": os.environ.get("PATH", ""), "AWS_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}",
+               "AWS_REGION": REGION, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+               "AWS_SESSION_TOKEN": "test", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+               "AWS_LAMBDA_FUNCTION_TIMEOUT": "30", "EGRESS_GUARD_TOPIC_ARN": topic, "AWS_LAMBDA_LOG_LEVEL": "warn"}
+        ec2.describe_security_groups()  # moto loads EC2 lazily: keep that out of the first measurement
+
+        results = {"machine": {"cpus": os.cpu_count(), "cpu": platform.processor() or platform.machine(),
+                               "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")},
+                   "runs": args.runs}
+        results["binary_mib"] = {"egress_guard": round(os.path.getsize(args.bootstrap) / 2**20, 2),
+                                 "hello": round(os.path.getsize(args.hello) / 2**20, 2)}
+        hello_body = lambda: "{}"
+        results["cold_hello"] = cold_starts(args.rie, args.hello, env, hello_body, args.runs, tmp)
+        results["cold_egress_guard"] = cold_starts(args.rie, args.bootstrap, env, lambda: event("compliant"), args.runs, tmp)
+        proxy.take()
+
+        warm, calls = {}, {}
+        for dry_run, kinds in (("false", ["compliant", "remediated", "exempt"]), ("true", ["dry_run"])):
+            f = Function(args.rie, args.bootstrap, dict(env, EGRESS_GUARD_DRY_RUN=dry_run), tmp / f"warm-{dry_run}.log")
+            f.invoke(event("compliant"))  # cold start out of the way
+            for kind in kinds:
+                durations = []
+                for _ in range(args.runs):
+                    body = event("remediated" if kind == "dry_run" else kind)
+                    seen = f.output().count("REPORT RequestId")
+                    proxy.take()
+                    out = f.invoke(body)
+                    assert out["results"][0]["outcome"] == kind, out
+                    calls[kind] = proxy.take()
+                    deadline = time.time() + 5
+                    while f.output().count("REPORT RequestId") == seen and time.time() < deadline:
+                        time.sleep(0.005)
+                    reports = re.findall(r"REPORT RequestId: \S+\s+(?:Init Duration: [0-9.]+ ms\s+)?Duration: ([0-9.]+) ms", f.output())
+                    durations.append(float(reports[-1]))
+                warm[kind] = summary(durations)
+            f.stop()
+        results["warm_handler_ms"] = warm
+        results["aws_calls"] = {k: {"count": len(v), "calls": v} for k, v in calls.items()}
+        ours, hello = results["cold_egress_guard"], results["cold_hello"]
+        results["ratio_to_hello"] = {k: round(ours[k]["median"] / hello[k]["median"], 2) for k in ours}
+    finally:
+        moto.terminate()
+        moto.wait(timeout=10)
+
+    pathlib.Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    rows = [
+        ("init (INIT REPORT), ms", "cold_egress_guard", "cold_hello", "init_ms"),
+        ("spawn to first response, ms", "cold_egress_guard", "cold_hello", "spawn_to_first_response_ms"),
+        ("peak RSS (VmHWM), MiB", "cold_egress_guard", "cold_hello", "peak_rss_mib"),
+    ]
+    print(f"egress-guard benchmark: {args.runs} runs each, {results['machine']['cpus']} CPUs, {results['machine']['date']}")
+    print(f"{'figure':<36}{'egress-guard median (max)':>28}{'hello median (max)':>24}{'ratio':>8}")
+    for label, ours_key, hello_key, k in rows:
+        o, h = results[ours_key][k], results[hello_key][k]
+        print(f"{label:<36}{o['median']:>18} ({o['max']:>7}){h['median']:>14} ({h['max']:>7}){results['ratio_to_hello'][k]:>8}")
+    for kind, s in warm.items():
+        print(f"{'warm handler, ' + kind + ', ms':<36}{s['median']:>18} ({s['max']:>7})")
+    for kind, c in results["aws_calls"].items():
+        print(f"{'AWS calls, ' + kind:<36}{c['count']:>18}   {' '.join(c['calls'])}")
+    b = results["binary_mib"]
+    print(f"{'stripped bootstrap, MiB':<36}{b['egress_guard']:>18}{'':>10}{b['hello']:>14}")
+    print(f"\nwritten to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

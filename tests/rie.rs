@@ -1,0 +1,148 @@
+//! The release `bootstrap` (as `sam build` builds it) under the Lambda Runtime Interface Emulator, against moto:
+//! every sample event, and init failures that name the bad variable.
+
+use aws_sdk_ec2::types::IpPermission;
+use egress_guard_tests::{Moto, Rie, World, bootstrap, event_for, perm};
+use serde_json::Value;
+
+/// The function's environment: moto, dummy credentials, the topic, and `extra`.
+fn function_env(moto: &Moto, topic: &str, extra: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+    let mut env = moto.env();
+    env.push(("AWS_LAMBDA_FUNCTION_TIMEOUT", "30".into()));
+    env.push(("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".into()));
+    env.push(("EGRESS_GUARD_TOPIC_ARN", topic.into()));
+    env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+    env
+}
+
+struct Case {
+    event: &'static str,
+    /// `None`: a new group with AWS's default allow-all egress.
+    egress: Option<Vec<IpPermission>>,
+    outcome: &'static str,
+    after: Vec<&'static str>,
+}
+
+#[tokio::test]
+async fn bootstrap_handles_every_sample_event_under_the_rie() {
+    let w = World::start().await;
+    let (topic, queue) = w.topic_with_queue().await;
+    let vpc = w.dual_stack_vpc().await;
+    let rie = Rie::start(&bootstrap(), &function_env(&w.moto, &topic, &[]));
+    let open = |p, ports, v4: &[&str], v6: &[&str]| Some(vec![perm(p, ports, v4, v6)]);
+    let cases = [
+        Case {
+            event: "authorize-egress-open-ipv4",
+            egress: open("tcp", Some((443, 443)), &["0.0.0.0/0"], &[]),
+            outcome: "remediated",
+            after: vec![],
+        },
+        Case {
+            event: "authorize-egress-open-ipv6",
+            egress: open("udp", Some((53, 53)), &[], &["::/0"]),
+            outcome: "remediated",
+            after: vec![],
+        },
+        Case {
+            event: "authorize-egress-open-both",
+            egress: open("-1", None, &["0.0.0.0/0"], &["::/0"]),
+            outcome: "remediated",
+            after: vec![],
+        },
+        Case {
+            event: "authorize-egress-mixed-permission",
+            egress: open("tcp", Some((443, 443)), &["10.0.0.0/8", "0.0.0.0/0"], &[]),
+            outcome: "remediated",
+            after: vec!["tcp 443 to 10.0.0.0/8"],
+        },
+        Case {
+            event: "authorize-egress-restricted",
+            egress: open("tcp", Some((5432, 5432)), &["10.20.0.0/16"], &[]),
+            outcome: "compliant",
+            after: vec!["tcp 5432 to 10.20.0.0/16"],
+        },
+        Case {
+            event: "authorize-egress-exempt-group",
+            egress: open("tcp", Some((80, 80)), &["0.0.0.0/0"], &[]),
+            outcome: "exempt",
+            after: vec!["tcp 80 to 0.0.0.0/0"],
+        },
+        Case {
+            event: "authorize-egress-failed-call",
+            egress: None,
+            outcome: "call_failed",
+            after: vec!["all traffic to 0.0.0.0/0", "all traffic to ::/0"],
+        },
+        Case { event: "create-security-group", egress: None, outcome: "remediated", after: vec![] },
+        Case {
+            event: "modify-security-group-rules",
+            egress: open("tcp", Some((22, 22)), &["10.1.0.0/16"], &[]),
+            outcome: "remediated",
+            after: vec![],
+        },
+    ];
+    let mut remediated = Vec::new();
+    for (i, case) in cases.iter().enumerate() {
+        let name = format!("g{i}");
+        let g = match &case.egress {
+            None => w.group(&vpc, &name).await,
+            Some(perms) => w.group_with(&vpc, &name, perms.clone()).await,
+        };
+        match case.event {
+            "authorize-egress-exempt-group" => w.tag(&g, "egress-guard:exempt", "proxy").await,
+            "modify-security-group-rules" => w.modify_egress(&g, "tcp", (22, 22), "0.0.0.0/0").await,
+            _ => {}
+        }
+        let (status, body) = rie.invoke(&event_for(case.event, &g));
+        assert_eq!(status, 200, "{}: {body}", case.event);
+        let response: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{}: {e}: {body}", case.event));
+        assert_eq!(response["results"][0]["outcome"], case.outcome, "{}: {body}", case.event);
+        assert_eq!(response["results"][0]["group_id"], g.as_str(), "{}", case.event);
+        assert_eq!(w.egress(&g).await, case.after, "{}", case.event);
+        if case.outcome == "remediated" {
+            remediated.push(g);
+        }
+    }
+    let notified: Vec<String> = w
+        .notices(&queue)
+        .await
+        .iter()
+        .map(|n| n["MessageAttributes"]["group_id"]["Value"].as_str().unwrap().to_owned())
+        .collect();
+    let (mut notified, mut remediated) = (notified, remediated);
+    notified.sort();
+    remediated.sort();
+    assert_eq!(notified, remediated, "one notice per remediated group, none for the others");
+
+    let (status, body) = rie.invoke(&event_for("malformed-no-group-id", "sg-unused"));
+    assert_eq!(status, 200);
+    let error: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(error["errorType"], "EgressGuard.BadEvent", "{body}");
+    assert!(error["errorMessage"].as_str().unwrap().contains("names no security group"), "{body}");
+}
+
+/// Starts the bootstrap with a broken environment and returns what the RIE printed after one invoke.
+fn init_output(env: Vec<(&'static str, String)>) -> (u16, String) {
+    let rie = Rie::start(&bootstrap(), &env);
+    let (status, _) = rie.invoke(&event_for("create-security-group", "sg-0123456789abcdef0"));
+    (status, rie.output())
+}
+
+#[test]
+fn init_fails_naming_a_missing_topic_variable() {
+    let moto = Moto::start();
+    let env: Vec<_> =
+        function_env(&moto, "", &[]).into_iter().filter(|(k, _)| *k != "EGRESS_GUARD_TOPIC_ARN").collect();
+    let (status, output) = init_output(env);
+    assert_ne!(status, 200);
+    assert!(output.contains("EGRESS_GUARD_TOPIC_ARN is not set"), "{output}");
+}
+
+#[test]
+fn init_fails_naming_an_invalid_allowed_port() {
+    let moto = Moto::start();
+    let topic = "arn:aws:sns:eu-west-1:123456789012:egress-guard";
+    let (status, output) = init_output(function_env(&moto, topic, &[("EGRESS_GUARD_ALLOWED_PORTS", "tcp:99999")]));
+    assert_ne!(status, 200);
+    assert!(output.contains("EGRESS_GUARD_ALLOWED_PORTS=\"tcp:99999\" is invalid"), "{output}");
+}
