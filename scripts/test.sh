@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite: installs the pinned tools, then format, lint, unit, property and moto end-to-end tests.
+# The whole test suite: installs the pinned tools, then format and lint, the template checks (sam validate, cfn-lint,
+# checkov, sam build), and every test: core, adapters, the Lambda on moto, the template's event pattern on moto's
+# EventBridge, and the release bootstrap under the Lambda Runtime Interface Emulator.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh all
@@ -10,8 +12,20 @@ step() { printf '\n== %s\n' "$*"; }
 step "cargo fmt --check"
 cargo fmt --all --check
 
+step "sam validate --lint"
+sam validate --lint
+
+step "cfn-lint template.yaml"
+cfn-lint template.yaml
+
+step "checkov -f template.yaml"
+.venv/checkov/bin/checkov -f template.yaml --skip-download --compact --quiet
+
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "cargo test (core, adapters, Lambda on moto)"
+step "sam build (release bootstrap through cargo-lambda, as deployed)"
+sam build
+
+step "cargo test (core, adapters, Lambda on moto, event pattern, bootstrap under the RIE)"
 cargo test --workspace --locked

@@ -1,5 +1,6 @@
-//! The SAM template against the code and a real EventBridge: every variable the Lambda reads is set, and the rule's
-//! event pattern, loaded from `template.yaml`, routes exactly the three calls through moto's EventBridge.
+//! The SAM template against the code and a real EventBridge: every variable the Lambda reads is set (also in
+//! `local/env.json`), and the rule's event pattern, loaded from `template.yaml`, routes exactly the three calls
+//! through moto's EventBridge.
 
 use std::collections::BTreeSet;
 
@@ -96,4 +97,13 @@ async fn event_pattern_routes_exactly_the_three_calls() {
         .map(|body| serde_json::from_str::<Value>(body).unwrap()["detail"]["eventID"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(routed, sample_ids, "exactly the sample events (all three calls) are routed; the others are not");
+}
+
+#[test]
+fn local_env_file_sets_every_variable_the_lambda_reads() {
+    let text = std::fs::read_to_string(repo_root().join("local/env.json")).unwrap();
+    let env: Value = serde_json::from_str(&text).unwrap();
+    let keys: BTreeSet<String> = env["EgressGuardFunction"].as_object().unwrap().keys().cloned().collect();
+    let read: BTreeSet<String> = egress_guard_lambda::variables().into_iter().map(str::to_owned).collect();
+    assert_eq!(keys, read, "local/env.json (for sam local invoke --env-vars) and the Lambda's variables differ");
 }
