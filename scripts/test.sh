@@ -28,4 +28,10 @@ step "sam build (release bootstrap through cargo-lambda, as deployed)"
 sam build
 
 step "cargo test (core, adapters, Lambda on moto, event pattern, bootstrap under the RIE)"
-cargo test --workspace --locked
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --locked 2>&1 | tee "$log"
+# The moto-backed test binaries are the top-level tests/ crate's: `Running lambda_moto.rs`, `rie.rs`, `template.rs`.
+awk '/^ *Running / { moto = ($2 ~ /^[a-z_]+\.rs$/) }
+     moto && /^test result:/ { passed += $4; failed += $6 }
+     END { printf "\nend-to-end tests on moto (tests/): %d passed, %d failed\n", passed, failed }' "$log"
