@@ -31,7 +31,7 @@ step "cargo test (core, adapters, Lambda on moto, event pattern, bootstrap under
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked 2>&1 | tee "$log"
-# The moto-backed test binaries are the top-level tests/ crate's: `Running lambda_moto.rs`, `rie.rs`, `template.rs`.
-awk '/^ *Running / { moto = ($2 ~ /^[a-z_]+\.rs$/) }
+# The moto-backed test binaries: the tests/ crate's lambda_moto, rie and template, and the CLI's tests/cli.
+awk '/^ *Running / { moto = ($2 ~ /^(lambda_moto|rie|template|tests\/cli)\.rs$/) }
      moto && /^test result:/ { passed += $4; failed += $6 }
-     END { printf "\nend-to-end tests on moto (tests/): %d passed, %d failed\n", passed, failed }' "$log"
+     END { printf "\nend-to-end tests on moto: %d passed, %d failed\n", passed, failed }' "$log"

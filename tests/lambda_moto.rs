@@ -2,8 +2,8 @@
 //! describe of the group and by the notice read back through an SQS queue subscribed to the topic.
 
 use egress_guard_aws::{Ec2SecurityGroups, SnsNotifier};
-use egress_guard_core::{Outcome, Settings};
-use egress_guard_lambda::{Response, handle};
+use egress_guard_core::{Outcome, Response, Settings};
+use egress_guard_lambda::handle;
 use egress_guard_tests::{Counted, World, event_for, perm};
 use serde_json::Value;
 

@@ -122,6 +122,12 @@ impl World {
         }
     }
 
+    /// An EC2 client for another region of the same moto.
+    pub fn ec2_in(&self, region: &str) -> aws_sdk_ec2::Client {
+        let config = aws_sdk_ec2::config::Builder::from(&self.config).region(Region::new(region.to_owned())).build();
+        aws_sdk_ec2::Client::from_conf(config)
+    }
+
     /// A dual-stack VPC: new groups get allow-all egress to both `0.0.0.0/0` and `::/0`, as in AWS.
     pub async fn dual_stack_vpc(&self) -> String {
         let vpc =

@@ -3,6 +3,7 @@
 //! Revoking by tuple, not by `SecurityGroupRuleIds`, is what makes a race safe: a rule narrowed in between keeps its id,
 //! so a revoke by id would remove the narrowed rule; a revoke by tuple fails with `InvalidPermission.NotFound`.
 
+use aws_sdk_ec2::config::http::HttpResponse;
 use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range};
 use egress_guard_core::{
     Cidr, Destination, EgressRule, PortRange, Protocol, RevokePlan, SecurityGroup, SecurityGroups,
@@ -21,6 +22,25 @@ pub struct Ec2SecurityGroups {
 impl Ec2SecurityGroups {
     pub fn new(client: aws_sdk_ec2::Client) -> Self {
         Ec2SecurityGroups { client }
+    }
+
+    /// Every security group the client's region holds, page by page.
+    pub async fn list(&self) -> Result<Vec<SecurityGroup>, Error> {
+        let mut pages = self.client.describe_security_groups().max_results(1000).into_paginator().items().send();
+        let mut groups = Vec::new();
+        while let Some(group) = pages.next().await {
+            groups.push(to_domain(&group.map_err(|err| ec2_error("DescribeSecurityGroups", &err))?));
+        }
+        Ok(groups)
+    }
+
+    /// The regions enabled for the account.
+    pub async fn regions(&self) -> Result<Vec<String>, Error> {
+        let out = self.client.describe_regions().send().await.map_err(|err| ec2_error("DescribeRegions", &err))?;
+        let mut regions: Vec<String> =
+            out.regions().iter().filter_map(|r| r.region_name().map(str::to_owned)).collect();
+        regions.sort();
+        Ok(regions)
     }
 
     async fn revoke_permissions(&self, group_id: &str, permissions: Vec<IpPermission>) -> Result<(), Error> {
@@ -43,10 +63,9 @@ impl Ec2SecurityGroups {
     }
 }
 
-fn ec2_error<E, R>(operation: &'static str, err: &aws_sdk_ec2::error::SdkError<E, R>) -> Error
+fn ec2_error<E>(operation: &'static str, err: &aws_sdk_ec2::error::SdkError<E, HttpResponse>) -> Error
 where
     E: aws_sdk_ec2::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
     let (code, message) = code_and_message(err);
     Error::Ec2 { operation, code, message }

@@ -1,6 +1,7 @@
 //! The adapter's one error type. EC2 and SNS error codes survive, so that callers can tell "gone" from "failed".
 
-use aws_sdk_ec2::error::ProvideErrorMetadata;
+use aws_sdk_ec2::config::http::HttpResponse;
+use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -19,14 +20,20 @@ impl Error {
     }
 }
 
-/// The code and message of an SDK error; `transport` (with the full error chain) when the service sent none.
-pub(crate) fn code_and_message<E, R>(err: &aws_sdk_ec2::error::SdkError<E, R>) -> (String, String)
+/// The code and message of an SDK error. Without a code from the service: `HTTP <status>`, `timeout` or `transport`.
+pub(crate) fn code_and_message<E>(err: &SdkError<E, HttpResponse>) -> (String, String)
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
-    match err.code() {
-        Some(code) => (code.to_owned(), err.message().unwrap_or_default().to_owned()),
-        None => ("transport".to_owned(), aws_sdk_ec2::error::DisplayErrorContext(err).to_string()),
+    if let Some(code) = err.code() {
+        return (code.to_owned(), err.message().unwrap_or_default().to_owned());
+    }
+    match err {
+        SdkError::ServiceError(e) => {
+            let status = e.raw().status().as_u16();
+            (format!("HTTP {status}"), "the service answered without an error code".to_owned())
+        }
+        SdkError::TimeoutError(_) => ("timeout".to_owned(), DisplayErrorContext(err).to_string()),
+        _ => ("transport".to_owned(), DisplayErrorContext(err).to_string()),
     }
 }

@@ -27,11 +27,32 @@ pub struct Clients {
 
 impl Clients {
     pub async fn from_env() -> Self {
-        let config = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
-            .load()
-            .await;
+        Clients::load(None, None).await
+    }
+
+    /// As `from_env`, with a named profile and a region in place of the configured ones.
+    pub async fn load(profile: Option<&str>, region: Option<&str>) -> Self {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS));
+        if let Some(profile) = profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(region) = region {
+            loader = loader.region(aws_config::Region::new(region.to_owned()));
+        }
+        let config = loader.load().await;
         Clients { ec2: aws_sdk_ec2::Client::new(&config), sns: aws_sdk_sns::Client::new(&config) }
+    }
+
+    /// The configured region, if any.
+    pub fn region(&self) -> Option<String> {
+        self.ec2.config().region().map(ToString::to_string)
+    }
+
+    /// Security groups in another region, with the same credentials and settings.
+    pub fn security_groups_in(&self, region: &str) -> Ec2SecurityGroups {
+        let config = self.ec2.config().to_builder().region(aws_config::Region::new(region.to_owned())).build();
+        Ec2SecurityGroups::new(aws_sdk_ec2::Client::from_conf(config))
     }
 
     pub fn security_groups(&self) -> Ec2SecurityGroups {

@@ -211,3 +211,38 @@ async fn publish_sends_subject_text_and_filterable_attributes() {
     SnsNotifier::new(sns, topic).publish(&notice).await.unwrap();
     assert_eq!(rule.num_calls(), 1);
 }
+
+#[tokio::test]
+async fn list_follows_every_page_to_the_open_group_on_the_last() {
+    let page = |ids: &[&str], token: Option<&str>| {
+        let groups = ids.iter().map(|id| {
+            let mut g = SdkGroup::builder().group_id(*id).group_name(*id);
+            if *id == "sg-00000004" {
+                g = g.ip_permissions_egress(
+                    IpPermission::builder()
+                        .ip_protocol("-1")
+                        .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+                        .build(),
+                );
+            }
+            g.build()
+        });
+        DescribeSecurityGroupsOutput::builder()
+            .set_security_groups(Some(groups.collect()))
+            .set_next_token(token.map(str::to_owned))
+            .build()
+    };
+    let rule = mock!(Ec2::describe_security_groups)
+        .sequence()
+        .output(move || page(&["sg-00000001", "sg-00000002"], Some("t1")))
+        .output(move || page(&["sg-00000003"], Some("t2")))
+        .output(move || page(&["sg-00000004"], None))
+        .build();
+    let ec2 = mock_client!(aws_sdk_ec2, RuleMode::Sequential, [&rule]);
+    let groups = Ec2SecurityGroups::new(ec2).list().await.unwrap();
+    assert_eq!(rule.num_calls(), 3);
+    assert_eq!(groups.len(), 4);
+    let open: Vec<&str> =
+        groups.iter().filter(|g| !evaluate(g, &Settings::default()).plan.is_empty()).map(|g| g.id.as_str()).collect();
+    assert_eq!(open, ["sg-00000004"]);
+}

@@ -70,6 +70,25 @@ pub struct Report {
     pub notice: Option<Notice>,
 }
 
+/// The answer to one trigger: small, for the Lambda's invocation record and the CLI.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Response {
+    pub event_id: String,
+    pub event_name: String,
+    pub results: Vec<Report>,
+}
+
+/// Handles one trigger: the flow for each of its groups, answered as a `Response`. The Lambda and the CLI both
+/// come through here.
+pub async fn handle<G, N>(trigger: &Trigger, settings: &Settings, groups: &G, notifier: &N) -> Result<Response, Error>
+where
+    G: SecurityGroups,
+    N: Notifier,
+{
+    let results = remediate(trigger, settings, groups, notifier).await?;
+    Ok(Response { event_id: trigger.event_id.clone(), event_name: trigger.event_name.as_str().to_owned(), results })
+}
+
 /// Runs the flow for every group of the trigger.
 pub async fn remediate<G, N>(
     trigger: &Trigger,

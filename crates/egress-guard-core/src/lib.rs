@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_debug_implementations)]
 
+pub mod audit;
 mod error;
 pub mod evaluate;
 pub mod flow;
@@ -11,9 +12,10 @@ pub mod notice;
 pub mod settings;
 pub mod trigger;
 
+pub use audit::{AuditFinding, AuditReport};
 pub use error::{BoxError, Error};
 pub use evaluate::{Disposition, Evaluation, Exemption, Finding, RevokePlan, evaluate};
-pub use flow::{Notifier, Outcome, Report, SecurityGroups, remediate};
+pub use flow::{Notifier, Outcome, Report, Response, SecurityGroups, handle, remediate};
 pub use model::{Cidr, Destination, EgressRule, PortRange, Protocol, SecurityGroup};
 pub use notice::Notice;
 pub use settings::{AllowedPort, Settings};

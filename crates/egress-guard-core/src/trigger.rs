@@ -20,6 +20,8 @@ pub enum EventName {
     AuthorizeSecurityGroupEgress,
     CreateSecurityGroup,
     ModifySecurityGroupRules,
+    /// Not a CloudTrail call: a person ran `egress-guard fix` on the group.
+    ManualFix,
 }
 
 impl EventName {
@@ -31,6 +33,7 @@ impl EventName {
             EventName::AuthorizeSecurityGroupEgress => "AuthorizeSecurityGroupEgress",
             EventName::CreateSecurityGroup => "CreateSecurityGroup",
             EventName::ModifySecurityGroupRules => "ModifySecurityGroupRules",
+            EventName::ManualFix => "egress-guard fix",
         }
     }
 }
@@ -150,6 +153,23 @@ struct RuleItem {
     group_id: Option<String>,
 }
 
+impl Trigger {
+    /// A trigger for one group that a person asked to fix, with no CloudTrail event behind it.
+    pub fn manual(group_id: &str, region: &str, account: &str, who: &str, now: &str) -> Result<Trigger, Error> {
+        validate_group_id(group_id)?;
+        Ok(Trigger {
+            event_id: format!("manual-{now}"),
+            event_name: EventName::ManualFix,
+            event_time: now.to_owned(),
+            account: account.to_owned(),
+            region: region.to_owned(),
+            group_ids: vec![group_id.to_owned()],
+            actor: Actor { principal_id: Some(who.to_owned()), ..Actor::default() },
+            failed: None,
+        })
+    }
+}
+
 /// Parses an event. Checks size, JSON, shape and group ids before anything else can happen.
 pub fn parse_event(bytes: &[u8]) -> Result<Trigger, Error> {
     if bytes.len() > MAX_EVENT_BYTES {
@@ -235,6 +255,7 @@ fn group_ids(name: EventName, request: Option<RequestParameters>, response: Opti
             )
             .collect(),
         EventName::ModifySecurityGroupRules => request.modify.and_then(|m| m.group_id).into_iter().collect(),
+        EventName::ManualFix => Vec::new(),
     };
     let mut unique = Vec::new();
     for id in found {
@@ -252,5 +273,6 @@ fn where_group_ids_live(name: EventName) -> &'static str {
             "requestParameters.groupId, responseElements.securityGroupRuleSet.items[].groupId"
         }
         EventName::ModifySecurityGroupRules => "requestParameters.ModifySecurityGroupRulesRequest.GroupId",
+        EventName::ManualFix => "nowhere: not a CloudTrail call",
     }
 }

@@ -2,9 +2,8 @@
 //! that turns one EventBridge event into the core's remediation flow.
 #![forbid(unsafe_code)]
 
-use egress_guard_core::{Notifier, Report, SecurityGroups, Settings, parse_value, remediate};
+use egress_guard_core::{Notifier, Response, SecurityGroups, Settings, parse_value};
 use lambda_runtime::Diagnostic;
-use serde::Serialize;
 use serde_json::Value;
 
 /// The variable naming the SNS topic that receives notices.
@@ -66,14 +65,6 @@ fn is_sns_topic_arn(arn: &str) -> bool {
             && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'))
 }
 
-/// The function's answer: small, for the invocation record and `sam local invoke`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Response {
-    pub event_id: String,
-    pub event_name: &'static str,
-    pub results: Vec<Report>,
-}
-
 /// Handles one event: parse (no AWS call on bad input), then the core's flow.
 pub async fn handle<G: SecurityGroups, N: Notifier>(
     event: Value,
@@ -89,10 +80,9 @@ pub async fn handle<G: SecurityGroups, N: Notifier>(
         actor = trigger.actor.name(),
         "event received"
     );
-    let results = remediate(&trigger, settings, groups, notifier).await.inspect_err(|err| {
+    egress_guard_core::handle(&trigger, settings, groups, notifier).await.inspect_err(|err| {
         tracing::error!(event_id = %trigger.event_id, error = %err, "remediation failed");
-    })?;
-    Ok(Response { event_id: trigger.event_id, event_name: trigger.event_name.as_str(), results })
+    })
 }
 
 /// The Lambda error type, chosen on purpose: a bad event, an AWS failure worth retrying, or an undelivered notice

@@ -1,0 +1,100 @@
+//! `audit`: list every group of every region concurrently, evaluate each with the core, print a table or JSON.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use egress_guard_aws::{Clients, Ec2SecurityGroups};
+use egress_guard_core::{AuditReport, SecurityGroup, Settings};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+pub async fn run(
+    clients: &Clients,
+    regions: &str,
+    settings: &Settings,
+    concurrency: usize,
+    json: bool,
+) -> anyhow::Result<u8> {
+    let regions: Vec<String> = if regions.trim() == "all" {
+        clients.security_groups().regions().await.map_err(|e| anyhow::anyhow!("listing the account's regions: {e}"))?
+    } else {
+        regions.split(',').map(str::trim).filter(|r| !r.is_empty()).map(str::to_owned).collect()
+    };
+    anyhow::ensure!(!regions.is_empty(), "no region to audit");
+    let scans = scan(regions, |region| clients.security_groups_in(region), concurrency).await;
+    let report = AuditReport::new(scans, settings);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_table(&report);
+    }
+    Ok(u8::try_from(report.exit_code()).unwrap_or(2))
+}
+
+/// Lists the groups of each region, at most `concurrency` regions at once. A region that fails keeps its error.
+pub async fn scan(
+    regions: Vec<String>,
+    groups_in: impl Fn(&str) -> Ec2SecurityGroups,
+    concurrency: usize,
+) -> Vec<(String, Result<Vec<SecurityGroup>, String>)> {
+    let limit = Arc::new(Semaphore::new(concurrency.max(1)));
+    let progress = std::io::stderr().is_terminal();
+    let total = regions.len();
+    let mut tasks = JoinSet::new();
+    for region in regions {
+        let groups = groups_in(&region);
+        let limit = Arc::clone(&limit);
+        tasks.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            let result = groups.list().await.map_err(|e| e.to_string());
+            (region, result)
+        });
+    }
+    let mut scans = Vec::with_capacity(total);
+    while let Some(joined) = tasks.join_next().await {
+        let (region, result) = joined.unwrap_or_else(|e| ("unknown".into(), Err(format!("task failed: {e}"))));
+        if progress {
+            let what = match &result {
+                Ok(groups) => format!("{} groups", groups.len()),
+                Err(_) => "failed".to_owned(),
+            };
+            eprintln!("[{}/{total}] {region}: {what}", scans.len() + 1);
+        }
+        scans.push((region, result));
+    }
+    scans
+}
+
+fn print_table(report: &AuditReport) {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    table.set_header(["Region", "Group", "Name", "VPC", "Rule", "Destination", "Status"]);
+    for f in &report.findings {
+        let status = match (f.action.as_str(), &f.reason) {
+            ("revoke", _) => "OPEN: to revoke".to_owned(),
+            (action, Some(reason)) => format!("{action}: {reason}"),
+            (action, None) => action.to_owned(),
+        };
+        table.add_row([
+            f.region.as_str(),
+            &f.group_id,
+            &f.group_name,
+            f.vpc_id.as_deref().unwrap_or("-"),
+            &f.traffic,
+            &f.destination,
+            &status,
+        ]);
+    }
+    if !report.findings.is_empty() {
+        println!("{table}");
+    }
+    for r in report.regions.iter().filter(|r| r.error.is_some()) {
+        println!("region {} FAILED: {}", r.region, r.error.as_deref().unwrap_or_default());
+    }
+    let s = &report.summary;
+    println!(
+        "{} open rule(s), {} to revoke, in {} group(s) across {} region(s); {} region(s) failed",
+        s.open_rules, s.to_revoke, s.groups, s.regions, s.regions_failed
+    );
+}

@@ -1,0 +1,155 @@
+//! `egress-guard`: parses the command line, loads the AWS configuration once and dispatches; exit codes 0/1/2.
+
+mod audit;
+mod run;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use egress_guard_aws::Clients;
+use egress_guard_core::Settings;
+use egress_guard_core::settings::vars;
+
+/// Audit and enforce EC2-033: no security-group egress to 0.0.0.0/0 or ::/0.
+#[derive(Debug, Parser)]
+#[command(name = "egress-guard", version)]
+struct Cli {
+    /// Named profile of the AWS configuration (default: the standard chain).
+    #[arg(long, global = true, env = "AWS_PROFILE")]
+    profile: Option<String>,
+    /// Region for `fix`, and for `replay` instead of the event's own.
+    #[arg(long, global = true)]
+    region: Option<String>,
+    #[command(flatten)]
+    settings: SettingsArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The Lambda's settings, under the same environment variable names.
+#[derive(Debug, Args)]
+struct SettingsArgs {
+    /// Plan and report, revoke nothing.
+    #[arg(long, global = true, env = vars::DRY_RUN)]
+    dry_run: bool,
+    /// Tag key that exempts a group (default egress-guard:exempt; empty: none).
+    #[arg(long, global = true, env = vars::EXEMPT_TAG_KEY)]
+    exempt_tag_key: Option<String>,
+    /// Comma-separated group ids left alone.
+    #[arg(long, global = true, env = vars::EXEMPT_GROUP_IDS)]
+    exempt_group_ids: Option<String>,
+    /// Accepted open egress, e.g. tcp:443,udp:53.
+    #[arg(long, global = true, env = vars::ALLOWED_PORTS)]
+    allowed_ports: Option<String>,
+    /// Also revoke open ICMP and other protocols.
+    #[arg(long, global = true, env = vars::REVOKE_OTHER_PROTOCOLS)]
+    revoke_other_protocols: bool,
+    /// Also report compliant and exempt groups in `replay` and `fix`.
+    #[arg(long, global = true, env = vars::NOTIFY_COMPLIANT)]
+    notify_compliant: bool,
+}
+
+impl SettingsArgs {
+    /// The same parser as the Lambda's, fed from the flags.
+    fn settings(&self) -> Result<Settings, egress_guard_core::Error> {
+        let flag = |on: bool| Some(on.to_string());
+        Settings::from_vars(|name| match name {
+            vars::DRY_RUN => flag(self.dry_run),
+            vars::EXEMPT_TAG_KEY => self.exempt_tag_key.clone(),
+            vars::EXEMPT_GROUP_IDS => self.exempt_group_ids.clone(),
+            vars::ALLOWED_PORTS => self.allowed_ports.clone(),
+            vars::REVOKE_OTHER_PROTOCOLS => flag(self.revoke_other_protocols),
+            vars::NOTIFY_COMPLIANT => flag(self.notify_compliant),
+            _ => None,
+        })
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List every egress rule open to 0.0.0.0/0 or ::/0 in every region (EC2-033's audit). Changes nothing.
+    /// Exit code: 0 nothing open, 1 something open, 2 a region (or the audit) failed.
+    Audit {
+        /// `all` (the regions enabled for the account) or a comma-separated list.
+        #[arg(long, default_value = "all")]
+        regions: String,
+        /// Output format; default: table on a terminal, JSON otherwise.
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+        /// Regions scanned at once.
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+        concurrency: u16,
+    },
+    /// Run the Lambda's flow on a saved EventBridge event and print the notice.
+    Replay {
+        /// The event, as in events/.
+        event: PathBuf,
+        #[command(flatten)]
+        out: RunArgs,
+    },
+    /// Remediate one security group now and print the notice.
+    Fix {
+        #[arg(long)]
+        group_id: String,
+        #[command(flatten)]
+        out: RunArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Also publish the notice to this SNS topic, as the Lambda does.
+    #[arg(long, env = "EGRESS_GUARD_TOPIC_ARN")]
+    topic_arn: Option<String>,
+    /// `text` (the notice as a person reads it) or `json`.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Table,
+    Text,
+    Json,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli).await {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            eprintln!("egress-guard: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
+    let settings = cli.settings.settings()?;
+    let clients = Clients::load(cli.profile.as_deref(), cli.region.as_deref()).await;
+    match cli.command {
+        Command::Audit { regions, format, concurrency } => {
+            let format = format.unwrap_or(if std::io::stdout().is_terminal() { Format::Table } else { Format::Json });
+            audit::run(&clients, &regions, &settings, usize::from(concurrency), format == Format::Json).await
+        }
+        Command::Replay { event, out } => {
+            let bytes = std::fs::read(&event).map_err(|e| anyhow::anyhow!("reading {}: {e}", event.display()))?;
+            let trigger = egress_guard_core::parse_event(&bytes)?;
+            let region = cli.region.unwrap_or_else(|| trigger.region.clone());
+            run::run(&clients, &region, &trigger, &settings, out.topic_arn.as_deref(), out.format == Format::Json).await
+        }
+        Command::Fix { group_id, out } => {
+            let region = cli
+                .region
+                .or_else(|| clients.region())
+                .ok_or_else(|| anyhow::anyhow!("no region: pass --region or set AWS_REGION (or a profile's region)"))?;
+            let who = format!("{} via egress-guard fix", std::env::var("USER").unwrap_or_else(|_| "a person".into()));
+            let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            let trigger = egress_guard_core::Trigger::manual(&group_id, &region, "", &who, &now)?;
+            run::run(&clients, &region, &trigger, &settings, out.topic_arn.as_deref(), out.format == Format::Json).await
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! `replay` and `fix`: the Lambda's flow (`egress_guard_core::handle`) on one trigger, printing what it did.
+
+use egress_guard_aws::{Clients, SnsNotifier};
+use egress_guard_core::{Notice, Notifier, Outcome, Settings, Trigger};
+
+/// Publishes to SNS when a topic is given; otherwise the notice is only printed.
+enum CliNotifier {
+    Print,
+    Sns(SnsNotifier),
+}
+
+impl Notifier for CliNotifier {
+    type Error = egress_guard_aws::Error;
+
+    async fn publish(&self, notice: &Notice) -> Result<(), Self::Error> {
+        match self {
+            CliNotifier::Print => Ok(()),
+            CliNotifier::Sns(sns) => sns.publish(notice).await,
+        }
+    }
+}
+
+/// Exit code 0 when every group ended compliant, remediated, exempt, gone or skipped; 1 when a dry run found
+/// something to revoke or verification failed.
+pub async fn run(
+    clients: &Clients,
+    region: &str,
+    trigger: &Trigger,
+    settings: &Settings,
+    topic_arn: Option<&str>,
+    json: bool,
+) -> anyhow::Result<u8> {
+    let groups = clients.security_groups_in(region);
+    let notifier = match topic_arn {
+        Some(topic) => CliNotifier::Sns(clients.notifier(topic)),
+        None => CliNotifier::Print,
+    };
+    let response = egress_guard_core::handle(trigger, settings, &groups, &notifier).await?;
+    if json {
+        let notices: Vec<&Notice> = response.results.iter().filter_map(|r| r.notice.as_ref()).collect();
+        let out = serde_json::json!({ "response": response, "notices": notices });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        for report in &response.results {
+            let group = report.group_id.as_deref().unwrap_or("-");
+            println!("{group}: {}", report.outcome.as_str());
+            if let Some(notice) = &report.notice {
+                println!("\nSubject: {}\n\n{}", notice.subject(), notice.text());
+            }
+        }
+    }
+    let open = response.results.iter().any(|r| matches!(r.outcome, Outcome::DryRun | Outcome::VerificationFailed));
+    Ok(u8::from(open))
+}

@@ -1,0 +1,189 @@
+//! The `egress-guard` binary against moto server: audit across regions (exact JSON, exit codes 0/1/2, a failing
+//! region beside the others), and `replay` and `fix` giving the Lambda's outcome and notice.
+
+use std::process::Command;
+
+use egress_guard_core::Settings;
+use egress_guard_tests::{Counted, Moto, World, event_for, perm};
+use serde_json::{Value, json};
+
+/// Runs the binary against `moto`; returns (exit code, stdout, stderr).
+fn egress_guard(moto: &Moto, args: &[&str]) -> (i32, String, String) {
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_egress-guard")).args(args).env_clear().envs(moto.env()).output().unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+}
+
+async fn default_group(ec2: &aws_sdk_ec2::Client) -> String {
+    let f = aws_sdk_ec2::types::Filter::builder().name("group-name").values("default").build();
+    let out = ec2.describe_security_groups().filters(f).send().await.unwrap();
+    out.security_groups()[0].group_id().unwrap().to_owned()
+}
+
+/// An expected audit finding on `0.0.0.0/0`: to revoke, or exempt with its reason.
+fn finding(region: &str, group: &str, name: &str, vpc: &str, traffic: &str, exempt: Option<&str>) -> Value {
+    let (protocol, ports) = match traffic {
+        "all traffic" => ("-1", Value::Null),
+        _ => ("tcp", json!({"from": 443, "to": 443})),
+    };
+    json!({"region": region, "group_id": group, "group_name": name, "vpc_id": vpc, "protocol": protocol, "ports": ports,
+           "traffic": traffic, "destination": "0.0.0.0/0", "action": if exempt.is_some() { "exempt" } else { "revoke" },
+           "reason": exempt})
+}
+
+#[tokio::test]
+async fn audit_reports_three_regions_exactly_and_exits_one() {
+    let w = World::start().await;
+    let (use1, euw1, apse2) = (w.ec2_in("us-east-1"), w.ec2_in("eu-west-1"), w.ec2_in("ap-southeast-2"));
+    let vpc_of = |ec2: &aws_sdk_ec2::Client| {
+        let ec2 = ec2.clone();
+        async move {
+            let vpcs = ec2.describe_vpcs().send().await.unwrap();
+            vpcs.vpcs()[0].vpc_id().unwrap().to_owned()
+        }
+    };
+    let (v1, v2, v3) = (vpc_of(&use1).await, vpc_of(&euw1).await, vpc_of(&apse2).await);
+    let open = use1.create_security_group().group_name("web").description("web").vpc_id(&v1).send().await.unwrap();
+    let open = open.group_id().unwrap().to_owned();
+    use1.authorize_security_group_egress()
+        .group_id(&open)
+        .ip_permissions(perm("tcp", Some((443, 443)), &["10.0.0.0/8", "0.0.0.0/0"], &[]))
+        .send()
+        .await
+        .unwrap();
+    let restricted = w.group_with(&v2, "db", vec![perm("tcp", Some((5432, 5432)), &["10.20.0.0/16"], &[])]).await;
+    let exempt =
+        apse2.create_security_group().group_name("proxy").description("proxy").vpc_id(&v3).send().await.unwrap();
+    let exempt = exempt.group_id().unwrap().to_owned();
+    let tag = aws_sdk_ec2::types::Tag::builder().key("egress-guard:exempt").value("vendor proxy").build();
+    apse2.create_tags().resources(&exempt).tags(tag).send().await.unwrap();
+    let defaults = [default_group(&use1).await, default_group(&euw1).await, default_group(&apse2).await];
+
+    let (code, stdout, stderr) =
+        egress_guard(&w.moto, &["audit", "--regions", "us-east-1,eu-west-1,ap-southeast-2", "--format", "json"]);
+    assert_eq!(code, 1, "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let mut findings = vec![
+        finding("ap-southeast-2", &defaults[2], "default", &v3, "all traffic", None),
+        finding("ap-southeast-2", &exempt, "proxy", &v3, "all traffic", Some("tag egress-guard:exempt: vendor proxy")),
+        finding("eu-west-1", &defaults[1], "default", &v2, "all traffic", None),
+        finding("us-east-1", &defaults[0], "default", &v1, "all traffic", None),
+        finding("us-east-1", &open, "web", &v1, "all traffic", None),
+        finding("us-east-1", &open, "web", &v1, "tcp 443", None),
+    ];
+    findings.sort_by_key(|f| (f["region"].to_string(), f["group_id"].to_string(), f["traffic"].to_string()));
+    let expected = json!({
+        "schema": "egress-guard.audit/v1",
+        "regions": [
+            {"region": "ap-southeast-2", "groups": 2, "error": null},
+            {"region": "eu-west-1", "groups": 2, "error": null},
+            {"region": "us-east-1", "groups": 2, "error": null},
+        ],
+        "findings": findings,
+        "summary": {"regions": 3, "regions_failed": 0, "groups": 6, "open_rules": 6, "to_revoke": 5},
+    });
+    assert_eq!(report, expected);
+    assert!(!stdout.contains(&restricted), "the restricted group has no finding");
+}
+
+#[tokio::test]
+async fn audit_exits_zero_when_nothing_is_open_and_prints_a_table() {
+    let w = World::start().await;
+    let default = default_group(&w.ec2).await;
+    w.ec2
+        .revoke_security_group_egress()
+        .group_id(&default)
+        .ip_permissions(perm("-1", None, &["0.0.0.0/0"], &[]))
+        .send()
+        .await
+        .unwrap();
+    let (code, stdout, stderr) = egress_guard(&w.moto, &["audit", "--regions", "eu-west-1", "--format", "table"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("0 open rule(s), 0 to revoke, in 1 group(s) across 1 region(s); 0 region(s) failed"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn audit_reports_a_failing_region_beside_the_others_and_exits_two() {
+    let w = World::start().await;
+    // moto answers HTTP 500 for a region it does not know: the region fails, the other is still reported.
+    let (code, stdout, stderr) =
+        egress_guard(&w.moto, &["audit", "--regions", "eu-west-1,xx-fake-1", "--format", "json"]);
+    assert_eq!(code, 2, "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["regions"][0]["region"], "eu-west-1");
+    assert_eq!(report["regions"][0]["error"], Value::Null);
+    assert_eq!(report["findings"].as_array().unwrap().len(), 1, "eu-west-1's default group is still reported");
+    assert_eq!(report["regions"][1]["region"], "xx-fake-1");
+    assert!(report["regions"][1]["error"].as_str().unwrap().contains("HTTP 500"), "{stdout}");
+}
+
+#[tokio::test]
+async fn audit_exits_two_when_aws_cannot_be_reached() {
+    let moto = Moto::start();
+    let mut env = moto.env();
+    env[0].1 = format!("http://127.0.0.1:{}", egress_guard_tests::free_port());
+    let out = Command::new(env!("CARGO_BIN_EXE_egress-guard")).args(["audit"]).env_clear().envs(env).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("listing the account's regions"));
+}
+
+#[tokio::test]
+async fn replay_gives_the_lambdas_outcome_and_notice() {
+    let w = World::start().await;
+    let (topic, queue) = w.topic_with_queue().await;
+    // Two identical groups in two VPCs: one for the Lambda's handler, one for the CLI.
+    let (vpc_a, vpc_b) = (w.dual_stack_vpc().await, w.dual_stack_vpc().await);
+    let (a, b) = (w.group(&vpc_a, "web").await, w.group(&vpc_b, "web").await);
+
+    let groups = Counted::new(egress_guard_aws::Ec2SecurityGroups::new(w.ec2.clone()));
+    let notifier = egress_guard_aws::SnsNotifier::new(w.sns.clone(), &topic);
+    let lambda =
+        egress_guard_lambda::handle(event_for("create-security-group", &a), &Settings::default(), &groups, &notifier)
+            .await
+            .unwrap();
+    let lambda_notice = w.notices(&queue).await.remove(0);
+
+    let path = std::env::temp_dir().join(format!("egress-guard-replay-{b}.json"));
+    std::fs::write(&path, event_for("create-security-group", &b).to_string()).unwrap();
+    let (code, stdout, stderr) =
+        egress_guard(&w.moto, &["replay", path.to_str().unwrap(), "--topic-arn", &topic, "--format", "json"]);
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    let cli: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(cli["response"]["results"][0]["outcome"], "remediated");
+    assert_eq!(cli["response"]["results"][0]["outcome"], json!(lambda.results[0].outcome));
+    assert_eq!(cli["response"]["results"][0]["revoked"], json!(lambda.results[0].revoked));
+    let cli_notice = w.notices(&queue).await.remove(0);
+    let same = |n: &Value, key: &str| {
+        n[key].as_str().unwrap().replace(&a, "GROUP").replace(&b, "GROUP").replace(&vpc_a, "VPC").replace(&vpc_b, "VPC")
+    };
+    assert_eq!(same(&cli_notice, "Subject"), same(&lambda_notice, "Subject"));
+    assert_eq!(same(&cli_notice, "Message"), same(&lambda_notice, "Message"));
+    assert!(w.egress(&b).await.is_empty());
+}
+
+#[tokio::test]
+async fn fix_remediates_one_group_and_dry_run_changes_nothing() {
+    let w = World::start().await;
+    let vpc = w.dual_stack_vpc().await;
+    let g = w.group(&vpc, "legacy").await;
+
+    let (code, stdout, stderr) = egress_guard(&w.moto, &["fix", "--group-id", &g, "--dry-run"]);
+    assert_eq!(code, 1, "a dry run that finds open egress exits 1: {stderr}");
+    assert!(stdout.contains("DRY RUN: egress-guard WOULD REVOKE 2 egress rules"), "{stdout}");
+    assert_eq!(w.egress(&g).await.len(), 2);
+
+    let (code, stdout, stderr) = egress_guard(&w.moto, &["fix", "--group-id", &g]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.starts_with(&format!("{g}: remediated")), "{stdout}");
+    assert!(stdout.contains("aws ec2 authorize-security-group-egress --region eu-west-1"), "{stdout}");
+    assert!(w.egress(&g).await.is_empty());
+
+    let (code, _, stderr) = egress_guard(&w.moto, &["fix", "--group-id", "sg-nope"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("not a security group id"), "{stderr}");
+}
