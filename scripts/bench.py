@@ -145,13 +145,39 @@ def cold_starts(rie, bootstrap, env, event_body, runs, tmp):
     return {"init_ms": summary(init), "spawn_to_first_response_ms": summary(spawn), "peak_rss_mib": summary(rss)}
 
 
+def audit(args, endpoint, proxy, env):
+    """`egress-guard audit` over N regions x M groups: wall time and AWS calls, median over 5 runs."""
+    regions = ["us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-west-2", "eu-central-1",
+               "ap-southeast-1", "ap-southeast-2", "ap-northeast-1", "sa-east-1", "ca-central-1"][:args.audit_regions]
+    for region in regions:
+        ec2 = boto3.client("ec2", endpoint_url=endpoint, **dict(DUMMY, region_name=region))
+        vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
+        for i in range(args.audit_groups):
+            ec2.create_security_group(GroupName=f"bench-{i}", Description="bench", VpcId=vpc)
+    walls, calls = [], []
+    for _ in range(5):
+        proxy.take()
+        t0 = time.perf_counter()
+        out = subprocess.run([args.cli, "audit", "--regions", ",".join(regions), "--format", "json"],
+                             env=env, capture_output=True, text=True, timeout=600)
+        walls.append((time.perf_counter() - t0) * 1000)
+        calls.append(len(proxy.take()))
+        report = json.loads(out.stdout)
+        assert report["summary"]["groups"] == len(regions) * (args.audit_groups + 1), report["summary"]
+    return {"regions": len(regions), "groups_per_region": args.audit_groups, "wall_ms": summary(walls),
+            "aws_calls": calls[-1], "open_rules": report["summary"]["open_rules"]}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bootstrap", required=True)
     ap.add_argument("--hello", required=True)
     ap.add_argument("--rie", required=True)
     ap.add_argument("--moto", required=True)
+    ap.add_argument("--cli", required=True)
     ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--audit-regions", type=int, default=10)
+    ap.add_argument("--audit-groups", type=int, default=500)
     ap.add_argument("--out", default=str(ROOT / "bench/results.json"))
     args = ap.parse_args()
     tmp = ROOT / "bench/out"
@@ -224,6 +250,7 @@ def main():
             f.stop()
         results["warm_handler_ms"] = warm
         results["aws_calls"] = {k: {"count": len(v), "calls": v} for k, v in calls.items()}
+        results["audit"] = audit(args, endpoint, proxy, env)
         ours, hello = results["cold_egress_guard"], results["cold_hello"]
         results["ratio_to_hello"] = {k: round(ours[k]["median"] / hello[k]["median"], 2) for k in ours}
     finally:
@@ -245,6 +272,9 @@ def main():
         print(f"{'warm handler, ' + kind + ', ms':<36}{s['median']:>18} ({s['max']:>7})")
     for kind, c in results["aws_calls"].items():
         print(f"{'AWS calls, ' + kind:<36}{c['count']:>18}   {' '.join(c['calls'])}")
+    a = results["audit"]
+    print(f"{'audit ' + str(a['regions']) + ' regions x ' + str(a['groups_per_region']) + ' groups, ms':<36}"
+          f"{a['wall_ms']['median']:>18} ({a['wall_ms']['max']:>7})   {a['aws_calls']} AWS calls, {a['open_rules']} open rules")
     b = results["binary_mib"]
     print(f"{'stripped bootstrap, MiB':<36}{b['egress_guard']:>18}{'':>10}{b['hello']:>14}")
     print(f"\nwritten to {args.out}")

@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # The benchmark: builds egress-guard and a hello-world floor exactly as `sam build` does (cargo-lambda, release), then
-# measures cold start, peak memory, warm handler time and AWS calls under the Lambda Runtime Interface Emulator.
+# measures cold start, peak memory, warm handler time and AWS calls under the Lambda Runtime Interface Emulator,
+# and `egress-guard audit` over 10 regions x 500 groups.
 # Usage: scripts/bench.sh [RUNS]   (default 20). Writes bench/results.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh tools
 export PATH="$PWD/.venv/tools/bin:$PATH" SAM_CLI_TELEMETRY=0
-if [[ ! -x .aws-sam/build/EgressGuardFunction/bootstrap ]]; then
-  sam build
-fi
+sam build
+# The floor and the CLI, built like the bootstrap (same flags, so they share its compiled dependencies).
 cargo lambda build --release --locked --bin egress-guard-bench-hello
+cargo lambda build --release --locked --bin egress-guard
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 rie=$(.venv/tools/bin/python -c 'import samcli, pathlib; print(pathlib.Path(samcli.__file__).parent / "local/rapid/aws-lambda-rie-x86_64")')
 exec .venv/tools/bin/python scripts/bench.py --bootstrap .aws-sam/build/EgressGuardFunction/bootstrap \
-  --hello "$target_dir/lambda/egress-guard-bench-hello/bootstrap" --rie "$rie" --moto .venv/tools/bin/moto_server \
+  --hello "$target_dir/lambda/egress-guard-bench-hello/bootstrap" --cli "$target_dir/lambda/egress-guard/bootstrap" --rie "$rie" --moto .venv/tools/bin/moto_server \
   --runs "${1:-20}"

@@ -13,9 +13,14 @@ pub use sns::SnsNotifier;
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 
-/// Attempts per AWS call, first try included, with the SDK's standard retry (exponential backoff with jitter,
-/// throttling and 5xx retried). Past them the caller fails, and Lambda's own retries take over.
+/// Attempts per AWS call, first try included. Past them the call fails, and Lambda's own retries take over.
 pub const MAX_ATTEMPTS: u32 = 4;
+
+/// The SDK's standard retry (exponential backoff with jitter; throttling, 5xx and transport errors retried), bounded
+/// at `MAX_ATTEMPTS`. There is no retry loop of egress-guard's own.
+pub fn retry_config() -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS)
+}
 
 /// The SDK clients egress-guard needs, built once from the standard AWS configuration
 /// (environment, profile, `AWS_ENDPOINT_URL`, container or instance credentials).
@@ -32,8 +37,7 @@ impl Clients {
 
     /// As `from_env`, with a named profile and a region in place of the configured ones.
     pub async fn load(profile: Option<&str>, region: Option<&str>) -> Self {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS));
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry_config());
         if let Some(profile) = profile {
             loader = loader.profile_name(profile);
         }

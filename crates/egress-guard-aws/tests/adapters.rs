@@ -246,3 +246,35 @@ async fn list_follows_every_page_to_the_open_group_on_the_last() {
         groups.iter().filter(|g| !evaluate(g, &Settings::default()).plan.is_empty()).map(|g| g.id.as_str()).collect();
     assert_eq!(open, ["sg-00000004"]);
 }
+
+/// A client over `rule` with egress-guard's retry configuration.
+fn retrying_ec2(rule: &aws_smithy_mocks::Rule) -> Ec2 {
+    mock_client!(aws_sdk_ec2, RuleMode::Sequential, [rule], |c| c.retry_config(egress_guard_aws::retry_config()))
+}
+
+#[tokio::test]
+async fn throttling_and_503_are_retried_by_the_sdk() {
+    let rule = mock!(Ec2::describe_security_groups)
+        .sequence()
+        .http_status(400, Some(ec2_error("RequestLimitExceeded")))
+        .http_status(503, None)
+        .http_status(400, Some(ec2_error("Throttling")))
+        .output(|| DescribeSecurityGroupsOutput::builder().security_groups(sdk_group()).build())
+        .build();
+    let group = Ec2SecurityGroups::new(retrying_ec2(&rule)).describe(GROUP).await.unwrap();
+    assert!(group.is_some());
+    assert_eq!(rule.num_calls(), egress_guard_aws::MAX_ATTEMPTS as usize);
+}
+
+#[tokio::test]
+async fn throttling_past_the_attempts_fails_with_its_code() {
+    let rule = mock!(Ec2::revoke_security_group_egress)
+        .sequence()
+        .http_status(400, Some(ec2_error("RequestLimitExceeded")))
+        .times(egress_guard_aws::MAX_ATTEMPTS as usize)
+        .build();
+    let plan = RevokePlan { group_id: GROUP.into(), rules: vec![cidr_rule(Protocol::All, None, "0.0.0.0/0")] };
+    let err = Ec2SecurityGroups::new(retrying_ec2(&rule)).revoke(&plan).await.unwrap_err();
+    assert_eq!(err.code(), "RequestLimitExceeded");
+    assert_eq!(rule.num_calls(), egress_guard_aws::MAX_ATTEMPTS as usize);
+}

@@ -109,7 +109,7 @@ fn group_findings(region: &str, group: &SecurityGroup, settings: &Settings) -> V
         .map(|f| {
             let (action, reason) = match &f.disposition {
                 Disposition::Revoke => ("revoke", None),
-                Disposition::Allowed { entry } => ("allowed", Some(format!("allowed port {entry}"))),
+                Disposition::Allowed { entry } => ("allowed", Some(format!("port {entry}"))),
                 Disposition::ReportOnly => ("report_only", Some("protocol outside EC2-033".to_owned())),
                 Disposition::Exempt => ("exempt", eval.exemption.as_ref().map(|e| e.reason())),
             };
