@@ -256,3 +256,77 @@ async fn rule_narrowed_between_describe_and_revoke_is_not_revoked() {
     ec2.revoke(&plan).await.expect("a tuple that is gone is not an error");
     assert_eq!(c.world.egress(&g).await, ["tcp 443 to 10.0.0.0/8"], "the narrowed rule survives");
 }
+
+#[tokio::test]
+async fn two_invocations_for_one_group_at_once_both_succeed() {
+    let c = Case::new().await;
+    let g = c.world.group(&c.vpc, "twice").await;
+    let event = event_for("create-security-group", &g);
+    let settings = Settings::default();
+    let (a, b) = tokio::join!(c.invoke(event.clone(), &settings), c.invoke(event, &settings));
+    for (result, _) in [a, b] {
+        let outcome = result.expect("neither invocation errors").results[0].outcome;
+        assert!(matches!(outcome, Outcome::Remediated | Outcome::Compliant), "{outcome:?}");
+    }
+    assert!(c.world.egress(&g).await.is_empty());
+}
+
+#[tokio::test]
+async fn large_group_loses_every_open_rule_in_one_revoke_and_keeps_the_rest() {
+    let c = Case::new().await;
+    // 56 narrow ranges on tcp/443 and 4 open rules: 60 rules, EC2's default limit for one direction.
+    let narrow: Vec<String> = (0..56).map(|i| format!("10.{i}.0.0/16")).collect();
+    let mut mixed: Vec<&str> = narrow.iter().map(String::as_str).collect();
+    mixed.push("0.0.0.0/0");
+    let perms = vec![
+        perm("tcp", Some((443, 443)), &mixed, &[]),
+        perm("udp", Some((53, 53)), &[], &["::/0"]),
+        perm("-1", None, &["0.0.0.0/0"], &["::/0"]),
+    ];
+    let g = c.world.group_with(&c.vpc, "big", perms).await;
+    assert_eq!(c.world.egress(&g).await.len(), 60);
+    let (response, calls) =
+        c.expect(event_for("authorize-egress-open-both", &g), &Settings::default(), Outcome::Remediated).await;
+    assert_eq!(calls, REMEDIATION_CALLS, "one revoke call for all four open rules");
+    assert_eq!(response.results[0].revoked.len(), 4);
+    let mut expected: Vec<String> = narrow.iter().map(|n| format!("tcp 443 to {n}")).collect();
+    expected.sort();
+    assert_eq!(c.world.egress(&g).await, expected);
+}
+
+#[tokio::test]
+async fn bad_input_is_a_clear_error_with_no_aws_call() {
+    let c = Case::new().await;
+    let valid = event_for("authorize-egress-open-ipv4", "sg-0123456789abcdef0");
+    let with = |path: &[&str], value: Value| {
+        let mut e = valid.clone();
+        let (last, parents) = path.split_last().unwrap();
+        let mut at = &mut e;
+        for p in parents {
+            at = &mut at[*p];
+        }
+        at[*last] = value;
+        e
+    };
+    let huge = with(&["detail", "padding"], Value::String("x".repeat(1024 * 1024)));
+    let cases: [(&str, Value, &str); 7] = [
+        ("not an object", Value::String("{not json".into()), "invalid type"),
+        ("not CloudTrail", serde_json::json!({"hello": "world"}), "missing field"),
+        ("another service", with(&["detail", "eventSource"], "s3.amazonaws.com".into()), "s3.amazonaws.com"),
+        ("no group id", event_for("malformed-no-group-id", "unused"), "names no security group"),
+        (
+            "wrong id shape",
+            with(&["detail", "requestParameters", "groupId"], "sg-../../etc".into()),
+            "not a security group id",
+        ),
+        ("1 MiB event", huge, "over the 262144 bytes"),
+        ("wrong type", with(&["detail", "userIdentity", "arn"], serde_json::json!(["x"])), "detail.userIdentity.arn"),
+    ];
+    for (what, event, needle) in cases {
+        let (result, calls) = c.invoke(event, &Settings::default()).await;
+        let err = result.expect_err(what);
+        assert!(err.to_string().contains(needle), "{what}: {err}");
+        assert_eq!(egress_guard_lambda::diagnostic(err).error_type, "EgressGuard.BadEvent", "{what}");
+        assert!(calls.is_empty(), "{what}: no AWS call, got {calls:?}");
+    }
+}

@@ -146,3 +146,28 @@ fn init_fails_naming_an_invalid_allowed_port() {
     assert_ne!(status, 200);
     assert!(output.contains("EGRESS_GUARD_ALLOWED_PORTS=\"tcp:99999\" is invalid"), "{output}");
 }
+
+#[tokio::test]
+async fn undeliverable_notice_keeps_the_revoke_and_travels_in_the_error() {
+    let w = World::start().await;
+    let vpc = w.dual_stack_vpc().await;
+    let g = w.group(&vpc, "orphan").await;
+    // The topic does not exist: SNS answers NotFound, as for a deleted topic.
+    let rie = Rie::start(&bootstrap(), &function_env(&w.moto, "arn:aws:sns:eu-west-1:123456789012:deleted", &[]));
+    let event = event_for("create-security-group", &g);
+    let (status, body) = rie.invoke(&event);
+    assert_eq!(status, 200);
+    let error: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(error["errorType"], "EgressGuard.NoticeUndelivered", "{body}");
+    let message = error["errorMessage"].as_str().unwrap();
+    for needle in ["REVOKED 2 egress rules", "To undo", &format!("--group-id {g} --ip-permissions")] {
+        assert!(message.contains(needle), "the on-failure record must carry the notice ({needle}): {message}");
+    }
+    assert!(w.egress(&g).await.is_empty(), "the revoke stands");
+
+    // Replayed, the same event revokes nothing new.
+    let (_, body) = rie.invoke(&event);
+    let response: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(response["results"][0]["outcome"], "compliant", "{body}");
+    assert_eq!(response["results"][0]["revoked"], serde_json::json!([]));
+}

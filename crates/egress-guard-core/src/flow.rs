@@ -166,8 +166,12 @@ async fn remediate_group<G: SecurityGroups, N: Notifier>(
     };
 
     let revoked: Vec<String> = plan.rules.iter().map(EgressRule::to_string).collect();
-    let acted = !plan.is_empty();
-    if !acted && !settings.notify_compliant {
+    // A group that is gone has no egress left to report on; the log line above the notice still records the revoke.
+    let notify = match outcome {
+        Outcome::Remediated | Outcome::DryRun | Outcome::VerificationFailed => true,
+        Outcome::Compliant | Outcome::Exempt | Outcome::GroupGone | Outcome::CallFailed => settings.notify_compliant,
+    };
+    if !notify {
         return Ok(Report { group_id: Some(group_id.to_owned()), outcome, revoked, notice: None });
     }
     let notice = build_notice(trigger, settings, &before, &evaluation, outcome, after, still_open, verify_error);

@@ -176,6 +176,15 @@ fn deleted_group_is_gone_not_an_error() {
 }
 
 #[test]
+fn group_deleted_between_describe_and_revoke_is_gone_without_a_notice() {
+    let groups = FakeGroups { delete_on_revoke: true, ..FakeGroups::with([group(EVENT_GROUP, default_egress())]) };
+    let r = run_with("create-security-group", groups, FakeNotifier::default(), &Settings::default());
+    assert_eq!(r.outcome(), Outcome::GroupGone);
+    assert_eq!(r.groups.calls(), [DESCRIBE.to_owned(), revoke(2), DESCRIBE.to_owned()]);
+    assert!(r.notifier.sent().is_empty());
+}
+
+#[test]
 fn rule_reopened_before_verify_is_not_reported_as_success() {
     let groups = FakeGroups::with([group(EVENT_GROUP, default_egress())]);
     *groups.reopen_after_revoke.lock().unwrap() = Some(rule("tcp", Some((22, 22)), "0.0.0.0/0"));

@@ -72,6 +72,8 @@ pub struct FakeGroups {
     pub calls: Mutex<Vec<String>>,
     /// Added to the group right after a revoke: someone re-opens egress between revoke and verify.
     pub reopen_after_revoke: Mutex<Option<EgressRule>>,
+    /// The group is deleted by someone else just as the revoke arrives.
+    pub delete_on_revoke: bool,
     /// Describe calls from this one on fail (0-based).
     pub fail_describe_from: Option<usize>,
 }
@@ -108,6 +110,9 @@ impl SecurityGroups for FakeGroups {
     async fn revoke(&self, plan: &RevokePlan) -> Result<(), FakeError> {
         self.calls.lock().unwrap().push(format!("revoke {} x{}", plan.group_id, plan.rules.len()));
         let mut groups = self.groups.lock().unwrap();
+        if self.delete_on_revoke {
+            groups.remove(&plan.group_id);
+        }
         if let Some(g) = groups.get_mut(&plan.group_id) {
             g.egress.retain(|r| !plan.rules.iter().any(|p| p.same_traffic(r)));
             if let Some(rule) = self.reopen_after_revoke.lock().unwrap().take() {
