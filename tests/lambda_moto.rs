@@ -3,7 +3,7 @@
 
 use egress_guard_aws::{Ec2SecurityGroups, SnsNotifier};
 use egress_guard_core::{Outcome, Response, Settings};
-use egress_guard_lambda::handle;
+use egress_guard_lambda::{Answer, handle};
 use egress_guard_tests::{Counted, World, event_for, perm};
 use serde_json::Value;
 
@@ -30,7 +30,10 @@ impl Case {
     ) -> (Result<Response, egress_guard_core::Error>, Vec<&'static str>) {
         let groups = Counted::new(Ec2SecurityGroups::new(aws_sdk_ec2::Client::new(&self.world.config)));
         let notifier = Counted::new(SnsNotifier::new(aws_sdk_sns::Client::new(&self.world.config), &self.topic));
-        let result = handle(event, settings, &groups, &notifier).await;
+        let result = handle(event, settings, &groups, &notifier, || true).await.map(|answer| match answer {
+            Answer::Event(response) => response,
+            Answer::Sweep(summary) => panic!("a CloudTrail event answered with a sweep: {summary:?}"),
+        });
         let mut calls = groups.calls();
         calls.extend(notifier.calls());
         (result, calls)

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ec2::config::Credentials;
 use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range};
-use egress_guard_core::{EgressRule, Notice, Notifier, RevokePlan, SecurityGroup, SecurityGroups};
+use egress_guard_core::{EgressRule, Message, Notifier, RevokePlan, SecurityGroup, SecurityGroups};
 use serde_json::Value;
 
 /// Region of the sample events, used for every moto call.
@@ -286,6 +286,10 @@ impl<P: SecurityGroups + Sync> SecurityGroups for Counted<P> {
         self.record("describe");
         self.inner.describe(group_id).await
     }
+    async fn list(&self) -> Result<Vec<SecurityGroup>, P::Error> {
+        self.record("list");
+        self.inner.list().await
+    }
     async fn revoke(&self, plan: &RevokePlan) -> Result<(), P::Error> {
         self.record("revoke");
         self.inner.revoke(plan).await
@@ -294,9 +298,9 @@ impl<P: SecurityGroups + Sync> SecurityGroups for Counted<P> {
 
 impl<P: Notifier + Sync> Notifier for Counted<P> {
     type Error = P::Error;
-    async fn publish(&self, notice: &Notice) -> Result<(), P::Error> {
+    async fn publish(&self, message: &(dyn Message + Sync)) -> Result<(), P::Error> {
         self.record("publish");
-        self.inner.publish(notice).await
+        self.inner.publish(message).await
     }
 }
 

@@ -24,16 +24,6 @@ impl Ec2SecurityGroups {
         Ec2SecurityGroups { client }
     }
 
-    /// Every security group the client's region holds, page by page.
-    pub async fn list(&self) -> Result<Vec<SecurityGroup>, Error> {
-        let mut pages = self.client.describe_security_groups().max_results(1000).into_paginator().items().send();
-        let mut groups = Vec::new();
-        while let Some(group) = pages.next().await {
-            groups.push(to_domain(&group.map_err(|err| ec2_error("DescribeSecurityGroups", &err))?));
-        }
-        Ok(groups)
-    }
-
     /// The regions enabled for the account.
     pub async fn regions(&self) -> Result<Vec<String>, Error> {
         let out = self.client.describe_regions().send().await.map_err(|err| ec2_error("DescribeRegions", &err))?;
@@ -82,6 +72,16 @@ impl SecurityGroups for Ec2SecurityGroups {
                 if GROUP_GONE.contains(&err.code()) { Ok(None) } else { Err(err) }
             }
         }
+    }
+
+    /// Every security group the client's region holds, page by page.
+    async fn list(&self) -> Result<Vec<SecurityGroup>, Error> {
+        let mut pages = self.client.describe_security_groups().max_results(1000).into_paginator().items().send();
+        let mut groups = Vec::new();
+        while let Some(group) = pages.next().await {
+            groups.push(to_domain(&group.map_err(|err| ec2_error("DescribeSecurityGroups", &err))?));
+        }
+        Ok(groups)
     }
 
     async fn revoke(&self, plan: &RevokePlan) -> Result<(), Error> {

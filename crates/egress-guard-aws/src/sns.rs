@@ -1,7 +1,7 @@
 //! The notifier port on SNS: the notice's subject and text, with message attributes that subscribers can filter on.
 
 use aws_sdk_sns::types::MessageAttributeValue;
-use egress_guard_core::{Notice, Notifier};
+use egress_guard_core::{Message, Notifier};
 
 use crate::error::Error;
 
@@ -24,23 +24,16 @@ fn attribute(value: &str) -> MessageAttributeValue {
 impl Notifier for SnsNotifier {
     type Error = Error;
 
-    async fn publish(&self, notice: &Notice) -> Result<(), Error> {
-        let result = self
-            .client
-            .publish()
-            .topic_arn(&self.topic_arn)
-            .subject(notice.subject())
-            .message(notice.text())
-            .message_attributes("outcome", attribute(notice.outcome.as_str()))
-            .message_attributes("group_id", attribute(&notice.group.id))
-            .message_attributes("account", attribute(&notice.account))
-            .message_attributes("region", attribute(&notice.region))
-            .message_attributes("dry_run", attribute(if notice.dry_run { "true" } else { "false" }))
-            .send()
-            .await;
+    async fn publish(&self, message: &(dyn Message + Sync)) -> Result<(), Error> {
+        let mut request =
+            self.client.publish().topic_arn(&self.topic_arn).subject(message.subject()).message(message.text());
+        for (name, value) in message.attributes() {
+            request = request.message_attributes(name, attribute(&value));
+        }
+        let result = request.send().await;
         match result {
             Ok(out) => {
-                tracing::info!(group_id = %notice.group.id, message_id = ?out.message_id(), "notice published");
+                tracing::info!(message_id = ?out.message_id(), "notice published");
                 Ok(())
             }
             Err(err) => {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use egress_guard_aws::{Clients, Ec2SecurityGroups};
-use egress_guard_core::{AuditReport, SecurityGroup, Settings};
+use egress_guard_core::{AuditReport, SecurityGroup, SecurityGroups, Settings};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 

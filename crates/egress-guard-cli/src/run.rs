@@ -1,7 +1,7 @@
 //! `replay` and `fix`: the Lambda's flow (`egress_guard_core::handle`) on one trigger, printing what it did.
 
 use egress_guard_aws::{Clients, SnsNotifier};
-use egress_guard_core::{Notice, Notifier, Outcome, Settings, Trigger};
+use egress_guard_core::{Message, Notice, Notifier, Outcome, Settings, Trigger};
 
 /// Publishes to SNS when a topic is given; otherwise the notice is only printed.
 enum CliNotifier {
@@ -12,10 +12,10 @@ enum CliNotifier {
 impl Notifier for CliNotifier {
     type Error = egress_guard_aws::Error;
 
-    async fn publish(&self, notice: &Notice) -> Result<(), Self::Error> {
+    async fn publish(&self, message: &(dyn Message + Sync)) -> Result<(), Self::Error> {
         match self {
             CliNotifier::Print => Ok(()),
-            CliNotifier::Sns(sns) => sns.publish(notice).await,
+            CliNotifier::Sns(sns) => sns.publish(message).await,
         }
     }
 }

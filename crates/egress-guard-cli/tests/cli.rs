@@ -141,10 +141,9 @@ async fn replay_gives_the_lambdas_outcome_and_notice() {
 
     let groups = Counted::new(egress_guard_aws::Ec2SecurityGroups::new(w.ec2.clone()));
     let notifier = egress_guard_aws::SnsNotifier::new(w.sns.clone(), &topic);
-    let lambda =
-        egress_guard_lambda::handle(event_for("create-security-group", &a), &Settings::default(), &groups, &notifier)
-            .await
-            .unwrap();
+    let event = event_for("create-security-group", &a);
+    let answer = egress_guard_lambda::handle(event, &Settings::default(), &groups, &notifier, || true).await.unwrap();
+    let egress_guard_lambda::Answer::Event(lambda) = answer else { panic!("not an event answer") };
     let lambda_notice = w.notices(&queue).await.remove(0);
 
     let path = std::env::temp_dir().join(format!("egress-guard-replay-{b}.json"));

@@ -39,11 +39,14 @@ pub enum Error {
     /// The revoke (if any) stands; the notice travels with the error so that it is not lost.
     #[error("the notice for {group_id} could not be published ({source}); the notice follows:\n{}\n\n{}", notice.subject(), notice.text())]
     Notify { group_id: String, notice: Box<Notice>, source: BoxError },
+    /// The sweep's revokes stand; its summary travels with the error.
+    #[error("the sweep summary could not be published ({source}); it follows:\n{text}")]
+    NotifySummary { text: String, source: BoxError },
 }
 
 impl Error {
     /// True when the input is at fault and retrying the same event cannot help.
     pub fn is_bad_input(&self) -> bool {
-        !matches!(self, Error::SecurityGroups { .. } | Error::Notify { .. })
+        !matches!(self, Error::SecurityGroups { .. } | Error::Notify { .. } | Error::NotifySummary { .. })
     }
 }

@@ -18,20 +18,30 @@ pub trait SecurityGroups {
     /// The group as EC2 holds it now; `None` if it does not exist (any more).
     fn describe(&self, group_id: &str) -> impl Future<Output = Result<Option<SecurityGroup>, Self::Error>> + Send;
 
+    /// Every group of the region, for the sweep.
+    fn list(&self) -> impl Future<Output = Result<Vec<SecurityGroup>, Self::Error>> + Send;
+
     /// Revokes exactly the plan's rules. A rule that is already gone is not an error; nor is a group that is gone:
     /// the re-read that follows tells.
     fn revoke(&self, plan: &RevokePlan) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
-/// Delivers notices to people.
+/// Something a person reads: a one-line subject, a body, and attributes that subscribers can filter on.
+pub trait Message {
+    fn subject(&self) -> String;
+    fn text(&self) -> String;
+    fn attributes(&self) -> Vec<(&'static str, String)>;
+}
+
+/// Delivers messages (a group's notice, a sweep's summary) to people.
 pub trait Notifier {
     type Error: std::error::Error + Send + Sync + 'static;
 
-    fn publish(&self, notice: &Notice) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    fn publish(&self, message: &(dyn Message + Sync)) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
 /// What became of one group.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Compliant,
@@ -142,9 +152,45 @@ async fn remediate_group<G: SecurityGroups, N: Notifier>(
             notice: None,
         });
     };
-    let evaluation = evaluate(&before, settings);
-    let plan = &evaluation.plan;
+    let Acted { outcome, notice } = act(trigger, &before, settings, groups).await?;
+    let revoked: Vec<String> = notice.revoked.iter().map(EgressRule::to_string).collect();
+    if !should_notify(outcome, settings) {
+        return Ok(Report { group_id: Some(group_id.to_owned()), outcome, revoked, notice: None });
+    }
+    if let Err(source) = notifier.publish(&notice).await {
+        return Err(Error::Notify {
+            group_id: group_id.to_owned(),
+            notice: Box::new(notice),
+            source: Box::new(source),
+        });
+    }
+    Ok(Report { group_id: Some(group_id.to_owned()), outcome, revoked, notice: Some(notice) })
+}
 
+/// A group that is gone has no egress left to report on (the log still records the revoke); compliant and exempt
+/// groups are notified only on request.
+fn should_notify(outcome: Outcome, settings: &Settings) -> bool {
+    match outcome {
+        Outcome::Remediated | Outcome::DryRun | Outcome::VerificationFailed => true,
+        Outcome::Compliant | Outcome::Exempt | Outcome::GroupGone | Outcome::CallFailed => settings.notify_compliant,
+    }
+}
+
+/// What acting on one group produced: its outcome, and the notice that tells it (not yet published).
+pub(crate) struct Acted {
+    pub outcome: Outcome,
+    pub notice: Notice,
+}
+
+/// Evaluates a group as read, revokes its plan (unless dry-run), re-reads and verifies. Shared by events and sweeps.
+pub(crate) async fn act<G: SecurityGroups>(
+    trigger: &Trigger,
+    before: &SecurityGroup,
+    settings: &Settings,
+    groups: &G,
+) -> Result<Acted, Error> {
+    let evaluation = evaluate(before, settings);
+    let plan = &evaluation.plan;
     let (outcome, after, still_open, verify_error) = if plan.is_empty() {
         let outcome = if evaluation.exemption.is_some() { Outcome::Exempt } else { Outcome::Compliant };
         (outcome, before.egress.clone(), vec![], None)
@@ -152,8 +198,11 @@ async fn remediate_group<G: SecurityGroups, N: Notifier>(
         let after = before.egress.iter().filter(|r| !plan.rules.contains(r)).cloned().collect();
         (Outcome::DryRun, after, vec![], None)
     } else {
-        groups.revoke(plan).await.map_err(read_error)?;
-        match groups.describe(group_id).await {
+        groups
+            .revoke(plan)
+            .await
+            .map_err(|source| Error::SecurityGroups { group_id: before.id.clone(), source: Box::new(source) })?;
+        match groups.describe(&before.id).await {
             Ok(None) => (Outcome::GroupGone, vec![], vec![], None),
             Ok(Some(after)) => {
                 let still_open = evaluate(&after, settings).plan.rules;
@@ -164,25 +213,8 @@ async fn remediate_group<G: SecurityGroups, N: Notifier>(
             Err(err) => (Outcome::VerificationFailed, vec![], vec![], Some(err.to_string())),
         }
     };
-
-    let revoked: Vec<String> = plan.rules.iter().map(EgressRule::to_string).collect();
-    // A group that is gone has no egress left to report on; the log line above the notice still records the revoke.
-    let notify = match outcome {
-        Outcome::Remediated | Outcome::DryRun | Outcome::VerificationFailed => true,
-        Outcome::Compliant | Outcome::Exempt | Outcome::GroupGone | Outcome::CallFailed => settings.notify_compliant,
-    };
-    if !notify {
-        return Ok(Report { group_id: Some(group_id.to_owned()), outcome, revoked, notice: None });
-    }
-    let notice = build_notice(trigger, settings, &before, &evaluation, outcome, after, still_open, verify_error);
-    if let Err(source) = notifier.publish(&notice).await {
-        return Err(Error::Notify {
-            group_id: group_id.to_owned(),
-            notice: Box::new(notice),
-            source: Box::new(source),
-        });
-    }
-    Ok(Report { group_id: Some(group_id.to_owned()), outcome, revoked, notice: Some(notice) })
+    let notice = build_notice(trigger, settings, before, &evaluation, outcome, after, still_open, verify_error);
+    Ok(Acted { outcome, notice })
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -10,13 +10,15 @@ pub mod flow;
 pub mod model;
 pub mod notice;
 pub mod settings;
+pub mod sweep;
 pub mod trigger;
 
 pub use audit::{AuditFinding, AuditReport};
 pub use error::{BoxError, Error};
 pub use evaluate::{Disposition, Evaluation, Exemption, Finding, RevokePlan, evaluate};
-pub use flow::{Notifier, Outcome, Report, Response, SecurityGroups, handle, remediate};
+pub use flow::{Message, Notifier, Outcome, Report, Response, SecurityGroups, handle, remediate};
 pub use model::{Cidr, Destination, EgressRule, PortRange, Protocol, SecurityGroup};
 pub use notice::Notice;
 pub use settings::{AllowedPort, Settings};
+pub use sweep::{SweepSummary, sweep};
 pub use trigger::{Actor, EventName, Trigger, parse_event, parse_value};

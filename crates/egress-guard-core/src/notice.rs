@@ -54,6 +54,27 @@ pub struct Notice {
     pub undo_command: Option<String>,
 }
 
+impl crate::flow::Message for Notice {
+    fn subject(&self) -> String {
+        Notice::subject(self)
+    }
+
+    fn text(&self) -> String {
+        Notice::text(self)
+    }
+
+    fn attributes(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("outcome", self.outcome.as_str().to_owned()),
+            ("group_id", self.group.id.clone()),
+            ("account", self.account.clone()),
+            ("region", self.region.clone()),
+            ("dry_run", self.dry_run.to_string()),
+            ("trigger", "event".to_owned()),
+        ]
+    }
+}
+
 impl Notice {
     /// One line, at most 100 characters, no line breaks: fit for an SNS subject and a phone's lock screen.
     pub fn subject(&self) -> String {
@@ -201,7 +222,7 @@ fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
 }
 
 /// Folds control characters into spaces and cuts to `max` characters, marking a cut with `…`.
-fn one_line(text: &str, max: usize) -> String {
+pub(crate) fn one_line(text: &str, max: usize) -> String {
     let clean: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     if clean.chars().count() <= max {
         return clean;

@@ -12,6 +12,7 @@ use crate::model::validate_group_id;
 pub const MAX_EVENT_BYTES: usize = 256 * 1024;
 
 const DETAIL_TYPE: &str = "AWS API Call via CloudTrail";
+const SCHEDULED: &str = "Scheduled Event";
 const EVENT_SOURCE: &str = "ec2.amazonaws.com";
 
 /// The CloudTrail calls that can open egress.
@@ -22,6 +23,8 @@ pub enum EventName {
     ModifySecurityGroupRules,
     /// Not a CloudTrail call: a person ran `egress-guard fix` on the group.
     ManualFix,
+    /// Not a CloudTrail call: the scheduled sweep.
+    ScheduledSweep,
 }
 
 impl EventName {
@@ -34,6 +37,7 @@ impl EventName {
             EventName::CreateSecurityGroup => "CreateSecurityGroup",
             EventName::ModifySecurityGroupRules => "ModifySecurityGroupRules",
             EventName::ManualFix => "egress-guard fix",
+            EventName::ScheduledSweep => "scheduled sweep",
         }
     }
 }
@@ -170,7 +174,7 @@ impl Trigger {
     }
 }
 
-/// Parses an event. Checks size, JSON, shape and group ids before anything else can happen.
+/// Parses an event: a CloudTrail call, or a Scheduled Event (`event_name` is then `ScheduledSweep`). Checks size, JSON, shape and group ids before anything else can happen.
 pub fn parse_event(bytes: &[u8]) -> Result<Trigger, Error> {
     if bytes.len() > MAX_EVENT_BYTES {
         return Err(Error::EventTooLarge { size: bytes.len(), limit: MAX_EVENT_BYTES });
@@ -195,6 +199,18 @@ pub fn parse_value(value: serde_json::Value) -> Result<Trigger, Error> {
 }
 
 fn from_event(event: CloudWatchEvent<Detail>) -> Result<Trigger, Error> {
+    if event.detail_type.as_deref() == Some(SCHEDULED) && event.source.as_deref() == Some("aws.events") {
+        return Ok(Trigger {
+            event_id: event.id.ok_or(Error::MissingField("id"))?,
+            event_name: EventName::ScheduledSweep,
+            event_time: event.time.to_rfc3339(),
+            account: event.account_id.ok_or(Error::MissingField("account"))?,
+            region: event.region.ok_or(Error::MissingField("region"))?,
+            group_ids: Vec::new(),
+            actor: Actor { principal_id: Some("the EventBridge schedule".into()), ..Actor::default() },
+            failed: None,
+        });
+    }
     if event.detail_type.as_deref() != Some(DETAIL_TYPE) {
         return Err(Error::NotCloudTrail(event.detail_type));
     }
@@ -255,7 +271,7 @@ fn group_ids(name: EventName, request: Option<RequestParameters>, response: Opti
             )
             .collect(),
         EventName::ModifySecurityGroupRules => request.modify.and_then(|m| m.group_id).into_iter().collect(),
-        EventName::ManualFix => Vec::new(),
+        EventName::ManualFix | EventName::ScheduledSweep => Vec::new(),
     };
     let mut unique = Vec::new();
     for id in found {
@@ -273,6 +289,6 @@ fn where_group_ids_live(name: EventName) -> &'static str {
             "requestParameters.groupId, responseElements.securityGroupRuleSet.items[].groupId"
         }
         EventName::ModifySecurityGroupRules => "requestParameters.ModifySecurityGroupRulesRequest.GroupId",
-        EventName::ManualFix => "nowhere: not a CloudTrail call",
+        EventName::ManualFix | EventName::ScheduledSweep => "nowhere: not a CloudTrail call",
     }
 }

@@ -93,8 +93,17 @@ fn every_sample_event_is_covered_here() {
         "create-security-group",
         "malformed-no-group-id",
         "modify-security-group-rules",
+        "scheduled-sweep",
     ];
     assert_eq!(event_names(), covered);
+}
+
+#[test]
+fn scheduled_event_is_a_sweep_of_its_region() {
+    let t = parsed("scheduled-sweep");
+    assert_eq!(t.event_name, EventName::ScheduledSweep);
+    assert_eq!((t.account.as_str(), t.region.as_str()), ("123456789012", "eu-west-1"));
+    assert!(t.group_ids.is_empty() && t.failed.is_none());
 }
 
 #[test]

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{EVENT_GROUP, FakeGroups, FakeNotifier, event, group, rule};
-use egress_guard_core::{EgressRule, Error, Outcome, Report, SecurityGroup, Settings, parse_event, remediate};
+use egress_guard_core::{EgressRule, Error, Notice, Outcome, Report, SecurityGroup, Settings, parse_event, remediate};
 
 fn default_egress() -> Vec<EgressRule> {
     vec![rule("-1", None, "0.0.0.0/0"), rule("-1", None, "::/0")]
@@ -19,6 +19,18 @@ impl Run {
     fn outcome(&self) -> Outcome {
         self.result.as_ref().expect("flow failed")[0].outcome
     }
+    /// The notice published for the first group (the flow reports what it published).
+    fn notice(&self) -> Notice {
+        let notice = self.result.as_ref().expect("flow failed")[0].notice.clone().expect("no notice published");
+        let sent = self.notifier.sent();
+        assert_eq!(
+            sent.last().map(|s| s.subject.clone()),
+            Some(notice.subject()),
+            "the published message is the notice"
+        );
+        notice
+    }
+
     fn egress_after(&self) -> Vec<EgressRule> {
         self.groups.egress(EVENT_GROUP)
     }
@@ -49,7 +61,7 @@ fn check(event_name: &str, before: Vec<EgressRule>, outcome: Outcome, after: Vec
         assert_eq!(r.groups.calls(), [DESCRIBE.to_owned(), revoke(revoked), DESCRIBE.to_owned()], "{event_name}");
         let sent = r.notifier.sent();
         assert_eq!(sent.len(), 1, "{event_name}: one notice");
-        assert_eq!(sent[0].revoked.len(), revoked, "{event_name}");
+        assert_eq!(r.notice().revoked.len(), revoked, "{event_name}");
     } else {
         assert_eq!(r.groups.calls(), [DESCRIBE], "{event_name}: only the describe");
         assert!(r.notifier.sent().is_empty(), "{event_name}: no notice");
@@ -160,7 +172,7 @@ fn dry_run_revokes_nothing_and_says_so() {
     assert_eq!(r.outcome(), Outcome::DryRun);
     assert_eq!(r.groups.calls(), [DESCRIBE]);
     assert_eq!(r.egress_after(), default_egress());
-    let notice = &r.notifier.sent()[0];
+    let notice = &r.notice();
     assert!(notice.subject().contains("[dry run] Would revoke 2"), "{}", notice.subject());
     assert!(notice.text().starts_with("DRY RUN"), "{}", notice.text());
     assert!(notice.undo_command.is_none());
@@ -190,7 +202,7 @@ fn rule_reopened_before_verify_is_not_reported_as_success() {
     *groups.reopen_after_revoke.lock().unwrap() = Some(rule("tcp", Some((22, 22)), "0.0.0.0/0"));
     let r = run_with("authorize-egress-open-both", groups, FakeNotifier::default(), &Settings::default());
     assert_eq!(r.outcome(), Outcome::VerificationFailed);
-    let notice = &r.notifier.sent()[0];
+    let notice = &r.notice();
     assert_eq!(notice.still_open, [rule("tcp", Some((22, 22)), "0.0.0.0/0")]);
     assert!(notice.subject().contains("ACTION NEEDED"), "{}", notice.subject());
     assert!(notice.text().contains("ADDED, STILL OPEN"), "{}", notice.text());
@@ -201,7 +213,7 @@ fn unreadable_group_after_revoke_still_reports_the_revoke() {
     let groups = FakeGroups { fail_describe_from: Some(1), ..FakeGroups::with([group(EVENT_GROUP, default_egress())]) };
     let r = run_with("authorize-egress-open-both", groups, FakeNotifier::default(), &Settings::default());
     assert_eq!(r.outcome(), Outcome::VerificationFailed);
-    let notice = &r.notifier.sent()[0];
+    let notice = &r.notice();
     assert_eq!(notice.revoked.len(), 2);
     assert!(notice.text().contains("could not be re-read"), "{}", notice.text());
     assert!(notice.undo_command.is_some());
@@ -237,7 +249,7 @@ fn compliant_group_is_notified_when_settings_ask() {
     let r = run("authorize-egress-restricted", vec![rule("tcp", Some((5432, 5432)), "10.20.0.0/16")], &settings);
     assert_eq!(r.outcome(), Outcome::Compliant);
     assert_eq!(r.groups.calls(), [DESCRIBE]);
-    assert!(r.notifier.sent()[0].subject().contains("compliant"));
+    assert!(r.notice().subject().contains("compliant"));
 }
 
 #[test]
@@ -248,7 +260,7 @@ fn notice_tells_who_what_and_how_to_undo() {
         vec![private, rule("tcp", Some((443, 443)), "0.0.0.0/0")],
         &Settings::default(),
     );
-    let notice = &r.notifier.sent()[0];
+    let notice = &r.notice();
     let subject = notice.subject();
     assert_eq!(subject, "egress-guard: Revoked 1 open egress rule on sg-0a1b2c3d4e5f60718 (web) - eu-west-1");
     let text = notice.text();
@@ -274,6 +286,6 @@ fn subject_fits_sns_with_a_long_group_name() {
     g.name = "n".repeat(255);
     let r =
         run_with("authorize-egress-open-both", FakeGroups::with([g]), FakeNotifier::default(), &Settings::default());
-    let subject = r.notifier.sent()[0].subject();
+    let subject = r.notice().subject();
     assert!(subject.chars().count() <= 100, "{subject}");
 }

@@ -2,8 +2,9 @@
 //! that turns one EventBridge event into the core's remediation flow.
 #![forbid(unsafe_code)]
 
-use egress_guard_core::{Notifier, Response, SecurityGroups, Settings, parse_value};
+use egress_guard_core::{EventName, Notifier, Outcome, Response, SecurityGroups, Settings, SweepSummary, parse_value};
 use lambda_runtime::Diagnostic;
+use serde::Serialize;
 use serde_json::Value;
 
 /// The variable naming the SNS topic that receives notices.
@@ -65,13 +66,23 @@ fn is_sns_topic_arn(arn: &str) -> bool {
             && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'))
 }
 
-/// Handles one event: parse (no AWS call on bad input), then the core's flow.
+/// What the function answers: an event's result, or a sweep's summary.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Answer {
+    Event(Response),
+    Sweep(SweepSummary),
+}
+
+/// Handles one event: parse (no AWS call on bad input), then the core's flow; a Scheduled Event runs the sweep,
+/// which acts on another group only while `has_time()`.
 pub async fn handle<G: SecurityGroups, N: Notifier>(
     event: Value,
     settings: &Settings,
     groups: &G,
     notifier: &N,
-) -> Result<Response, egress_guard_core::Error> {
+    has_time: impl Fn() -> bool,
+) -> Result<Answer, egress_guard_core::Error> {
     let trigger = parse_value(event).inspect_err(|err| tracing::warn!(error = %err, "rejected event"))?;
     tracing::info!(
         event_id = %trigger.event_id,
@@ -80,9 +91,82 @@ pub async fn handle<G: SecurityGroups, N: Notifier>(
         actor = trigger.actor.name(),
         "event received"
     );
-    egress_guard_core::handle(&trigger, settings, groups, notifier).await.inspect_err(|err| {
-        tracing::error!(event_id = %trigger.event_id, error = %err, "remediation failed");
-    })
+    let answer = if trigger.event_name == EventName::ScheduledSweep {
+        egress_guard_core::sweep(&trigger, settings, groups, notifier, has_time).await.map(Answer::Sweep)
+    } else {
+        egress_guard_core::handle(&trigger, settings, groups, notifier).await.map(Answer::Event)
+    };
+    answer.inspect_err(|err| tracing::error!(event_id = %trigger.event_id, error = %err, "remediation failed"))
+}
+
+/// One CloudWatch Embedded Metric Format line for an invocation: CloudWatch makes the metrics (namespace
+/// `EgressGuard`, dimension `Trigger` = `event` or `sweep`) from the log line, with no PutMetricData call.
+pub fn metrics_line(
+    result: &Result<Answer, egress_guard_core::Error>,
+    sweep: bool,
+    duration_ms: f64,
+    now_ms: u64,
+) -> String {
+    const OUTCOMES: [Outcome; 7] = [
+        Outcome::Remediated,
+        Outcome::Compliant,
+        Outcome::Exempt,
+        Outcome::DryRun,
+        Outcome::GroupGone,
+        Outcome::CallFailed,
+        Outcome::VerificationFailed,
+    ];
+    let mut counts = std::collections::BTreeMap::<String, f64>::new();
+    let mut revoked = 0usize;
+    match result {
+        Ok(Answer::Event(r)) => {
+            for report in &r.results {
+                *counts.entry(report.outcome.as_str().to_owned()).or_default() += 1.0;
+                if matches!(report.outcome, Outcome::Remediated | Outcome::VerificationFailed | Outcome::GroupGone) {
+                    revoked += report.revoked.len();
+                }
+            }
+        }
+        Ok(Answer::Sweep(s)) => {
+            for (outcome, n) in &s.counts {
+                *counts.entry(outcome.as_str().to_owned()).or_default() += *n as f64;
+            }
+            revoked = s.lines.iter().filter(|l| l.outcome != Outcome::DryRun).map(|l| l.revoked.len()).sum();
+        }
+        Err(_) => {}
+    }
+    let notice_failed =
+        matches!(result, Err(egress_guard_core::Error::Notify { .. } | egress_guard_core::Error::NotifySummary { .. }));
+    let mut metrics = Vec::new();
+    let mut values = serde_json::Map::new();
+    for outcome in OUTCOMES {
+        let name = metric_name(outcome.as_str());
+        values.insert(name.clone(), counts.get(outcome.as_str()).copied().unwrap_or(0.0).into());
+        metrics.push(serde_json::json!({"Name": name, "Unit": "Count"}));
+    }
+    for (name, value, unit) in [
+        ("Failed", f64::from(u8::from(result.is_err())), "Count"),
+        ("RulesRevoked", revoked as f64, "Count"),
+        ("NoticeFailures", f64::from(u8::from(notice_failed)), "Count"),
+        ("Duration", duration_ms, "Milliseconds"),
+    ] {
+        values.insert(name.to_owned(), value.into());
+        metrics.push(serde_json::json!({"Name": name, "Unit": unit}));
+    }
+    values.insert("Trigger".into(), if sweep { "sweep" } else { "event" }.into());
+    values.insert(
+        "_aws".into(),
+        serde_json::json!({
+            "Timestamp": now_ms,
+            "CloudWatchMetrics": [{"Namespace": "EgressGuard", "Dimensions": [["Trigger"]], "Metrics": metrics}],
+        }),
+    );
+    Value::Object(values).to_string()
+}
+
+/// `dry_run` -> `DryRun`.
+fn metric_name(outcome: &str) -> String {
+    outcome.split('_').map(|w| w[..1].to_uppercase() + &w[1..]).collect()
 }
 
 /// The Lambda error type, chosen on purpose: a bad event, an AWS failure worth retrying, or an undelivered notice
@@ -90,7 +174,7 @@ pub async fn handle<G: SecurityGroups, N: Notifier>(
 pub fn diagnostic(err: egress_guard_core::Error) -> Diagnostic {
     use egress_guard_core::Error as E;
     let error_type = match &err {
-        E::Notify { .. } => "EgressGuard.NoticeUndelivered",
+        E::Notify { .. } | E::NotifySummary { .. } => "EgressGuard.NoticeUndelivered",
         E::SecurityGroups { .. } => "EgressGuard.Ec2Failed",
         e if e.is_bad_input() => "EgressGuard.BadEvent",
         _ => "EgressGuard.Failed",

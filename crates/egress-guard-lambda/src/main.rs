@@ -1,10 +1,14 @@
 //! The Lambda's entry point: JSON logs, configuration and SDK clients once at init, then the event loop.
 
 use egress_guard_aws::Clients;
-use egress_guard_lambda::{Config, diagnostic, handle};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use egress_guard_lambda::{Config, diagnostic, handle, metrics_line};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 use tracing_subscriber::EnvFilter;
+
+const SWEEP_MARGIN: Duration = Duration::from_secs(10);
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -32,7 +36,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let (groups, notifier) = (&groups, &notifier);
 
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        handle(event.payload, settings, groups, notifier).await.map_err(diagnostic)
+        let started = Instant::now();
+        let sweep = event.payload.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event");
+        // A sweep takes on another group only with this much time left: one revoke, re-read and the summary.
+        let deadline = UNIX_EPOCH + Duration::from_millis(event.context.deadline);
+        let has_time = || SystemTime::now() + SWEEP_MARGIN < deadline;
+        let result = handle(event.payload, settings, groups, notifier, has_time).await;
+        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        println!("{}", metrics_line(&result, sweep, started.elapsed().as_secs_f64() * 1000.0, now_ms));
+        result.map_err(diagnostic)
     }))
     .await
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use egress_guard_core::{
-    Cidr, Destination, EgressRule, Notice, Notifier, PortRange, Protocol, RevokePlan, SecurityGroup, SecurityGroups,
+    Cidr, Destination, EgressRule, Message, Notifier, PortRange, Protocol, RevokePlan, SecurityGroup, SecurityGroups,
 };
 
 /// The group id every file in `events/` names.
@@ -107,6 +107,11 @@ impl SecurityGroups for FakeGroups {
         Ok(self.groups.lock().unwrap().get(group_id).cloned())
     }
 
+    async fn list(&self) -> Result<Vec<SecurityGroup>, FakeError> {
+        self.calls.lock().unwrap().push("list".into());
+        Ok(self.groups.lock().unwrap().values().cloned().collect())
+    }
+
     async fn revoke(&self, plan: &RevokePlan) -> Result<(), FakeError> {
         self.calls.lock().unwrap().push(format!("revoke {} x{}", plan.group_id, plan.rules.len()));
         let mut groups = self.groups.lock().unwrap();
@@ -123,15 +128,23 @@ impl SecurityGroups for FakeGroups {
     }
 }
 
-/// Records published notices; fails every publish when `fail` is set.
+/// A message as it was published.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sent {
+    pub subject: String,
+    pub text: String,
+    pub attributes: Vec<(&'static str, String)>,
+}
+
+/// Records published messages; fails every publish when `fail` is set.
 #[derive(Debug, Default)]
 pub struct FakeNotifier {
-    pub sent: Mutex<Vec<Notice>>,
+    pub sent: Mutex<Vec<Sent>>,
     pub fail: bool,
 }
 
 impl FakeNotifier {
-    pub fn sent(&self) -> Vec<Notice> {
+    pub fn sent(&self) -> Vec<Sent> {
         self.sent.lock().unwrap().clone()
     }
 }
@@ -139,11 +152,12 @@ impl FakeNotifier {
 impl Notifier for FakeNotifier {
     type Error = FakeError;
 
-    async fn publish(&self, notice: &Notice) -> Result<(), FakeError> {
+    async fn publish(&self, message: &(dyn Message + Sync)) -> Result<(), FakeError> {
         if self.fail {
             return Err(FakeError("topic not found".into()));
         }
-        self.sent.lock().unwrap().push(notice.clone());
+        let sent = Sent { subject: message.subject(), text: message.text(), attributes: message.attributes() };
+        self.sent.lock().unwrap().push(sent);
         Ok(())
     }
 }

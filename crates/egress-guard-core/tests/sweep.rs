@@ -1,0 +1,94 @@
+//! The sweep over in-memory fakes: every open group fixed, nothing else touched, one summary, and a clean stop
+//! when time runs short.
+
+mod common;
+
+use std::cell::Cell;
+
+use common::{FakeGroups, FakeNotifier, event, group, rule};
+use egress_guard_core::{Outcome, Settings, SweepSummary, parse_event, sweep};
+
+const OPEN: [&str; 3] = ["sg-0000000000000000a", "sg-0000000000000000b", "sg-0000000000000000c"];
+const RESTRICTED: &str = "sg-0000000000000000d";
+const EXEMPT: &str = "sg-0000000000000000e";
+
+fn world() -> FakeGroups {
+    let open = || vec![rule("-1", None, "0.0.0.0/0"), rule("tcp", Some((443, 443)), "10.0.0.0/8")];
+    let mut exempt = group(EXEMPT, vec![rule("-1", None, "::/0")]);
+    exempt.tags.insert("egress-guard:exempt".into(), "proxy".into());
+    let mut all: Vec<_> = OPEN.iter().map(|id| group(id, open())).collect();
+    all.push(group(RESTRICTED, vec![rule("udp", Some((53, 53)), "10.0.0.2/32")]));
+    all.push(exempt);
+    FakeGroups::with(all)
+}
+
+fn run(groups: &FakeGroups, notifier: &FakeNotifier, settings: &Settings, budget: usize) -> SweepSummary {
+    let trigger = parse_event(&event("scheduled-sweep")).unwrap();
+    let left = Cell::new(budget);
+    let has_time = || {
+        let ok = left.get() > 0;
+        left.set(left.get().saturating_sub(1));
+        ok
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    rt.block_on(sweep(&trigger, settings, groups, notifier, has_time)).unwrap()
+}
+
+#[test]
+fn sweep_fixes_every_open_group_touches_nothing_else_and_sends_one_summary() {
+    let (groups, notifier) = (world(), FakeNotifier::default());
+    let before_restricted = groups.egress(RESTRICTED);
+    let before_exempt = groups.egress(EXEMPT);
+    let s = run(&groups, &notifier, &Settings::default(), usize::MAX);
+    assert!(s.complete);
+    assert_eq!((s.count(Outcome::Remediated), s.count(Outcome::Compliant), s.count(Outcome::Exempt)), (3, 1, 1));
+    for id in OPEN {
+        assert_eq!(groups.egress(id), [rule("tcp", Some((443, 443)), "10.0.0.0/8")], "{id}");
+    }
+    assert_eq!(groups.egress(RESTRICTED), before_restricted);
+    assert_eq!(groups.egress(EXEMPT), before_exempt);
+    let sent = notifier.sent();
+    assert_eq!(sent.len(), 1, "one summary, no per-group notice");
+    assert!(sent[0].subject.contains("revoked open egress on 3 group(s)"), "{}", sent[0].subject);
+    for id in OPEN {
+        assert!(
+            sent[0]
+                .text
+                .contains(&format!("undo: aws ec2 authorize-security-group-egress --region eu-west-1 --group-id {id}"))
+        );
+    }
+    assert!(sent[0].attributes.contains(&("trigger", "sweep".to_owned())));
+}
+
+#[test]
+fn dry_run_sweep_changes_nothing_and_reports_what_it_would_do() {
+    let (groups, notifier) = (world(), FakeNotifier::default());
+    let s = run(&groups, &notifier, &Settings { dry_run: true, ..Settings::default() }, usize::MAX);
+    assert_eq!(s.count(Outcome::DryRun), 3);
+    assert!(groups.calls().iter().all(|c| !c.starts_with("revoke")), "{:?}", groups.calls());
+    let text = &notifier.sent()[0].text;
+    assert_eq!(text.matches("would revoke all traffic to 0.0.0.0/0").count(), 3, "{text}");
+}
+
+#[test]
+fn sweep_cut_short_stops_between_groups_and_reports_progress() {
+    let (groups, notifier) = (world(), FakeNotifier::default());
+    let s = run(&groups, &notifier, &Settings::default(), 1);
+    assert!(!s.complete);
+    assert_eq!(s.count(Outcome::Remediated), 1);
+    let fixed: Vec<&str> = OPEN.iter().copied().filter(|id| groups.egress(id).len() == 1).collect();
+    let untouched: Vec<&str> = OPEN.iter().copied().filter(|id| groups.egress(id).len() == 2).collect();
+    assert_eq!((fixed.len(), untouched.len()), (1, 2), "each group is fully done or untouched");
+    assert!(notifier.sent()[0].text.contains("stopped early"), "{}", notifier.sent()[0].text);
+    assert_eq!(s.groups_checked, 1);
+}
+
+#[test]
+fn sweep_with_nothing_open_sends_nothing() {
+    let groups = FakeGroups::with([group(RESTRICTED, vec![rule("udp", Some((53, 53)), "10.0.0.2/32")])]);
+    let notifier = FakeNotifier::default();
+    let s = run(&groups, &notifier, &Settings::default(), usize::MAX);
+    assert_eq!(s.count(Outcome::Compliant), 1);
+    assert!(notifier.sent().is_empty());
+    assert_eq!(groups.calls(), ["list"]);
+}
