@@ -333,3 +333,77 @@ async fn bad_input_is_a_clear_error_with_no_aws_call() {
         assert!(calls.is_empty(), "{what}: no AWS call, got {calls:?}");
     }
 }
+
+impl Case {
+    /// Runs the handler on the scheduled event: a sweep of the region.
+    async fn sweep(&self, settings: &Settings) -> egress_guard_core::SweepSummary {
+        let groups = Ec2SecurityGroups::new(aws_sdk_ec2::Client::new(&self.world.config));
+        let notifier = SnsNotifier::new(aws_sdk_sns::Client::new(&self.world.config), &self.topic);
+        match handle(event_for("scheduled-sweep", "unused"), settings, &groups, &notifier, || true).await.unwrap() {
+            Answer::Sweep(summary) => summary,
+            Answer::Event(response) => panic!("a scheduled event answered as an event: {response:?}"),
+        }
+    }
+
+    /// Every group of the region with its egress lines.
+    async fn all_egress(&self) -> Vec<(String, Vec<String>)> {
+        let out = self.world.ec2.describe_security_groups().send().await.unwrap();
+        let mut all = Vec::new();
+        for g in out.security_groups() {
+            let id = g.group_id().unwrap().to_owned();
+            all.push((id.clone(), self.world.egress(&id).await));
+        }
+        all.sort();
+        all
+    }
+}
+
+/// Groups whose events were lost: three open, one restricted, one exempt. Returns (open, restricted, exempt).
+async fn lost_events(c: &Case) -> (Vec<String>, String, String) {
+    let mut open = Vec::new();
+    for name in ["lost-1", "lost-2", "lost-3"] {
+        open.push(c.world.group(&c.vpc, name).await);
+    }
+    let restricted = c.world.group_with(&c.vpc, "db", vec![perm("tcp", Some((5432, 5432)), &["10.20.0.0/16"], &[])]).await;
+    let exempt = c.world.group_with(&c.vpc, "proxy", vec![perm("tcp", Some((80, 80)), &["0.0.0.0/0"], &[])]).await;
+    c.world.tag(&exempt, "egress-guard:exempt", "proxy").await;
+    (open, restricted, exempt)
+}
+
+#[tokio::test]
+async fn sweep_fixes_groups_whose_events_were_lost_and_sends_one_summary() {
+    let c = Case::new().await;
+    let (open, restricted, exempt) = lost_events(&c).await;
+    let before = c.all_egress().await;
+    let summary = c.sweep(&Settings::default()).await;
+    assert!(summary.complete);
+    // The default VPC's default group is open too (all traffic to 0.0.0.0/0), as in AWS.
+    let open_before: Vec<&String> = before.iter().filter(|(_, e)| e.iter().any(|r| r.ends_with("/0"))).map(|(id, _)| id).collect();
+    assert_eq!(summary.count(Outcome::Remediated), open_before.len() - 1, "every open group but the exempt one");
+    for (id, egress) in c.all_egress().await {
+        if id == exempt {
+            assert_eq!(egress, ["tcp 80 to 0.0.0.0/0"]);
+        } else {
+            assert!(egress.iter().all(|r| !r.ends_with("/0")), "{id} still open: {egress:?}");
+        }
+    }
+    assert_eq!(c.world.egress(&restricted).await, ["tcp 5432 to 10.20.0.0/16"]);
+    assert!(open.iter().all(|g| summary.lines.iter().any(|l| &l.group_id == g)));
+    let notices = c.world.notices(&c.queue).await;
+    assert_eq!(notices.len(), 1, "exactly one summary");
+    assert!(notices[0]["Subject"].as_str().unwrap().starts_with("egress-guard sweep: revoked open egress on"));
+    assert_eq!(notices[0]["MessageAttributes"]["trigger"]["Value"], "sweep");
+}
+
+#[tokio::test]
+async fn dry_run_sweep_changes_nothing_and_reports_what_it_would_do() {
+    let c = Case::new().await;
+    let (open, _, _) = lost_events(&c).await;
+    let before = c.all_egress().await;
+    let summary = c.sweep(&Settings { dry_run: true, ..Settings::default() }).await;
+    assert_eq!(c.all_egress().await, before, "nothing changed");
+    assert!(open.iter().all(|g| summary.lines.iter().any(|l| &l.group_id == g && l.outcome == Outcome::DryRun)));
+    let notices = c.world.notices(&c.queue).await;
+    assert_eq!(notices.len(), 1);
+    assert!(notices[0]["Message"].as_str().unwrap().contains("would revoke all traffic to 0.0.0.0/0"));
+}
