@@ -171,3 +171,38 @@ async fn undeliverable_notice_keeps_the_revoke_and_travels_in_the_error() {
     assert_eq!(response["results"][0]["outcome"], "compliant", "{body}");
     assert_eq!(response["results"][0]["revoked"], serde_json::json!([]));
 }
+
+#[tokio::test]
+async fn each_invocation_logs_one_emf_metrics_line() {
+    let w = World::start().await;
+    let (topic, _) = w.topic_with_queue().await;
+    let vpc = w.dual_stack_vpc().await;
+    let open = w.group(&vpc, "open").await;
+    let restricted = w.group_with(&vpc, "db", vec![perm("tcp", Some((5432, 5432)), &["10.20.0.0/16"], &[])]).await;
+    let rie = Rie::start(&bootstrap(), &function_env(&w.moto, &topic, &[]));
+    rie.invoke(&event_for("create-security-group", &open));
+    rie.invoke(&event_for("authorize-egress-restricted", &restricted));
+    rie.invoke(&event_for("malformed-no-group-id", "unused"));
+
+    let lines: Vec<Value> = rie
+        .output()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v.get("_aws").is_some())
+        .collect();
+    assert_eq!(lines.len(), 3, "one EMF line per invocation: {}", rie.output());
+    let spec = &lines[0]["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(spec["Namespace"], "EgressGuard");
+    assert_eq!(spec["Dimensions"], serde_json::json!([["Trigger"]]));
+    let names: Vec<&str> = spec["Metrics"].as_array().unwrap().iter().map(|m| m["Name"].as_str().unwrap()).collect();
+    for line in &lines {
+        for name in &names {
+            assert!(line[*name].is_number(), "EMF: every declared metric has a value: {name} in {line}");
+        }
+        assert_eq!(line["Trigger"], "event");
+    }
+    let counts = |l: &Value| (l["Remediated"].as_f64(), l["Compliant"].as_f64(), l["Failed"].as_f64(), l["RulesRevoked"].as_f64());
+    assert_eq!(counts(&lines[0]), (Some(1.0), Some(0.0), Some(0.0), Some(2.0)), "remediated: {}", lines[0]);
+    assert_eq!(counts(&lines[1]), (Some(0.0), Some(1.0), Some(0.0), Some(0.0)), "compliant: {}", lines[1]);
+    assert_eq!(counts(&lines[2]), (Some(0.0), Some(0.0), Some(1.0), Some(0.0)), "failed: {}", lines[2]);
+}
