@@ -364,7 +364,8 @@ async fn lost_events(c: &Case) -> (Vec<String>, String, String) {
     for name in ["lost-1", "lost-2", "lost-3"] {
         open.push(c.world.group(&c.vpc, name).await);
     }
-    let restricted = c.world.group_with(&c.vpc, "db", vec![perm("tcp", Some((5432, 5432)), &["10.20.0.0/16"], &[])]).await;
+    let restricted =
+        c.world.group_with(&c.vpc, "db", vec![perm("tcp", Some((5432, 5432)), &["10.20.0.0/16"], &[])]).await;
     let exempt = c.world.group_with(&c.vpc, "proxy", vec![perm("tcp", Some((80, 80)), &["0.0.0.0/0"], &[])]).await;
     c.world.tag(&exempt, "egress-guard:exempt", "proxy").await;
     (open, restricted, exempt)
@@ -378,7 +379,8 @@ async fn sweep_fixes_groups_whose_events_were_lost_and_sends_one_summary() {
     let summary = c.sweep(&Settings::default()).await;
     assert!(summary.complete);
     // The default VPC's default group is open too (all traffic to 0.0.0.0/0), as in AWS.
-    let open_before: Vec<&String> = before.iter().filter(|(_, e)| e.iter().any(|r| r.ends_with("/0"))).map(|(id, _)| id).collect();
+    let open_before: Vec<&String> =
+        before.iter().filter(|(_, e)| e.iter().any(|r| r.ends_with("/0"))).map(|(id, _)| id).collect();
     assert_eq!(summary.count(Outcome::Remediated), open_before.len() - 1, "every open group but the exempt one");
     for (id, egress) in c.all_egress().await {
         if id == exempt {

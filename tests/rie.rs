@@ -201,7 +201,9 @@ async fn each_invocation_logs_one_emf_metrics_line() {
         }
         assert_eq!(line["Trigger"], "event");
     }
-    let counts = |l: &Value| (l["Remediated"].as_f64(), l["Compliant"].as_f64(), l["Failed"].as_f64(), l["RulesRevoked"].as_f64());
+    let counts = |l: &Value| {
+        (l["Remediated"].as_f64(), l["Compliant"].as_f64(), l["Failed"].as_f64(), l["RulesRevoked"].as_f64())
+    };
     assert_eq!(counts(&lines[0]), (Some(1.0), Some(0.0), Some(0.0), Some(2.0)), "remediated: {}", lines[0]);
     assert_eq!(counts(&lines[1]), (Some(0.0), Some(1.0), Some(0.0), Some(0.0)), "compliant: {}", lines[1]);
     assert_eq!(counts(&lines[2]), (Some(0.0), Some(0.0), Some(1.0), Some(0.0)), "failed: {}", lines[2]);

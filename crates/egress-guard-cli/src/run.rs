@@ -1,7 +1,8 @@
-//! `replay` and `fix`: the Lambda's flow (`egress_guard_core::handle`) on one trigger, printing what it did.
+//! `replay` and `fix`: the Lambda's flow (`egress_guard_core::handle`, or `sweep` for a scheduled event) on one
+//! trigger, printing what it did.
 
 use egress_guard_aws::{Clients, SnsNotifier};
-use egress_guard_core::{Message, Notice, Notifier, Outcome, Settings, Trigger};
+use egress_guard_core::{EventName, Message, Notice, Notifier, Outcome, Settings, Trigger};
 
 /// Publishes to SNS when a topic is given; otherwise the notice is only printed.
 enum CliNotifier {
@@ -35,6 +36,16 @@ pub async fn run(
         Some(topic) => CliNotifier::Sns(clients.notifier(topic)),
         None => CliNotifier::Print,
     };
+    if trigger.event_name == EventName::ScheduledSweep {
+        // As the Lambda does for its schedule: sweep the whole region, one summary.
+        let summary = egress_guard_core::sweep(trigger, settings, &groups, &notifier, || true).await?;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+        } else {
+            println!("Subject: {}\n\n{}", summary.subject(), summary.text());
+        }
+        return Ok(u8::from(summary.count(Outcome::DryRun) + summary.count(Outcome::VerificationFailed) > 0));
+    }
     let response = egress_guard_core::handle(trigger, settings, &groups, &notifier).await?;
     if json {
         let notices: Vec<&Notice> = response.results.iter().filter_map(|r| r.notice.as_ref()).collect();
