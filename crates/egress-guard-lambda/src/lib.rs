@@ -96,7 +96,21 @@ pub async fn handle<G: SecurityGroups, N: Notifier>(
     } else {
         egress_guard_core::handle(&trigger, settings, groups, notifier).await.map(Answer::Event)
     };
-    answer.inspect_err(|err| tracing::error!(event_id = %trigger.event_id, error = %err, "remediation failed"))
+    answer.inspect_err(|err| {
+        let error_code = error_code(err).unwrap_or("-");
+        tracing::error!(event_id = %trigger.event_id, error_code, error = %err, "remediation failed");
+    })
+}
+
+/// The AWS error code behind a failure (`RequestLimitExceeded`, `AuthorizationError`, …), for the logs.
+pub fn error_code(err: &egress_guard_core::Error) -> Option<&str> {
+    use egress_guard_core::Error as E;
+    match err {
+        E::SecurityGroups { source, .. } | E::Notify { source, .. } | E::NotifySummary { source, .. } => {
+            source.downcast_ref::<egress_guard_aws::Error>().map(egress_guard_aws::Error::code)
+        }
+        _ => None,
+    }
 }
 
 /// One CloudWatch Embedded Metric Format line for an invocation: CloudWatch makes the metrics (namespace
