@@ -12,10 +12,8 @@ import os
 import pathlib
 import platform
 import re
-import socket
 import statistics
 import subprocess
-import sys
 import threading
 import time
 import urllib.parse
@@ -23,29 +21,7 @@ import urllib.request
 
 import boto3
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-REGION = "eu-west-1"
-EVENT_GROUP = "sg-0a1b2c3d4e5f60718"
-DUMMY = {"aws_access_key_id": "test", "aws_secret_access_key": "test", "region_name": REGION}
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, proc, what, poll=0.001):
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"{what} exited with {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(poll)
-    sys.exit(f"{what} did not listen on 127.0.0.1:{port}")
+from local import DUMMY, EVENT_GROUP, REGION, ROOT, free_port, wait_port
 
 
 class CountingProxy:
@@ -110,7 +86,7 @@ class Function:
         self.proc = subprocess.Popen([rie, "--runtime-interface-emulator-address", f"127.0.0.1:{self.port}",
                                       "--runtime-api-address", f"127.0.0.1:{runtime}", bootstrap],
                                      env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        wait_port(self.port, self.proc, "aws-lambda-rie")
+        wait_port(self.port, self.proc, "aws-lambda-rie", poll=0.001)
 
     def invoke(self, body):
         req = urllib.request.Request(f"http://127.0.0.1:{self.port}/2015-03-31/functions/function/invocations",
@@ -187,7 +163,7 @@ def main():
     moto = subprocess.Popen([args.moto, "-H", "127.0.0.1", "-p", str(moto_port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_port(moto_port, moto, "moto_server", poll=0.05)
+        wait_port(moto_port, moto, "moto_server")
         proxy = CountingProxy(moto_port)
         endpoint = f"http://127.0.0.1:{moto_port}"
         ec2 = boto3.client("ec2", endpoint_url=endpoint, **DUMMY)

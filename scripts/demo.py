@@ -5,38 +5,12 @@ Run through scripts/demo.sh, which builds the bootstrap and installs the pinned 
 import argparse
 import json
 import os
-import pathlib
-import socket
 import subprocess
-import sys
-import time
 import urllib.request
 
 import boto3
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-REGION = "eu-west-1"
-EVENT_GROUP = "sg-0a1b2c3d4e5f60718"
-DUMMY = {"aws_access_key_id": "test", "aws_secret_access_key": "test", "region_name": REGION}
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, proc, what):
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"{what} exited with {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit(f"{what} did not listen on 127.0.0.1:{port}")
+from local import DUMMY, EVENT_GROUP, REGION, ROOT, free_port, wait_port
 
 
 def egress_lines(ec2, group_id):
