@@ -162,7 +162,8 @@ impl Notice {
 
     /// The notice as JSON, for machines.
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_else(|err| format!("{{\"error\":\"{err}\"}}"))
+        serde_json::to_string_pretty(self)
+            .unwrap_or_else(|err| serde_json::json!({ "error": err.to_string() }).to_string())
     }
 
     fn exemption_reason(&self) -> String {
