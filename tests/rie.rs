@@ -15,6 +15,9 @@ fn function_env(moto: &Moto, topic: &str, extra: &[(&'static str, &str)]) -> Vec
     env
 }
 
+/// A dummy secret key, distinctive enough to look for in the logs.
+const SECRET: &str = "dummy-secret-key-never-logged";
+
 struct Case {
     event: &'static str,
     /// `None`: a new group with AWS's default allow-all egress.
@@ -28,7 +31,13 @@ async fn bootstrap_handles_every_sample_event_under_the_rie() {
     let w = World::start().await;
     let (topic, queue) = w.topic_with_queue().await;
     let vpc = w.dual_stack_vpc().await;
-    let rie = Rie::start(&bootstrap(), &function_env(&w.moto, &topic, &[]));
+    let mut env = function_env(&w.moto, &topic, &[]);
+    for (k, v) in env.iter_mut() {
+        if *k == "AWS_SECRET_ACCESS_KEY" {
+            *v = SECRET.into();
+        }
+    }
+    let rie = Rie::start(&bootstrap(), &env);
     let open = |p, ports, v4: &[&str], v6: &[&str]| Some(vec![perm(p, ports, v4, v6)]);
     let cases = [
         Case {
@@ -113,6 +122,10 @@ async fn bootstrap_handles_every_sample_event_under_the_rie() {
     notified.sort();
     remediated.sort();
     assert_eq!(notified, remediated, "one notice per remediated group, none for the others");
+
+    let logs = rie.output();
+    assert!(!logs.contains(SECRET), "the secret key never reaches the logs");
+    assert!(!logs.contains("AKIAEXAMPLEKEYID0001"), "the event's access key id (the full event) is not logged");
 
     let (status, body) = rie.invoke(&event_for("malformed-no-group-id", "sg-unused"));
     assert_eq!(status, 200);
