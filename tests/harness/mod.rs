@@ -5,7 +5,6 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -264,18 +263,16 @@ pub fn event_for(name: &str, group_id: &str) -> Value {
 pub struct Counted<P> {
     pub inner: P,
     pub calls: Mutex<Vec<&'static str>>,
-    count: AtomicUsize,
 }
 
 impl<P> Counted<P> {
     pub fn new(inner: P) -> Self {
-        Counted { inner, calls: Mutex::new(Vec::new()), count: AtomicUsize::new(0) }
+        Counted { inner, calls: Mutex::new(Vec::new()) }
     }
     pub fn calls(&self) -> Vec<&'static str> {
         self.calls.lock().unwrap().clone()
     }
     fn record(&self, call: &'static str) {
-        self.count.fetch_add(1, Ordering::SeqCst);
         self.calls.lock().unwrap().push(call);
     }
 }
