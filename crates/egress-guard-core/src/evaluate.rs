@@ -65,6 +65,13 @@ pub struct Evaluation {
     pub plan: RevokePlan,
 }
 
+impl Evaluation {
+    /// The outcome for a group left as it is (empty plan): exempt if an exemption applies, else compliant.
+    pub fn untouched_outcome(&self) -> crate::flow::Outcome {
+        if self.exemption.is_some() { crate::flow::Outcome::Exempt } else { crate::flow::Outcome::Compliant }
+    }
+}
+
 /// Evaluates a group's egress against the settings.
 pub fn evaluate(group: &SecurityGroup, settings: &Settings) -> Evaluation {
     let exemption = exemption(group, settings);

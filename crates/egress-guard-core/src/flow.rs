@@ -192,8 +192,7 @@ pub(crate) async fn act<G: SecurityGroups>(
     let evaluation = evaluate(before, settings);
     let plan = &evaluation.plan;
     let (outcome, after, still_open, verify_error) = if plan.is_empty() {
-        let outcome = if evaluation.exemption.is_some() { Outcome::Exempt } else { Outcome::Compliant };
-        (outcome, before.egress.clone(), vec![], None)
+        (evaluation.untouched_outcome(), before.egress.clone(), vec![], None)
     } else if settings.dry_run {
         let after = before.egress.iter().filter(|r| !plan.rules.contains(r)).cloned().collect();
         (Outcome::DryRun, after, vec![], None)

@@ -132,7 +132,7 @@ where
     for group in &all {
         let evaluation = evaluate(group, settings);
         let outcome = if evaluation.plan.is_empty() {
-            if evaluation.exemption.is_some() { Outcome::Exempt } else { Outcome::Compliant }
+            evaluation.untouched_outcome()
         } else {
             if !has_time() {
                 summary.complete = false;
