@@ -30,7 +30,7 @@ impl Case {
     ) -> (Result<Response, egress_guard_core::Error>, Vec<&'static str>) {
         let groups = Counted::new(Ec2SecurityGroups::new(aws_sdk_ec2::Client::new(&self.world.config)));
         let notifier = Counted::new(SnsNotifier::new(aws_sdk_sns::Client::new(&self.world.config), &self.topic));
-        let result = handle(event, settings, &groups, &notifier, || true).await.map(|answer| match answer {
+        let result = handle(event, settings, None, &groups, &notifier, || true).await.map(|answer| match answer {
             Answer::Event(response) => response,
             Answer::Sweep(summary) => panic!("a CloudTrail event answered with a sweep: {summary:?}"),
         });
@@ -339,7 +339,10 @@ impl Case {
     async fn sweep(&self, settings: &Settings) -> egress_guard_core::SweepSummary {
         let groups = Ec2SecurityGroups::new(aws_sdk_ec2::Client::new(&self.world.config));
         let notifier = SnsNotifier::new(aws_sdk_sns::Client::new(&self.world.config), &self.topic);
-        match handle(event_for("scheduled-sweep", "unused"), settings, &groups, &notifier, || true).await.unwrap() {
+        match handle(event_for("scheduled-sweep", "unused"), settings, None, &Counted::new(groups), &notifier, || true)
+            .await
+            .unwrap()
+        {
             Answer::Sweep(summary) => summary,
             Answer::Event(response) => panic!("a scheduled event answered as an event: {response:?}"),
         }

@@ -4,13 +4,14 @@
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ec2::config::Credentials;
 use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range};
-use egress_guard_core::{EgressRule, Message, Notifier, RevokePlan, SecurityGroup, SecurityGroups};
+use egress_guard_core::{Access, EgressRule, Message, Notifier, RevokePlan, SecurityGroup, SecurityGroups};
+use egress_guard_lambda::Reach;
 use serde_json::Value;
 
 /// Region of the sample events, used for every moto call.
@@ -258,16 +259,16 @@ pub fn event_for(name: &str, group_id: &str) -> Value {
     serde_json::from_str(&text.replace(EVENT_GROUP, group_id)).unwrap()
 }
 
-/// Wraps a port and counts its calls, so that a test can say "no call beyond the describe".
-#[derive(Debug, Default)]
+/// Wraps a port and counts its calls, so that a test can say "no call beyond the describe". Clones share the count.
+#[derive(Clone, Debug, Default)]
 pub struct Counted<P> {
     pub inner: P,
-    pub calls: Mutex<Vec<&'static str>>,
+    pub calls: Arc<Mutex<Vec<&'static str>>>,
 }
 
 impl<P> Counted<P> {
     pub fn new(inner: P) -> Self {
-        Counted { inner, calls: Mutex::new(Vec::new()) }
+        Counted { inner, calls: Arc::default() }
     }
     pub fn calls(&self) -> Vec<&'static str> {
         self.calls.lock().unwrap().clone()
@@ -290,6 +291,14 @@ impl<P: SecurityGroups + Sync> SecurityGroups for Counted<P> {
     async fn revoke(&self, plan: &RevokePlan) -> Result<(), P::Error> {
         self.record("revoke");
         self.inner.revoke(plan).await
+    }
+}
+
+/// The same groups whatever the event's account and region: the single-account function, counted.
+impl<P: SecurityGroups + Clone + Send + Sync> Reach for Counted<P> {
+    type Groups = Counted<P>;
+    async fn security_groups(&self, _access: &Access, _region: &str) -> Counted<P> {
+        self.clone()
     }
 }
 

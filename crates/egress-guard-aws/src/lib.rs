@@ -4,10 +4,12 @@
 
 mod ec2;
 mod error;
+mod fleet;
 mod sns;
 
 pub use ec2::{Ec2SecurityGroups, to_domain, to_permissions};
 pub use error::Error;
+pub use fleet::{Fleet, SESSION_NAME};
 pub use sns::SnsNotifier;
 
 use aws_config::BehaviorVersion;
@@ -26,6 +28,7 @@ pub fn retry_config() -> RetryConfig {
 /// (environment, profile, `AWS_ENDPOINT_URL`, container or instance credentials).
 #[derive(Clone, Debug)]
 pub struct Clients {
+    pub config: aws_config::SdkConfig,
     pub ec2: aws_sdk_ec2::Client,
     pub sns: aws_sdk_sns::Client,
 }
@@ -45,7 +48,7 @@ impl Clients {
             loader = loader.region(aws_config::Region::new(region.to_owned()));
         }
         let config = loader.load().await;
-        Clients { ec2: aws_sdk_ec2::Client::new(&config), sns: aws_sdk_sns::Client::new(&config) }
+        Clients { ec2: aws_sdk_ec2::Client::new(&config), sns: aws_sdk_sns::Client::new(&config), config }
     }
 
     /// The configured region, if any.
@@ -61,6 +64,11 @@ impl Clients {
 
     pub fn security_groups(&self) -> Ec2SecurityGroups {
         Ec2SecurityGroups::new(self.ec2.clone())
+    }
+
+    /// Security groups in any account and region, for organization mode.
+    pub fn fleet(&self) -> Fleet {
+        Fleet::new(self.config.clone())
     }
 
     pub fn notifier(&self, topic_arn: &str) -> SnsNotifier {

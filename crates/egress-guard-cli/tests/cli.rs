@@ -4,7 +4,7 @@
 use std::process::Command;
 
 use egress_guard_core::Settings;
-use egress_guard_tests::{Counted, Moto, World, event_for, perm};
+use egress_guard_tests::{Moto, World, event_for, perm};
 use serde_json::{Value, json};
 
 /// Runs the binary against `moto`; returns (exit code, stdout, stderr).
@@ -139,10 +139,11 @@ async fn replay_gives_the_lambdas_outcome_and_notice() {
     let (vpc_a, vpc_b) = (w.dual_stack_vpc().await, w.dual_stack_vpc().await);
     let (a, b) = (w.group(&vpc_a, "web").await, w.group(&vpc_b, "web").await);
 
-    let groups = Counted::new(egress_guard_aws::Ec2SecurityGroups::new(w.ec2.clone()));
+    let fleet = egress_guard_aws::Fleet::new(w.config.clone());
     let notifier = egress_guard_aws::SnsNotifier::new(w.sns.clone(), &topic);
     let event = event_for("create-security-group", &a);
-    let answer = egress_guard_lambda::handle(event, &Settings::default(), &groups, &notifier, || true).await.unwrap();
+    let answer =
+        egress_guard_lambda::handle(event, &Settings::default(), None, &fleet, &notifier, || true).await.unwrap();
     let egress_guard_lambda::Answer::Event(lambda) = answer else { panic!("not an event answer") };
     let lambda_notice = w.notices(&queue).await.remove(0);
 

@@ -51,6 +51,8 @@ pub enum Outcome {
     GroupGone,
     CallFailed,
     VerificationFailed,
+    /// The event's account is not one the function acts in (organization mode); nothing was read or changed.
+    Refused,
 }
 
 impl Outcome {
@@ -63,6 +65,7 @@ impl Outcome {
             Outcome::GroupGone => "group_gone",
             Outcome::CallFailed => "call_failed",
             Outcome::VerificationFailed => "verification_failed",
+            Outcome::Refused => "refused",
         }
     }
 }
@@ -75,9 +78,18 @@ pub struct Report {
     pub outcome: Outcome,
     /// Destinations revoked (in a dry run: that would be), as `traffic to destination`.
     pub revoked: Vec<String>,
+    /// Why nothing was done, for a refused event.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reason: Option<String>,
     /// The notice that was published, if one was.
     #[serde(skip)]
     pub notice: Option<Notice>,
+}
+
+impl Report {
+    fn new(group_id: Option<&str>, outcome: Outcome, revoked: Vec<String>, notice: Option<Notice>) -> Report {
+        Report { group_id: group_id.map(str::to_owned), outcome, revoked, reason: None, notice }
+    }
 }
 
 /// The answer to one trigger: small, for the Lambda's invocation record and the CLI.
@@ -99,6 +111,20 @@ where
     Ok(Response { event_id: trigger.event_id.clone(), event_name: trigger.event_name.as_str().to_owned(), results })
 }
 
+/// The answer to a trigger the function does not act on (see `org::access`): no AWS call, no notice.
+pub fn refused(trigger: &Trigger, reason: String) -> Response {
+    tracing::warn!(event_id = %trigger.event_id, account = %trigger.account, region = %trigger.region, %reason, outcome = "refused", "event refused");
+    let report = Report {
+        reason: Some(reason),
+        ..Report::new(trigger.group_ids.first().map(String::as_str), Outcome::Refused, vec![], None)
+    };
+    Response {
+        event_id: trigger.event_id.clone(),
+        event_name: trigger.event_name.as_str().to_owned(),
+        results: vec![report],
+    }
+}
+
 /// Runs the flow for every group of the trigger.
 pub async fn remediate<G, N>(
     trigger: &Trigger,
@@ -112,12 +138,7 @@ where
 {
     if let Some(failed) = &trigger.failed {
         tracing::info!(event_id = %trigger.event_id, error_code = %failed.error_code, outcome = "call_failed", "skipped: the call failed");
-        return Ok(vec![Report {
-            group_id: trigger.group_ids.first().cloned(),
-            outcome: Outcome::CallFailed,
-            revoked: Vec::new(),
-            notice: None,
-        }]);
+        return Ok(vec![Report::new(trigger.group_ids.first().map(String::as_str), Outcome::CallFailed, vec![], None)]);
     }
     let mut reports = Vec::with_capacity(trigger.group_ids.len());
     for group_id in &trigger.group_ids {
@@ -145,17 +166,12 @@ async fn remediate_group<G: SecurityGroups, N: Notifier>(
     let read_error =
         |source: G::Error| Error::SecurityGroups { group_id: group_id.to_owned(), source: Box::new(source) };
     let Some(before) = groups.describe(group_id).await.map_err(read_error)? else {
-        return Ok(Report {
-            group_id: Some(group_id.to_owned()),
-            outcome: Outcome::GroupGone,
-            revoked: vec![],
-            notice: None,
-        });
+        return Ok(Report::new(Some(group_id), Outcome::GroupGone, vec![], None));
     };
     let Acted { outcome, notice } = act(trigger, &before, settings, groups).await?;
     let revoked: Vec<String> = notice.revoked.iter().map(EgressRule::to_string).collect();
     if !should_notify(outcome, settings) {
-        return Ok(Report { group_id: Some(group_id.to_owned()), outcome, revoked, notice: None });
+        return Ok(Report::new(Some(group_id), outcome, revoked, None));
     }
     if let Err(source) = notifier.publish(&notice).await {
         return Err(Error::Notify {
@@ -164,7 +180,7 @@ async fn remediate_group<G: SecurityGroups, N: Notifier>(
             source: Box::new(source),
         });
     }
-    Ok(Report { group_id: Some(group_id.to_owned()), outcome, revoked, notice: Some(notice) })
+    Ok(Report::new(Some(group_id), outcome, revoked, Some(notice)))
 }
 
 /// A group that is gone has no egress left to report on (the log still records the revoke); compliant and exempt
@@ -173,6 +189,7 @@ fn should_notify(outcome: Outcome, settings: &Settings) -> bool {
     match outcome {
         Outcome::Remediated | Outcome::DryRun | Outcome::VerificationFailed => true,
         Outcome::Compliant | Outcome::Exempt | Outcome::GroupGone | Outcome::CallFailed => settings.notify_compliant,
+        Outcome::Refused => false,
     }
 }
 

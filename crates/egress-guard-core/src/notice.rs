@@ -89,6 +89,7 @@ impl Notice {
             Outcome::Exempt => format!("Exempt {} ({}) has open egress", g.id, g.name),
             Outcome::Compliant => format!("{} ({}) egress is compliant", g.id, g.name),
             Outcome::CallFailed => format!("{}: failed call, nothing to do", g.id),
+            Outcome::Refused => format!("{}: event refused, nothing to do", g.id),
         };
         let text = format!("egress-guard: {text} - {}", self.region);
         one_line(&text, MAX_SUBJECT_CHARS)
@@ -124,6 +125,7 @@ impl Notice {
             Outcome::Exempt => format!("{} is exempt ({}); nothing was changed.", g.id, self.exemption_reason()),
             Outcome::Compliant => format!("{} has no unrestricted egress; nothing was changed.", g.id),
             Outcome::CallFailed => format!("The call on {} failed; nothing was changed.", g.id),
+            Outcome::Refused => format!("The event on {} was refused; nothing was read or changed.", g.id),
         };
         out.push_str(&headline);
         out.push_str("\n\n");
@@ -145,7 +147,10 @@ impl Notice {
             out.push_str(&format!("\nThe group could not be re-read to verify the revoke: {err}\n"));
         }
         if let Some(undo) = &self.undo_command {
-            out.push_str("\nTo undo (restores exactly what was revoked):\n");
+            out.push_str(&format!(
+                "\nTo undo (restores exactly what was revoked; run it in account {}):\n",
+                self.account
+            ));
             out.push_str(undo);
             out.push('\n');
         }

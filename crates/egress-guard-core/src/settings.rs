@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::model::{PortRange, Protocol};
+use crate::org::{Members, Organization, is_account_id};
 
 /// The tag key that exempts a group unless another is configured.
 pub const DEFAULT_EXEMPT_TAG_KEY: &str = "egress-guard:exempt";
@@ -25,6 +26,8 @@ pub struct Settings {
     pub notify_compliant: bool,
     /// Also revoke open ICMP and other non-TCP/UDP protocols; by default they are only reported.
     pub revoke_other_protocols: bool,
+    /// Organization mode: act in member accounts through their remediation role. `None`: single-account.
+    pub organization: Option<Organization>,
 }
 
 impl Default for Settings {
@@ -36,6 +39,7 @@ impl Default for Settings {
             allowed: Vec::new(),
             notify_compliant: false,
             revoke_other_protocols: false,
+            organization: None,
         }
     }
 }
@@ -48,8 +52,18 @@ pub mod vars {
     pub const ALLOWED_PORTS: &str = "EGRESS_GUARD_ALLOWED_PORTS";
     pub const NOTIFY_COMPLIANT: &str = "EGRESS_GUARD_NOTIFY_COMPLIANT";
     pub const REVOKE_OTHER_PROTOCOLS: &str = "EGRESS_GUARD_REVOKE_OTHER_PROTOCOLS";
-    pub const ALL: [&str; 6] =
-        [DRY_RUN, EXEMPT_TAG_KEY, EXEMPT_GROUP_IDS, ALLOWED_PORTS, NOTIFY_COMPLIANT, REVOKE_OTHER_PROTOCOLS];
+    pub const REMEDIATION_ROLE: &str = "EGRESS_GUARD_REMEDIATION_ROLE";
+    pub const MEMBER_ACCOUNTS: &str = "EGRESS_GUARD_MEMBER_ACCOUNTS";
+    pub const ALL: [&str; 8] = [
+        DRY_RUN,
+        EXEMPT_TAG_KEY,
+        EXEMPT_GROUP_IDS,
+        ALLOWED_PORTS,
+        NOTIFY_COMPLIANT,
+        REVOKE_OTHER_PROTOCOLS,
+        REMEDIATION_ROLE,
+        MEMBER_ACCOUNTS,
+    ];
 }
 
 impl Settings {
@@ -85,7 +99,44 @@ impl Settings {
         let ports = lookup(vars::ALLOWED_PORTS).unwrap_or_default();
         let allowed =
             AllowedPort::parse_list(&ports).map_err(|e| invalid(vars::ALLOWED_PORTS, &ports, e.to_string()))?;
+        let role = lookup(vars::REMEDIATION_ROLE).map(|r| r.trim().to_owned()).filter(|r| !r.is_empty());
+        let members = lookup(vars::MEMBER_ACCOUNTS).map(|m| m.trim().to_owned()).filter(|m| !m.is_empty());
+        let organization = match (role, members) {
+            (None, None) => None,
+            (None, Some(m)) => {
+                return Err(invalid(vars::MEMBER_ACCOUNTS, &m, format!("needs {} as well", vars::REMEDIATION_ROLE)));
+            }
+            (Some(role), members) => {
+                if !is_role_name(&role) {
+                    return Err(invalid(
+                        vars::REMEDIATION_ROLE,
+                        &role,
+                        "expected an IAM role name: 1 to 64 of letters, digits and +=,.@_-".into(),
+                    ));
+                }
+                let members = match members.as_deref() {
+                    None | Some("*") => Members::Any,
+                    Some(list) => Members::Only(
+                        list.split(',')
+                            .map(str::trim)
+                            .filter(|s| !s.is_empty())
+                            .map(|a| {
+                                is_account_id(a).then(|| a.to_owned()).ok_or_else(|| {
+                                    invalid(
+                                        vars::MEMBER_ACCOUNTS,
+                                        list,
+                                        format!("{a:?} is not a 12-digit account id (or use * for every account)"),
+                                    )
+                                })
+                            })
+                            .collect::<Result<_, _>>()?,
+                    ),
+                };
+                Some(Organization { role_name: role, members })
+            }
+        };
         Ok(Settings {
+            organization,
             dry_run: flag(vars::DRY_RUN)?,
             exempt_tag_key,
             exempt_group_ids,
@@ -94,6 +145,10 @@ impl Settings {
             revoke_other_protocols: flag(vars::REVOKE_OTHER_PROTOCOLS)?,
         })
     }
+}
+
+fn is_role_name(name: &str) -> bool {
+    (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
 }
 
 /// An allowed open port range for TCP or UDP: `tcp:443`, `udp:53`, `tcp:8000-8080`.
@@ -204,10 +259,28 @@ mod tests {
             (vars::ALLOWED_PORTS, "tcp:99999"),
             (vars::EXEMPT_GROUP_IDS, "sg-0123abcd,web"),
             (vars::NOTIFY_COMPLIANT, "2"),
+            (vars::REMEDIATION_ROLE, "role/with/path"),
+            (vars::MEMBER_ACCOUNTS, "111111111111"),
         ] {
             let err = from(&[(var, value)]).unwrap_err().to_string();
             assert!(err.contains(var), "{err}");
         }
+    }
+
+    #[test]
+    fn remediation_role_turns_organization_mode_on() {
+        let any = from(&[(vars::REMEDIATION_ROLE, "egress-guard-remediation")]).unwrap();
+        assert_eq!(
+            any.organization,
+            Some(Organization { role_name: "egress-guard-remediation".into(), members: Members::Any })
+        );
+        let only = from(&[(vars::REMEDIATION_ROLE, "r"), (vars::MEMBER_ACCOUNTS, "111111111111, 222222222222")])
+            .unwrap()
+            .organization
+            .unwrap();
+        assert_eq!(only.members, Members::Only(["111111111111".to_owned(), "222222222222".to_owned()].into()));
+        let err = from(&[(vars::REMEDIATION_ROLE, "r"), (vars::MEMBER_ACCOUNTS, "111111111111,12345")]).unwrap_err();
+        assert!(err.to_string().contains(vars::MEMBER_ACCOUNTS) && err.to_string().contains("12345"), "{err}");
     }
 
     #[test]

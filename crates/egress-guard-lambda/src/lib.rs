@@ -2,6 +2,9 @@
 //! that turns one EventBridge event into the core's remediation flow.
 #![forbid(unsafe_code)]
 
+use std::future::Future;
+
+use egress_guard_core::org::{self, Access, Home};
 use egress_guard_core::{EventName, Notifier, Outcome, Response, SecurityGroups, Settings, SweepSummary, parse_value};
 use lambda_runtime::Diagnostic;
 use serde::Serialize;
@@ -74,12 +77,27 @@ pub enum Answer {
     Sweep(SweepSummary),
 }
 
-/// Handles one event: parse (no AWS call on bad input), then the core's flow; a Scheduled Event runs the sweep,
-/// which acts on another group only while `has_time()`.
-pub async fn handle<G: SecurityGroups, N: Notifier>(
+/// Where the function finds the security groups of an event's account and region.
+pub trait Reach {
+    type Groups: SecurityGroups + Sync;
+    fn security_groups(&self, access: &Access, region: &str) -> impl Future<Output = Self::Groups> + Send;
+}
+
+impl Reach for egress_guard_aws::Fleet {
+    type Groups = egress_guard_aws::Ec2SecurityGroups;
+    fn security_groups(&self, access: &Access, region: &str) -> impl Future<Output = Self::Groups> + Send {
+        egress_guard_aws::Fleet::security_groups(self, access, region)
+    }
+}
+
+/// Handles one event: parse (no AWS call on bad input); refuse an account the function does not act in (no AWS
+/// call either); then the core's flow in the event's account and region. A Scheduled Event runs the sweep, which
+/// acts on another group only while `has_time()`. `home` is the function's own account, from its ARN.
+pub async fn handle<R: Reach, N: Notifier>(
     event: Value,
     settings: &Settings,
-    groups: &G,
+    home: Option<&Home>,
+    reach: &R,
     notifier: &N,
     has_time: impl Fn() -> bool,
 ) -> Result<Answer, egress_guard_core::Error> {
@@ -87,14 +105,21 @@ pub async fn handle<G: SecurityGroups, N: Notifier>(
     tracing::info!(
         event_id = %trigger.event_id,
         event_name = trigger.event_name.as_str(),
+        account = %trigger.account,
+        region = %trigger.region,
         group_ids = ?trigger.group_ids,
         actor = trigger.actor.name(),
         "event received"
     );
+    let access = match org::access(settings.organization.as_ref(), home, &trigger.account, &trigger.region) {
+        Ok(access) => access,
+        Err(reason) => return Ok(Answer::Event(egress_guard_core::refused(&trigger, reason))),
+    };
+    let groups = reach.security_groups(&access, &trigger.region).await;
     let answer = if trigger.event_name == EventName::ScheduledSweep {
-        egress_guard_core::sweep(&trigger, settings, groups, notifier, has_time).await.map(Answer::Sweep)
+        egress_guard_core::sweep(&trigger, settings, &groups, notifier, has_time).await.map(Answer::Sweep)
     } else {
-        egress_guard_core::handle(&trigger, settings, groups, notifier).await.map(Answer::Event)
+        egress_guard_core::handle(&trigger, settings, &groups, notifier).await.map(Answer::Event)
     };
     answer.inspect_err(|err| {
         let error_code = error_code(err).unwrap_or("-");
@@ -121,7 +146,7 @@ pub fn metrics_line(
     duration_ms: f64,
     now_ms: u64,
 ) -> String {
-    const OUTCOMES: [Outcome; 7] = [
+    const OUTCOMES: [Outcome; 8] = [
         Outcome::Remediated,
         Outcome::Compliant,
         Outcome::Exempt,
@@ -129,6 +154,7 @@ pub fn metrics_line(
         Outcome::GroupGone,
         Outcome::CallFailed,
         Outcome::VerificationFailed,
+        Outcome::Refused,
     ];
     let mut counts = std::collections::BTreeMap::<String, f64>::new();
     let mut revoked = 0usize;

@@ -1,0 +1,93 @@
+//! Security groups in any account and region an event names: the function's own credentials at home, a member
+//! account's remediation role elsewhere. Each role is assumed once and its credentials are cached until near expiry.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use aws_config::SdkConfig;
+use aws_config::sts::AssumeRoleProvider;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider, future};
+use egress_guard_core::Access;
+
+use crate::Ec2SecurityGroups;
+
+/// The session name, as it shows in the member account's CloudTrail (`assumed-role/<role>/egress-guard`).
+pub const SESSION_NAME: &str = "egress-guard";
+
+/// EC2 clients by (access, region), built on first use and kept for the life of the process.
+#[derive(Debug)]
+pub struct Fleet {
+    config: SdkConfig,
+    clients: Mutex<HashMap<(Access, String), Ec2SecurityGroups>>,
+    roles: Mutex<HashMap<String, SharedCredentialsProvider>>,
+}
+
+impl Fleet {
+    pub fn new(config: SdkConfig) -> Fleet {
+        Fleet { config, clients: Mutex::default(), roles: Mutex::default() }
+    }
+
+    /// The security groups of `region`, reached as `access` says. Builds no credentials until a call needs them;
+    /// clients of one account in several regions share its credentials (one `AssumeRole` for all of them).
+    pub async fn security_groups(&self, access: &Access, region: &str) -> Ec2SecurityGroups {
+        let key = (access.clone(), region.to_owned());
+        if let Some(groups) = self.clients.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return groups.clone();
+        }
+        let mut config = self.config.to_builder().region(aws_config::Region::new(region.to_owned()));
+        if let Access::AssumeRole { account, role_arn } = access {
+            config = config.credentials_provider(self.role(account, role_arn).await);
+        }
+        let groups = Ec2SecurityGroups::new(aws_sdk_ec2::Client::new(&config.build()));
+        self.clients.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_insert(groups).clone()
+    }
+
+    async fn role(&self, account: &str, role_arn: &str) -> SharedCredentialsProvider {
+        if let Some(provider) = self.roles.lock().unwrap_or_else(|e| e.into_inner()).get(role_arn) {
+            return provider.clone();
+        }
+        let inner =
+            AssumeRoleProvider::builder(role_arn).session_name(SESSION_NAME).configure(&self.config).build().await;
+        let provider = SharedCredentialsProvider::new(Assumed {
+            inner: Arc::new(inner),
+            account: account.to_owned(),
+            role_arn: role_arn.to_owned(),
+        });
+        self.roles.lock().unwrap_or_else(|e| e.into_inner()).entry(role_arn.to_owned()).or_insert(provider).clone()
+    }
+}
+
+/// A member account's role credentials, logged each time they are fetched (once per expiry, thanks to the SDK's
+/// identity cache in front of it).
+#[derive(Debug)]
+struct Assumed {
+    inner: Arc<AssumeRoleProvider>,
+    account: String,
+    role_arn: String,
+}
+
+impl ProvideCredentials for Assumed {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::new(async move {
+            let result = self.inner.provide_credentials().await;
+            match &result {
+                Ok(creds) => tracing::info!(
+                    account = %self.account,
+                    role_arn = %self.role_arn,
+                    expires = ?creds.expiry(),
+                    "assumed the remediation role"
+                ),
+                Err(err) => tracing::error!(
+                    account = %self.account,
+                    role_arn = %self.role_arn,
+                    error = %aws_sdk_ec2::error::DisplayErrorContext(err),
+                    "could not assume the remediation role"
+                ),
+            }
+            result
+        })
+    }
+}
