@@ -102,7 +102,7 @@ impl Drop for Moto {
 
 /// Clients on one moto, and helpers to build the world a test needs.
 pub struct World {
-    pub moto: Moto,
+    pub moto: Arc<Moto>,
     pub config: SdkConfig,
     pub ec2: aws_sdk_ec2::Client,
     pub sns: aws_sdk_sns::Client,
@@ -113,6 +113,10 @@ impl World {
     pub async fn start() -> World {
         let moto = Moto::start();
         let config = moto.sdk_config().await;
+        World::with(Arc::new(moto), config)
+    }
+
+    fn with(moto: Arc<Moto>, config: SdkConfig) -> World {
         World {
             ec2: aws_sdk_ec2::Client::new(&config),
             sns: aws_sdk_sns::Client::new(&config),
@@ -120,6 +124,24 @@ impl World {
             config,
             moto,
         }
+    }
+
+    /// The same moto as another account, in `region`: moto keeps each account apart by the credentials that STS
+    /// issued for a role in it (the role need not exist).
+    pub async fn as_account(&self, account: &str, region: &str) -> World {
+        let role = format!("arn:aws:iam::{account}:role/egress-guard-test-admin");
+        let provider = aws_config::sts::AssumeRoleProvider::builder(role)
+            .session_name("test")
+            .configure(&self.config)
+            .build()
+            .await;
+        let config = self
+            .config
+            .to_builder()
+            .region(Region::new(region.to_owned()))
+            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(provider))
+            .build();
+        World::with(self.moto.clone(), config)
     }
 
     /// An EC2 client for another region of the same moto.
@@ -257,6 +279,16 @@ pub fn event_for(name: &str, group_id: &str) -> Value {
     let path = repo_root().join("events").join(format!("{name}.json"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text.replace(EVENT_GROUP, group_id)).unwrap()
+}
+
+/// `event_for`, as if the call had been made in `account` and `region` (the envelope and the CloudTrail record).
+pub fn event_in(name: &str, group_id: &str, account: &str, region: &str) -> Value {
+    let mut event = event_for(name, group_id);
+    event["account"] = account.into();
+    event["region"] = region.into();
+    event["detail"]["awsRegion"] = region.into();
+    event["detail"]["recipientAccountId"] = account.into();
+    event
 }
 
 /// Wraps a port and counts its calls, so that a test can say "no call beyond the describe". Clones share the count.

@@ -1,0 +1,166 @@
+//! Organization mode against moto, two accounts and two regions: the hub's function reaches a member account's
+//! groups through the member's remediation role, leaves the restricted group next door alone, names the member's
+//! account and region in the notice, assumes the role once for many events, and refuses an account it does not
+//! guard before any AWS call.
+//!
+//! moto keeps accounts apart by the credentials STS issued for a role in them (`EMULATORS.md` §6), which is exactly
+//! how the function reaches a member account.
+
+use egress_guard_aws::{Ec2SecurityGroups, Fleet, SnsNotifier};
+use egress_guard_core::settings::vars;
+use egress_guard_core::{Home, Outcome, Response, Settings};
+use egress_guard_lambda::{Answer, handle};
+use egress_guard_tests::{Counted, Moto, Rie, World, bootstrap, event_in, perm};
+use serde_json::Value;
+
+/// moto's default account: the hub, whose function, topic and queue these are.
+const HUB: &str = "123456789012";
+const MEMBER: &str = "111111111111";
+const OUTSIDER: &str = "222222222222";
+const ROLE: &str = "egress-guard-remediation";
+
+fn org_settings() -> Settings {
+    Settings::from_vars(|name| match name {
+        vars::REMEDIATION_ROLE => Some(ROLE.into()),
+        vars::MEMBER_ACCOUNTS => Some(MEMBER.into()),
+        _ => None,
+    })
+    .unwrap()
+}
+
+fn hub_home() -> Home {
+    Home::from_function_arn(&format!("arn:aws:lambda:eu-west-1:{HUB}:function:egress-guard")).unwrap()
+}
+
+fn only_report(answer: Answer) -> (Outcome, Response) {
+    let Answer::Event(response) = answer else { panic!("an event answered as a sweep") };
+    assert_eq!(response.results.len(), 1, "{response:?}");
+    (response.results[0].outcome, response)
+}
+
+/// A member's open group, and a restricted one beside it, in `region`.
+async fn member_groups(member: &World) -> (String, String) {
+    let vpc = member.dual_stack_vpc().await;
+    let open = member.group_with(&vpc, "web", vec![perm("tcp", Some((443, 443)), &["0.0.0.0/0"], &[])]).await;
+    let restricted = member.group_with(&vpc, "db", vec![perm("tcp", Some((5432, 5432)), &["10.20.0.0/16"], &[])]).await;
+    (open, restricted)
+}
+
+#[tokio::test]
+async fn hub_function_remediates_member_accounts_in_two_regions_and_its_own() {
+    let hub = World::start().await;
+    let (topic, queue) = hub.topic_with_queue().await;
+    let member_east = hub.as_account(MEMBER, "us-east-1").await;
+    let member_west = hub.as_account(MEMBER, "eu-west-1").await;
+    let (open_east, restricted_east) = member_groups(&member_east).await;
+    let (open_west, _) = member_groups(&member_west).await;
+    let hub_vpc = hub.dual_stack_vpc().await;
+    let open_hub = hub.group(&hub_vpc, "hub-web").await;
+    // The hub's own credentials do not see the member's groups: only the member's role reaches them.
+    assert!(hub.ec2_in("us-east-1").describe_security_groups().group_ids(&open_east).send().await.is_err());
+    let restricted_before = member_east.egress(&restricted_east).await;
+
+    let (settings, home) = (org_settings(), hub_home());
+    let fleet = Fleet::new(hub.config.clone());
+    let notifier = SnsNotifier::new(hub.sns.clone(), &topic);
+    let run = async |name: &str, group: &str, account: &str, region: &str| {
+        let event = event_in(name, group, account, region);
+        only_report(handle(event, &settings, Some(&home), &fleet, &notifier, || true).await.unwrap())
+    };
+
+    let (outcome, _) = run("authorize-egress-open-ipv4", &open_east, MEMBER, "us-east-1").await;
+    assert_eq!(outcome, Outcome::Remediated);
+    let (outcome, _) = run("authorize-egress-restricted", &restricted_east, MEMBER, "us-east-1").await;
+    assert_eq!(outcome, Outcome::Compliant);
+    let (outcome, _) = run("authorize-egress-open-ipv4", &open_west, MEMBER, "eu-west-1").await;
+    assert_eq!(outcome, Outcome::Remediated);
+    let (outcome, _) = run("create-security-group", &open_hub, HUB, "eu-west-1").await;
+    assert_eq!(outcome, Outcome::Remediated, "the hub's own account, with its own credentials");
+
+    assert!(member_east.egress(&open_east).await.is_empty(), "the member's open rule is gone");
+    assert!(member_west.egress(&open_west).await.is_empty(), "in the member's other region too");
+    assert!(hub.egress(&open_hub).await.is_empty(), "and in the hub's own account");
+    assert_eq!(member_east.egress(&restricted_east).await, restricted_before, "the restricted group is untouched");
+
+    let notices = hub.notices(&queue).await;
+    assert_eq!(notices.len(), 3, "one notice per remediation, none for the compliant group");
+    let east = notices.iter().find(|n| n["Message"].as_str().unwrap().contains(&open_east)).unwrap();
+    let text = east["Message"].as_str().unwrap();
+    assert!(text.contains(&format!("Account  {MEMBER}  Region us-east-1")), "{text}");
+    assert!(text.contains(&format!("run it in account {MEMBER}")) && text.contains("--region us-east-1"), "{text}");
+    assert!(east["Subject"].as_str().unwrap().ends_with("us-east-1"), "{east}");
+    assert_eq!(east["MessageAttributes"]["account"]["Value"], MEMBER);
+    assert_eq!(east["MessageAttributes"]["region"]["Value"], "us-east-1");
+}
+
+#[tokio::test]
+async fn event_from_an_account_outside_the_allow_list_is_refused_with_no_aws_call() {
+    let hub = World::start().await;
+    let (topic, queue) = hub.topic_with_queue().await;
+    let outsider = hub.as_account(OUTSIDER, "us-east-1").await;
+    let (open, _) = member_groups(&outsider).await;
+
+    // Counted in place of the fleet: any read or revoke, in any account, would show.
+    let groups = Counted::new(Ec2SecurityGroups::new(aws_sdk_ec2::Client::new(&hub.config)));
+    let notifier = Counted::new(SnsNotifier::new(hub.sns.clone(), &topic));
+    let event = event_in("authorize-egress-open-ipv4", &open, OUTSIDER, "us-east-1");
+    let answer = handle(event, &org_settings(), Some(&hub_home()), &groups, &notifier, || true).await.unwrap();
+    let (outcome, response) = only_report(answer);
+
+    assert_eq!(outcome, Outcome::Refused);
+    let reason = response.results[0].reason.as_deref().unwrap();
+    assert!(reason.contains(OUTSIDER) && reason.contains(vars::MEMBER_ACCOUNTS), "{reason}");
+    assert!(groups.calls().is_empty() && notifier.calls().is_empty(), "no AWS call for a refused event");
+    assert_eq!(outsider.egress(&open).await.len(), 1, "the outsider's group is not ours to change");
+    assert!(hub.notices(&queue).await.is_empty());
+}
+
+/// The function's environment in organization mode.
+fn hub_env(moto: &Moto, topic: &str) -> Vec<(&'static str, String)> {
+    let mut env = moto.env();
+    env.push(("AWS_LAMBDA_FUNCTION_TIMEOUT", "30".into()));
+    env.push(("EGRESS_GUARD_TOPIC_ARN", topic.into()));
+    env.push((vars::REMEDIATION_ROLE, ROLE.into()));
+    env.push((vars::MEMBER_ACCOUNTS, MEMBER.into()));
+    env
+}
+
+#[tokio::test]
+async fn bootstrap_assumes_a_members_role_once_for_many_events_under_the_rie() {
+    let hub = World::start().await;
+    let (topic, queue) = hub.topic_with_queue().await;
+    let member_east = hub.as_account(MEMBER, "us-east-1").await;
+    let member_west = hub.as_account(MEMBER, "eu-west-1").await;
+    let (open_east, restricted_east) = member_groups(&member_east).await;
+    let (open_west, _) = member_groups(&member_west).await;
+    let outsider = hub.as_account(OUTSIDER, "us-east-1").await;
+    let (outsider_open, _) = member_groups(&outsider).await;
+
+    let rie = Rie::start(&bootstrap(), &hub_env(&hub.moto, &topic));
+    let outcome = |name: &str, group: &str, account: &str, region: &str| {
+        let (status, body) = rie.invoke(&event_in(name, group, account, region));
+        assert_eq!(status, 200, "{body}");
+        let response: Value = serde_json::from_str(&body).unwrap();
+        response["results"][0]["outcome"].as_str().unwrap_or_default().to_owned()
+    };
+    assert_eq!(outcome("authorize-egress-open-ipv4", &open_east, MEMBER, "us-east-1"), "remediated");
+    assert_eq!(outcome("authorize-egress-restricted", &restricted_east, MEMBER, "us-east-1"), "compliant");
+    assert_eq!(outcome("authorize-egress-open-ipv4", &open_west, MEMBER, "eu-west-1"), "remediated");
+    assert_eq!(outcome("authorize-egress-open-ipv4", &outsider_open, OUTSIDER, "us-east-1"), "refused");
+
+    assert!(member_east.egress(&open_east).await.is_empty());
+    assert!(member_west.egress(&open_west).await.is_empty());
+    assert_eq!(outsider.egress(&outsider_open).await.len(), 1);
+    assert_eq!(hub.notices(&queue).await.len(), 2);
+
+    let output = rie.output();
+    let assumed: Vec<Value> = output
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["message"] == "assumed the remediation role")
+        .collect();
+    assert_eq!(assumed.len(), 1, "one AssumeRole for three events in two regions: {output}");
+    assert_eq!(assumed[0]["account"], MEMBER);
+    assert_eq!(assumed[0]["role_arn"], format!("arn:aws:iam::{MEMBER}:role/{ROLE}"));
+    assert!(output.contains("event refused"), "{output}");
+}
