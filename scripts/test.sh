@@ -15,11 +15,11 @@ cargo fmt --all --check
 step "sam validate --lint"
 sam validate --lint
 
-step "cfn-lint template.yaml"
-cfn-lint template.yaml
+step "cfn-lint template.yaml templates/spoke.yaml"
+cfn-lint template.yaml templates/spoke.yaml
 
-step "checkov -f template.yaml"
-.venv/checkov/bin/checkov -f template.yaml --skip-download --compact --quiet
+step "checkov (template.yaml, templates/spoke.yaml)"
+.venv/checkov/bin/checkov -f template.yaml -f templates/spoke.yaml --skip-download --compact --quiet
 
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
@@ -31,7 +31,7 @@ step "cargo test (core, adapters, Lambda on moto, event pattern, bootstrap under
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked 2>&1 | tee "$log"
-# The moto-backed test binaries: the tests/ crate's lambda_moto, rie and template, and the CLI's tests/cli.
-awk '/^ *Running / { moto = ($2 ~ /^(lambda_moto|rie|template|tests\/cli)\.rs$/) }
+# The moto-backed test binaries: the tests/ crate's lambda_moto, organization, rie and template, and the CLI's tests/cli.
+awk '/^ *Running / { moto = ($2 ~ /^(lambda_moto|organization|rie|template|tests\/cli)\.rs$/) }
      moto && /^test result:/ { passed += $4; failed += $6 }
      END { printf "\nend-to-end tests on moto: %d passed, %d failed\n", passed, failed }' "$log"
