@@ -1,6 +1,7 @@
-//! The SAM template against the code and a real EventBridge: every variable the Lambda reads is set (also in
-//! `local/env.json`), and the rule's event pattern, loaded from `template.yaml`, routes exactly the three calls
-//! through moto's EventBridge.
+//! The SAM template and the spoke against the code and a real EventBridge: every variable the Lambda reads is set
+//! (also in `local/env.json`); the rules' event patterns, loaded from `template.yaml` and `templates/spoke.yaml`,
+//! route exactly the three calls through moto's EventBridge, also from a member account's region to the hub's bus;
+//! the spoke's role can do two things.
 
 use std::collections::BTreeSet;
 
@@ -23,9 +24,67 @@ fn to_json(y: &Yaml) -> Value {
     }
 }
 
+fn resources(path: &str) -> Value {
+    let text = std::fs::read_to_string(repo_root().join(path)).unwrap();
+    let docs = YamlLoader::load_from_str(&text).unwrap();
+    to_json(&docs[0]["Resources"])
+}
+
 fn function() -> Value {
-    let docs = YamlLoader::load_from_str(&template_text()).unwrap();
-    to_json(&docs[0]["Resources"]["EgressGuardFunction"])
+    resources("template.yaml")["EgressGuardFunction"].clone()
+}
+
+fn function_pattern() -> Value {
+    function()["Properties"]["Events"]["SecurityGroupChange"]["Properties"]["Pattern"].clone()
+}
+
+/// The CloudTrail samples of `events/`, and four events the rules must not route; returns (events, sample ids).
+fn routing_cases() -> (Vec<Value>, BTreeSet<String>) {
+    let mut samples: Vec<Value> = std::fs::read_dir(repo_root().join("events"))
+        .unwrap()
+        .map(|e| serde_json::from_slice::<Value>(&std::fs::read(e.unwrap().path()).unwrap()).unwrap())
+        .filter(|e| e["detail-type"] == "AWS API Call via CloudTrail")
+        .collect();
+    assert_eq!(samples.len(), 10, "the CloudTrail samples in events/");
+    let sample_ids: BTreeSet<String> =
+        samples.iter().map(|e| e["detail"]["eventID"].as_str().unwrap().to_owned()).collect();
+    let base = samples[0].clone();
+    let variant = |id: &str, source: &str, event_source: &str, name: &str| {
+        let mut e = base.clone();
+        e["source"] = source.into();
+        e["detail"]["eventSource"] = event_source.into();
+        e["detail"]["eventName"] = name.into();
+        e["detail"]["eventID"] = id.into();
+        e
+    };
+    samples.push(variant("read-only", "aws.ec2", "ec2.amazonaws.com", "DescribeSecurityGroups"));
+    samples.push(variant("ingress", "aws.ec2", "ec2.amazonaws.com", "AuthorizeSecurityGroupIngress"));
+    samples.push(variant("revoke", "aws.ec2", "ec2.amazonaws.com", "RevokeSecurityGroupEgress"));
+    samples.push(variant("s3", "aws.s3", "s3.amazonaws.com", "PutBucketPolicy"));
+    (samples, sample_ids)
+}
+
+async fn put_events(eb: &aws_sdk_eventbridge::Client, events: &[Value]) {
+    for chunk in events.chunks(10) {
+        let entries = chunk.iter().map(|e| {
+            aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                .source(e["source"].as_str().unwrap())
+                .detail_type(e["detail-type"].as_str().unwrap())
+                .detail(e["detail"].to_string())
+                .build()
+        });
+        let out = eb.put_events().set_entries(Some(entries.collect())).send().await.unwrap();
+        assert_eq!(out.failed_entry_count(), 0);
+    }
+}
+
+/// The event ids of the events waiting in the queue, consumed.
+async fn routed_ids(w: &World, queue_url: &str) -> BTreeSet<String> {
+    w.drain(queue_url)
+        .await
+        .iter()
+        .map(|body| serde_json::from_str::<Value>(body).unwrap()["detail"]["eventID"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 #[test]
@@ -49,7 +108,7 @@ fn template_sets_every_variable_the_lambda_reads_and_no_other() {
 
 #[tokio::test]
 async fn event_pattern_routes_exactly_the_three_calls() {
-    let pattern = function()["Properties"]["Events"]["SecurityGroupChange"]["Properties"]["Pattern"].clone();
+    let pattern = function_pattern();
     assert!(pattern.is_object(), "no pattern in template.yaml");
     let w = World::start().await;
     let eb = aws_sdk_eventbridge::Client::new(&w.config);
@@ -58,47 +117,69 @@ async fn event_pattern_routes_exactly_the_three_calls() {
     let target = aws_sdk_eventbridge::types::Target::builder().id("q").arn(queue_arn).build().unwrap();
     eb.put_targets().rule("egress-guard").targets(target).send().await.unwrap();
 
-    let mut samples: Vec<Value> = std::fs::read_dir(repo_root().join("events"))
-        .unwrap()
-        .map(|e| serde_json::from_slice::<Value>(&std::fs::read(e.unwrap().path()).unwrap()).unwrap())
-        .filter(|e| e["detail-type"] == "AWS API Call via CloudTrail")
-        .collect();
-    assert_eq!(samples.len(), 10, "the CloudTrail samples in events/");
-    let sample_ids: BTreeSet<String> =
-        samples.iter().map(|e| e["detail"]["eventID"].as_str().unwrap().to_owned()).collect();
-    let base = samples[0].clone();
-    let variant = |id: &str, source: &str, event_source: &str, name: &str| {
-        let mut e = base.clone();
-        e["source"] = source.into();
-        e["detail"]["eventSource"] = event_source.into();
-        e["detail"]["eventName"] = name.into();
-        e["detail"]["eventID"] = id.into();
-        e
-    };
-    samples.push(variant("read-only", "aws.ec2", "ec2.amazonaws.com", "DescribeSecurityGroups"));
-    samples.push(variant("ingress", "aws.ec2", "ec2.amazonaws.com", "AuthorizeSecurityGroupIngress"));
-    samples.push(variant("revoke", "aws.ec2", "ec2.amazonaws.com", "RevokeSecurityGroupEgress"));
-    samples.push(variant("s3", "aws.s3", "s3.amazonaws.com", "PutBucketPolicy"));
+    let (events, sample_ids) = routing_cases();
+    put_events(&eb, &events).await;
+    assert_eq!(routed_ids(&w, &queue_url).await, sample_ids, "exactly the three calls are routed");
+}
 
-    for chunk in samples.chunks(10) {
-        let entries = chunk.iter().map(|e| {
-            aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-                .source(e["source"].as_str().unwrap())
-                .detail_type(e["detail-type"].as_str().unwrap())
-                .detail(e["detail"].to_string())
-                .build()
-        });
-        let out = eb.put_events().set_entries(Some(entries.collect())).send().await.unwrap();
-        assert_eq!(out.failed_entry_count(), 0);
-    }
+#[tokio::test]
+async fn organization_route_brings_exactly_the_three_calls_from_a_member_region_to_the_hub_bus() {
+    let spoke_rule = resources("templates/spoke.yaml")["ForwardRule"]["Properties"].clone();
+    let hub_rule = resources("template.yaml")["OrganizationRule"]["Properties"].clone();
+    assert_eq!(spoke_rule["EventPattern"], function_pattern(), "the spoke forwards what the function handles");
+    assert_eq!(hub_rule["EventPattern"], function_pattern(), "the hub's bus rule routes what the function handles");
 
-    let routed: BTreeSet<String> = w
-        .drain(&queue_url)
+    // The hub (moto's default account) in eu-west-1: its bus, and its rule with a queue in the function's place.
+    let hub = World::start().await;
+    let hub_eb = aws_sdk_eventbridge::Client::new(&hub.config);
+    let bus = hub_eb.create_event_bus().name("egress-guard").send().await.unwrap().event_bus_arn().unwrap().to_owned();
+    let (queue_url, queue_arn) = hub.queue("function").await;
+    let rule = hub_eb
+        .put_rule()
+        .name("organization")
+        .event_bus_name("egress-guard")
+        .event_pattern(hub_rule["EventPattern"].to_string())
+        .send()
         .await
-        .iter()
-        .map(|body| serde_json::from_str::<Value>(body).unwrap()["detail"]["eventID"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(routed, sample_ids, "exactly the sample events (all three calls) are routed; the others are not");
+        .unwrap();
+    assert!(rule.rule_arn().is_some());
+    let target = aws_sdk_eventbridge::types::Target::builder().id("function").arn(queue_arn).build().unwrap();
+    hub_eb.put_targets().rule("organization").event_bus_name("egress-guard").targets(target).send().await.unwrap();
+
+    // A member account in us-east-1: the spoke's rule on its default bus, targeting the hub's bus.
+    let member = hub.as_account("111111111111", "us-east-1").await;
+    let member_eb = aws_sdk_eventbridge::Client::new(&member.config);
+    member_eb.put_rule().name("forward").event_pattern(spoke_rule["EventPattern"].to_string()).send().await.unwrap();
+    let forward = aws_sdk_eventbridge::types::Target::builder()
+        .id("egress-guard-hub")
+        .arn(bus)
+        .role_arn("arn:aws:iam::111111111111:role/forward")
+        .build()
+        .unwrap();
+    member_eb.put_targets().rule("forward").targets(forward).send().await.unwrap();
+
+    let (events, sample_ids) = routing_cases();
+    put_events(&member_eb, &events).await;
+    assert_eq!(routed_ids(&hub, &queue_url).await, sample_ids, "exactly the three calls reach the hub's rule");
+}
+
+#[test]
+fn spoke_role_trusts_only_the_hub_function_and_may_only_describe_groups_and_revoke_egress() {
+    let role = resources("templates/spoke.yaml")["RemediationRole"]["Properties"].clone();
+    let trust = &role["AssumeRolePolicyDocument"]["Statement"];
+    assert_eq!(trust.as_array().unwrap().len(), 1, "{trust}");
+    assert_eq!(trust[0]["Principal"]["AWS"], "HubFunctionRoleArn", "trusts the hub function's role only: {trust}");
+    assert_eq!(trust[0]["Condition"]["StringEquals"]["aws:PrincipalOrgID"], "OrganizationId");
+    let mut actions = BTreeSet::new();
+    for policy in role["Policies"].as_array().unwrap() {
+        for statement in policy["PolicyDocument"]["Statement"].as_array().unwrap() {
+            assert_eq!(statement["Effect"], "Allow");
+            actions.insert(statement["Action"].as_str().unwrap().to_owned());
+        }
+    }
+    let want: BTreeSet<String> =
+        ["ec2:DescribeSecurityGroups", "ec2:RevokeSecurityGroupEgress"].map(str::to_owned).into();
+    assert_eq!(actions, want);
 }
 
 #[test]
