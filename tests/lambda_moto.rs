@@ -412,3 +412,39 @@ async fn dry_run_sweep_changes_nothing_and_reports_what_it_would_do() {
     assert_eq!(notices.len(), 1);
     assert!(notices[0]["Message"].as_str().unwrap().contains("would revoke all traffic to 0.0.0.0/0"));
 }
+
+/// Each tool's real CloudTrail shape (`events/`), on a real group: the notice's owner line and its `caller` attribute.
+#[tokio::test]
+async fn notice_says_which_tool_opened_the_rule_and_what_to_change() {
+    let c = Case::new().await;
+    for (event, kind, needle) in [
+        ("create-security-group-cloudformation", "cloudformation", "CloudFormation (stack web-prod)"),
+        ("create-security-group-cdk", "cdk", "allowAllOutbound: false"),
+        ("authorize-egress-terraform", "terraform", "next terraform apply re-opens it"),
+        ("authorize-egress-pulumi", "pulumi", "next pulumi up re-opens it"),
+        (
+            "authorize-egress-console",
+            "console",
+            "by hand in the AWS console by arn:aws:sts::123456789012:assumed-role/",
+        ),
+        ("authorize-egress-open-ipv4", "aws-cli", "Opened with the AWS CLI by arn:aws:iam::123456789012:user/alice"),
+        (
+            "authorize-egress-sdk",
+            "sdk",
+            "using Boto3/1.35.76 as arn:aws:sts::123456789012:assumed-role/inventory-sync/",
+        ),
+        ("create-security-group", "unknown", "Opened by arn:aws:sts::123456789012:assumed-role/ci-deployer/deploy-bot"),
+    ] {
+        let g = c.world.group(&c.vpc, event).await;
+        if kind == "cloudformation" || kind == "cdk" {
+            c.world.tag(&g, "aws:cloudformation:stack-name", "web-prod").await;
+        }
+        c.expect(event_for(event, &g), &Settings::default(), Outcome::Remediated).await;
+        let notices = c.world.notices(&c.queue).await;
+        assert_eq!(notices.len(), 1, "{event}");
+        let text = notices[0]["Message"].as_str().unwrap();
+        let owner = text.lines().find(|l| l.starts_with("Owner ")).unwrap_or_else(|| panic!("{event}: {text}"));
+        assert!(owner.contains(needle), "{event}: {owner}");
+        assert_eq!(notices[0]["MessageAttributes"]["caller"]["Value"], kind, "{event}");
+    }
+}

@@ -45,7 +45,7 @@ fn routing_cases() -> (Vec<Value>, BTreeSet<String>) {
         .map(|e| serde_json::from_slice::<Value>(&std::fs::read(e.unwrap().path()).unwrap()).unwrap())
         .filter(|e| e["detail-type"] == "AWS API Call via CloudTrail")
         .collect();
-    assert_eq!(samples.len(), 10, "the CloudTrail samples in events/");
+    assert_eq!(samples.len(), 16, "the CloudTrail samples in events/");
     let sample_ids: BTreeSet<String> =
         samples.iter().map(|e| e["detail"]["eventID"].as_str().unwrap().to_owned()).collect();
     let base = samples[0].clone();

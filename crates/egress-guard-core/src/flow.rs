@@ -257,6 +257,7 @@ fn build_notice(
             event_time: trigger.event_time.clone(),
             actor: trigger.actor.clone(),
         },
+        caller: trigger.is_cloudtrail().then(|| crate::caller::classify(&trigger.actor, before)),
         dry_run: settings.dry_run,
         before: before.egress.clone(),
         after,

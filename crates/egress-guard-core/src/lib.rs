@@ -4,6 +4,7 @@
 #![warn(missing_debug_implementations)]
 
 pub mod audit;
+pub mod caller;
 mod error;
 pub mod evaluate;
 pub mod flow;

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::caller::Caller;
 use crate::evaluate::{Disposition, Exemption, Finding};
 use crate::flow::Outcome;
 use crate::model::{Destination, EgressRule, Protocol};
@@ -34,6 +35,9 @@ pub struct Notice {
     pub region: String,
     pub group: GroupRef,
     pub cause: Cause,
+    /// The tool behind the change, for a CloudTrail event (not for `egress-guard fix` or a sweep).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub caller: Option<Caller>,
     pub dry_run: bool,
     pub before: Vec<EgressRule>,
     /// The egress as re-read after the revoke (in a dry run: as it would be). Empty if it could not be read.
@@ -71,6 +75,7 @@ impl crate::flow::Message for Notice {
             ("region", self.region.clone()),
             ("dry_run", self.dry_run.to_string()),
             ("trigger", "event".to_owned()),
+            ("caller", self.caller.as_ref().map_or("none", |c| c.kind.as_str()).to_owned()),
         ]
     }
 }
@@ -141,7 +146,11 @@ impl Notice {
         if !from.is_empty() {
             out.push_str(&format!("         from {}\n", from.join(", ")));
         }
-        out.push_str(&format!("         at {} ({}, event {})\n\n", c.event_time, c.event_name.as_str(), c.event_id));
+        out.push_str(&format!("         at {} ({}, event {})\n", c.event_time, c.event_name.as_str(), c.event_id));
+        if let Some(caller) = &self.caller {
+            out.push_str(&format!("Owner    {}\n", caller.line));
+        }
+        out.push('\n');
         out.push_str(&self.rules_table());
         if let Some(err) = &self.verify_error {
             out.push_str(&format!("\nThe group could not be re-read to verify the revoke: {err}\n"));

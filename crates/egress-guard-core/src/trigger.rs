@@ -27,6 +27,13 @@ pub enum EventName {
     ScheduledSweep,
 }
 
+impl Trigger {
+    /// True for a CloudTrail call; false for `egress-guard fix` and the scheduled sweep.
+    pub fn is_cloudtrail(&self) -> bool {
+        EventName::ALL.contains(&self.event_name)
+    }
+}
+
 impl EventName {
     pub const ALL: [EventName; 3] =
         [EventName::AuthorizeSecurityGroupEgress, EventName::CreateSecurityGroup, EventName::ModifySecurityGroupRules];

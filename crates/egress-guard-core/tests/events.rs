@@ -80,17 +80,45 @@ event_case!(
 );
 event_case!(failed_call_is_marked, "authorize-egress-failed-call", AuthorizeSecurityGroupEgress, &[EVENT_GROUP], true);
 
+/// The callers' samples: real user agents and `invokedBy` of each tool, told apart from the event alone.
+#[test]
+fn each_callers_sample_is_told_apart() {
+    use egress_guard_core::SecurityGroup;
+    use egress_guard_core::caller::{CallerKind, STACK_NAME_TAG, classify};
+    let mut group = SecurityGroup { id: EVENT_GROUP.into(), ..Default::default() };
+    group.tags.insert(STACK_NAME_TAG.into(), "web-prod".into());
+    for (name, call, kind) in [
+        ("create-security-group-cloudformation", EventName::CreateSecurityGroup, CallerKind::Cloudformation),
+        ("create-security-group-cdk", EventName::CreateSecurityGroup, CallerKind::Cdk),
+        ("authorize-egress-terraform", EventName::AuthorizeSecurityGroupEgress, CallerKind::Terraform),
+        ("authorize-egress-pulumi", EventName::AuthorizeSecurityGroupEgress, CallerKind::Pulumi),
+        ("authorize-egress-console", EventName::AuthorizeSecurityGroupEgress, CallerKind::Console),
+        ("authorize-egress-open-ipv4", EventName::AuthorizeSecurityGroupEgress, CallerKind::AwsCli),
+        ("authorize-egress-sdk", EventName::AuthorizeSecurityGroupEgress, CallerKind::Sdk),
+        ("create-security-group", EventName::CreateSecurityGroup, CallerKind::Unknown),
+    ] {
+        check(name, call, &[EVENT_GROUP], false);
+        assert_eq!(classify(&parsed(name).actor, &group).kind, kind, "{name}");
+    }
+}
+
 #[test]
 fn every_sample_event_is_covered_here() {
     let covered = [
+        "authorize-egress-console",
         "authorize-egress-exempt-group",
         "authorize-egress-failed-call",
         "authorize-egress-mixed-permission",
         "authorize-egress-open-both",
         "authorize-egress-open-ipv4",
         "authorize-egress-open-ipv6",
+        "authorize-egress-pulumi",
         "authorize-egress-restricted",
+        "authorize-egress-sdk",
+        "authorize-egress-terraform",
         "create-security-group",
+        "create-security-group-cdk",
+        "create-security-group-cloudformation",
         "malformed-no-group-id",
         "modify-security-group-rules",
         "scheduled-sweep",
