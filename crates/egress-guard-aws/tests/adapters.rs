@@ -184,6 +184,7 @@ async fn publish_sends_subject_text_and_filterable_attributes() {
                 event_time: "2026-11-25T09:00:00Z".into(),
                 actor: Default::default(),
             },
+            caller: None,
             dry_run: false,
             before: vec![],
             after: vec![],
