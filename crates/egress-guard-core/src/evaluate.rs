@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{EgressRule, PortRange, SecurityGroup};
+use ipnet::IpNet;
+
+use crate::model::{Destination, EgressRule, PortRange, SecurityGroup};
 use crate::settings::{AllowedPort, Settings};
 
 /// Why a group is left alone.
@@ -37,10 +39,24 @@ pub enum Disposition {
     Exempt,
 }
 
-/// An egress rule open to `0.0.0.0/0` or `::/0`, and what is done with it.
+/// Why a rule is a finding.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    /// Its destination is `0.0.0.0/0` or `::/0` (EC2-033).
+    #[default]
+    Open,
+    /// No destination is `/0`, but this rule's CIDR and its siblings (same protocol and ports) add up to all of IPv4
+    /// or IPv6: effectively unrestricted. Revoked only with `EGRESS_GUARD_REVOKE_SPLIT_RANGES`.
+    Split,
+}
+
+/// An egress rule open to the world, and what is done with it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     pub rule: EgressRule,
+    #[serde(default)]
+    pub kind: FindingKind,
     #[serde(flatten)]
     pub disposition: Disposition,
 }
@@ -75,14 +91,56 @@ impl Evaluation {
 /// Evaluates a group's egress against the settings.
 pub fn evaluate(group: &SecurityGroup, settings: &Settings) -> Evaluation {
     let exemption = exemption(group, settings);
-    let findings: Vec<Finding> = group
+    let mut findings: Vec<Finding> = group
         .egress
         .iter()
         .filter(|rule| rule.destination.is_unrestricted())
-        .map(|rule| Finding { rule: rule.clone(), disposition: disposition(rule, exemption.is_some(), settings) })
+        .map(|rule| Finding {
+            rule: rule.clone(),
+            kind: FindingKind::Open,
+            disposition: disposition(rule, exemption.is_some(), settings),
+        })
         .collect();
+    findings.extend(split_ranges(&group.egress).into_iter().map(|rule| {
+        let disposition = match disposition(rule, exemption.is_some(), settings) {
+            Disposition::Revoke if !settings.revoke_split_ranges => Disposition::ReportOnly,
+            other => other,
+        };
+        Finding { rule: rule.clone(), kind: FindingKind::Split, disposition }
+    }));
     let rules = findings.iter().filter(|f| f.disposition == Disposition::Revoke).map(|f| f.rule.clone()).collect();
     Evaluation { exemption, findings, plan: RevokePlan { group_id: group.id.clone(), rules } }
+}
+
+/// Rules whose CIDRs, none of them `/0`, add up with their siblings of the same protocol, ports and address family to
+/// the whole address space (`0.0.0.0/1` + `128.0.0.0/1`). Returns the outermost ones: a CIDR inside another of the
+/// set is left out, so that revoking the result takes no more than it must. Aggregation is `ipnet`'s.
+fn split_ranges(egress: &[EgressRule]) -> Vec<&EgressRule> {
+    use std::collections::BTreeMap;
+    let mut sets: BTreeMap<(String, Option<PortRange>, bool), Vec<(&EgressRule, IpNet)>> = BTreeMap::new();
+    for rule in egress {
+        if let Destination::Cidr(cidr) = &rule.destination
+            && !cidr.is_unrestricted()
+        {
+            let net = cidr.net();
+            let key = (rule.protocol.as_ec2(), rule.ports, matches!(net, IpNet::V4(_)));
+            sets.entry(key).or_default().push((rule, net));
+        }
+    }
+    let mut found = Vec::new();
+    for members in sets.values() {
+        let nets: Vec<IpNet> = members.iter().map(|(_, net)| *net).collect();
+        let whole = IpNet::aggregate(&nets);
+        if whole.len() == 1 && whole[0].prefix_len() == 0 {
+            found.extend(
+                members
+                    .iter()
+                    .filter(|(_, net)| !nets.iter().any(|other| other != net && other.contains(net)))
+                    .map(|(rule, _)| *rule),
+            );
+        }
+    }
+    found
 }
 
 fn exemption(group: &SecurityGroup, settings: &Settings) -> Option<Exemption> {

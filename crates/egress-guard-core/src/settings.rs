@@ -26,6 +26,8 @@ pub struct Settings {
     pub notify_compliant: bool,
     /// Also revoke open ICMP and other non-TCP/UDP protocols; by default they are only reported.
     pub revoke_other_protocols: bool,
+    /// Also revoke split ranges (CIDRs that add up to the whole space, none of them `/0`); by default only reported.
+    pub revoke_split_ranges: bool,
     /// Organization mode: act in member accounts through their remediation role. `None`: single-account.
     pub organization: Option<Organization>,
 }
@@ -39,6 +41,7 @@ impl Default for Settings {
             allowed: Vec::new(),
             notify_compliant: false,
             revoke_other_protocols: false,
+            revoke_split_ranges: false,
             organization: None,
         }
     }
@@ -52,15 +55,17 @@ pub mod vars {
     pub const ALLOWED_PORTS: &str = "EGRESS_GUARD_ALLOWED_PORTS";
     pub const NOTIFY_COMPLIANT: &str = "EGRESS_GUARD_NOTIFY_COMPLIANT";
     pub const REVOKE_OTHER_PROTOCOLS: &str = "EGRESS_GUARD_REVOKE_OTHER_PROTOCOLS";
+    pub const REVOKE_SPLIT_RANGES: &str = "EGRESS_GUARD_REVOKE_SPLIT_RANGES";
     pub const REMEDIATION_ROLE: &str = "EGRESS_GUARD_REMEDIATION_ROLE";
     pub const MEMBER_ACCOUNTS: &str = "EGRESS_GUARD_MEMBER_ACCOUNTS";
-    pub const ALL: [&str; 8] = [
+    pub const ALL: [&str; 9] = [
         DRY_RUN,
         EXEMPT_TAG_KEY,
         EXEMPT_GROUP_IDS,
         ALLOWED_PORTS,
         NOTIFY_COMPLIANT,
         REVOKE_OTHER_PROTOCOLS,
+        REVOKE_SPLIT_RANGES,
         REMEDIATION_ROLE,
         MEMBER_ACCOUNTS,
     ];
@@ -143,6 +148,7 @@ impl Settings {
             allowed,
             notify_compliant: flag(vars::NOTIFY_COMPLIANT)?,
             revoke_other_protocols: flag(vars::REVOKE_OTHER_PROTOCOLS)?,
+            revoke_split_ranges: flag(vars::REVOKE_SPLIT_RANGES)?,
         })
     }
 }
