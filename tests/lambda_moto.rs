@@ -448,3 +448,32 @@ async fn notice_says_which_tool_opened_the_rule_and_what_to_change() {
         assert_eq!(notices[0]["MessageAttributes"]["caller"]["Value"], kind, "{event}");
     }
 }
+
+/// `0.0.0.0/1` + `128.0.0.0/1`: reported (result and notice) and kept by default; revoked when the setting is on, the
+/// narrower block inside one half kept.
+#[tokio::test]
+async fn split_ranges_are_reported_and_revoked_only_when_asked() {
+    let c = Case::new().await;
+    let halves = || vec![perm("tcp", Some((443, 443)), &["0.0.0.0/1", "128.0.0.0/1", "10.0.0.0/8"], &[])];
+    let g = c.world.group_with(&c.vpc, "sneaky", halves()).await;
+    let before = c.world.egress(&g).await;
+
+    let (response, calls) =
+        c.expect(event_for("authorize-egress-open-ipv4", &g), &Settings::default(), Outcome::Compliant).await;
+    assert_eq!(response.results[0].split_ranges, ["tcp 443 to 0.0.0.0/1", "tcp 443 to 128.0.0.0/1"]);
+    assert_eq!(calls, ["describe", "publish"], "reported, nothing revoked");
+    assert_eq!(c.world.egress(&g).await, before);
+    let notice = c.world.notices(&c.queue).await.remove(0);
+    assert!(notice["Subject"].as_str().unwrap().contains("adds up to the whole Internet (not revoked)"), "{notice}");
+    let text = notice["Message"].as_str().unwrap();
+    assert!(text.contains("0.0.0.0/1 + 128.0.0.0/1 add up to all of IPv4 or IPv6"), "{text}");
+    assert!(text.contains("SPLIT RANGE, not revoked"), "{text}");
+    assert_eq!(notice["MessageAttributes"]["split_ranges"]["Value"], "2");
+
+    let revoke = Settings { revoke_split_ranges: true, ..Settings::default() };
+    let (response, _) = c.expect(event_for("authorize-egress-open-ipv4", &g), &revoke, Outcome::Remediated).await;
+    assert_eq!(response.results[0].revoked, ["tcp 443 to 0.0.0.0/1", "tcp 443 to 128.0.0.0/1"]);
+    assert_eq!(c.world.egress(&g).await, ["tcp 443 to 10.0.0.0/8"]);
+    let text = c.world.notices(&c.queue).await.remove(0)["Message"].as_str().unwrap().to_owned();
+    assert!(text.contains("They were revoked (EGRESS_GUARD_REVOKE_SPLIT_RANGES)"), "{text}");
+}

@@ -191,6 +191,7 @@ async fn publish_sends_subject_text_and_filterable_attributes() {
             revoked: vec![cidr_rule(Protocol::All, None, "0.0.0.0/0")],
             still_open: vec![],
             kept_open: vec![],
+            split_ranges: vec![],
             exemption: None,
             verify_error: None,
             undo_command: None,

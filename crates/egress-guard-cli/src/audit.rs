@@ -71,7 +71,10 @@ fn print_table(report: &AuditReport) {
     table.load_preset(UTF8_FULL_CONDENSED);
     table.set_header(["Region", "Group", "Name", "VPC", "Rule", "Destination", "Status"]);
     for f in &report.findings {
+        let split = f.kind == egress_guard_core::FindingKind::Split;
         let status = match (f.action.as_str(), &f.reason) {
+            ("revoke", _) if split => "SPLIT RANGE: to revoke".to_owned(),
+            ("report_only", _) if split => "SPLIT RANGE: adds up to the whole Internet (reported)".to_owned(),
             ("revoke", _) => "OPEN: to revoke".to_owned(),
             (action, Some(reason)) => format!("{action}: {reason}"),
             (action, None) => action.to_owned(),
@@ -94,7 +97,7 @@ fn print_table(report: &AuditReport) {
     }
     let s = &report.summary;
     println!(
-        "{} open rule(s), {} to revoke, in {} group(s) across {} region(s); {} region(s) failed",
-        s.open_rules, s.to_revoke, s.groups, s.regions, s.regions_failed
+        "{} open rule(s) ({} in split ranges), {} to revoke, in {} group(s) across {} region(s); {} region(s) failed",
+        s.open_rules, s.split_ranges, s.to_revoke, s.groups, s.regions, s.regions_failed
     );
 }

@@ -46,6 +46,9 @@ struct SettingsArgs {
     /// Also revoke open ICMP and other protocols.
     #[arg(long, global = true, env = vars::REVOKE_OTHER_PROTOCOLS)]
     revoke_other_protocols: bool,
+    /// Also revoke split ranges: CIDRs that add up to all of IPv4 or IPv6, none of them /0 (reported by default).
+    #[arg(long, global = true, env = vars::REVOKE_SPLIT_RANGES)]
+    revoke_split_ranges: bool,
     /// Also report compliant and exempt groups in `replay` and `fix`.
     #[arg(long, global = true, env = vars::NOTIFY_COMPLIANT)]
     notify_compliant: bool,
@@ -61,6 +64,7 @@ impl SettingsArgs {
             vars::EXEMPT_GROUP_IDS => self.exempt_group_ids.clone(),
             vars::ALLOWED_PORTS => self.allowed_ports.clone(),
             vars::REVOKE_OTHER_PROTOCOLS => flag(self.revoke_other_protocols),
+            vars::REVOKE_SPLIT_RANGES => flag(self.revoke_split_ranges),
             vars::NOTIFY_COMPLIANT => flag(self.notify_compliant),
             _ => None,
         })

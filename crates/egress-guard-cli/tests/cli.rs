@@ -28,7 +28,7 @@ fn finding(region: &str, group: &str, name: &str, vpc: &str, traffic: &str, exem
         _ => ("tcp", json!({"from": 443, "to": 443})),
     };
     json!({"region": region, "group_id": group, "group_name": name, "vpc_id": vpc, "protocol": protocol, "ports": ports,
-           "traffic": traffic, "destination": "0.0.0.0/0", "action": if exempt.is_some() { "exempt" } else { "revoke" },
+           "traffic": traffic, "destination": "0.0.0.0/0", "kind": "open", "action": if exempt.is_some() { "exempt" } else { "revoke" },
            "reason": exempt})
 }
 
@@ -81,7 +81,7 @@ async fn audit_reports_three_regions_exactly_and_exits_one() {
             {"region": "us-east-1", "groups": 2, "error": null},
         ],
         "findings": findings,
-        "summary": {"regions": 3, "regions_failed": 0, "groups": 6, "open_rules": 6, "to_revoke": 5},
+        "summary": {"regions": 3, "regions_failed": 0, "groups": 6, "open_rules": 6, "to_revoke": 5, "split_ranges": 0},
     });
     assert_eq!(report, expected);
     assert!(!stdout.contains(&restricted), "the restricted group has no finding");
@@ -101,7 +101,9 @@ async fn audit_exits_zero_when_nothing_is_open_and_prints_a_table() {
     let (code, stdout, stderr) = egress_guard(&w.moto, &["audit", "--regions", "eu-west-1", "--format", "table"]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(
-        stdout.contains("0 open rule(s), 0 to revoke, in 1 group(s) across 1 region(s); 0 region(s) failed"),
+        stdout.contains(
+            "0 open rule(s) (0 in split ranges), 0 to revoke, in 1 group(s) across 1 region(s); 0 region(s) failed"
+        ),
         "{stdout}"
     );
 }
@@ -186,4 +188,50 @@ async fn fix_remediates_one_group_and_dry_run_changes_nothing() {
     let (code, _, stderr) = egress_guard(&w.moto, &["fix", "--group-id", "sg-nope"]);
     assert_eq!(code, 2);
     assert!(stderr.contains("not a security group id"), "{stderr}");
+}
+
+#[tokio::test]
+async fn audit_reports_split_ranges_as_their_own_kind_in_table_and_json() {
+    let w = World::start().await;
+    let vpc = w.ec2.describe_vpcs().send().await.unwrap().vpcs()[0].vpc_id().unwrap().to_owned();
+    let halves = perm("tcp", Some((443, 443)), &["0.0.0.0/1", "128.0.0.0/1", "10.0.0.0/8"], &[]);
+    let split = w.group_with(&vpc, "sneaky", vec![halves]).await;
+    let narrow = w.group_with(&vpc, "db", vec![perm("tcp", Some((5432, 5432)), &["0.0.0.0/1"], &[])]).await;
+    let default = default_group(&w.ec2).await;
+    w.ec2
+        .revoke_security_group_egress()
+        .group_id(&default)
+        .ip_permissions(perm("-1", None, &["0.0.0.0/0"], &[]))
+        .send()
+        .await
+        .unwrap();
+
+    let (code, stdout, stderr) = egress_guard(&w.moto, &["audit", "--regions", "eu-west-1", "--format", "json"]);
+    assert_eq!(code, 1, "a split range is something open: {stdout}{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let found: Vec<(&str, &str, &str, &str)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let s = |k: &str| f[k].as_str().unwrap();
+            (s("group_id"), s("destination"), s("kind"), s("action"))
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (split.as_str(), "0.0.0.0/1", "split", "report_only"),
+            (split.as_str(), "128.0.0.0/1", "split", "report_only")
+        ],
+        "the halves, not the 10.0.0.0/8 inside one, nor the lone half of {narrow}"
+    );
+    assert_eq!(report["summary"]["split_ranges"], 2);
+
+    let (_, table, _) = egress_guard(&w.moto, &["audit", "--regions", "eu-west-1", "--format", "table"]);
+    assert_eq!(table.matches("SPLIT RANGE").count(), 2, "{table}");
+    let (_, revoking, _) =
+        egress_guard(&w.moto, &["audit", "--regions", "eu-west-1", "--format", "json", "--revoke-split-ranges"]);
+    let report: Value = serde_json::from_str(&revoking).unwrap();
+    assert_eq!(report["summary"]["to_revoke"], 2, "{revoking}");
 }

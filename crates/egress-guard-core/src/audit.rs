@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::evaluate::{Disposition, evaluate};
+use crate::evaluate::{Disposition, FindingKind, evaluate};
 use crate::model::{PortRange, SecurityGroup};
 use crate::settings::Settings;
 
@@ -22,7 +22,11 @@ pub struct AuditFinding {
     /// The traffic as a person reads it: `all traffic`, `tcp 443`.
     pub traffic: String,
     pub destination: String,
-    /// `revoke` (non-compliant), `allowed`, `report_only` (protocol outside EC2-033) or `exempt`.
+    /// `open` (the destination is `/0`) or `split` (its CIDR and its siblings' add up to the whole space).
+    #[serde(default)]
+    pub kind: FindingKind,
+    /// `revoke` (non-compliant), `allowed`, `report_only` (protocol outside EC2-033, or a split range while split
+    /// revokes are off) or `exempt`.
     pub action: String,
     /// Why it is kept, where it is.
     pub reason: Option<String>,
@@ -44,6 +48,9 @@ pub struct Summary {
     pub groups: usize,
     pub open_rules: usize,
     pub to_revoke: usize,
+    /// Split-range findings, revoked or not (also counted in `open_rules`).
+    #[serde(default)]
+    pub split_ranges: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,15 +93,19 @@ impl AuditReport {
             groups: regions.iter().map(|r| r.groups).sum(),
             open_rules: findings.len(),
             to_revoke: findings.iter().filter(|f| f.action == "revoke").count(),
+            split_ranges: findings.iter().filter(|f| f.kind == FindingKind::Split).count(),
         };
         AuditReport { schema: SCHEMA.to_owned(), regions, findings, summary }
     }
 
-    /// 2 when a region could not be audited, else 1 when a rule is open and not exempt or allowed, else 0.
+    /// 2 when a region could not be audited, else 1 when a rule is open and not exempt or allowed (a split range
+    /// counts, revoked or reported), else 0.
     pub fn exit_code(&self) -> i32 {
         if self.summary.regions_failed > 0 {
             2
-        } else if self.summary.to_revoke > 0 {
+        } else if self.summary.to_revoke > 0
+            || self.findings.iter().any(|f| f.kind == FindingKind::Split && f.action != "exempt")
+        {
             1
         } else {
             0
@@ -110,6 +121,10 @@ fn group_findings(region: &str, group: &SecurityGroup, settings: &Settings) -> V
             let (action, reason) = match &f.disposition {
                 Disposition::Revoke => ("revoke", None),
                 Disposition::Allowed { entry } => ("allowed", Some(format!("port {entry}"))),
+                Disposition::ReportOnly if f.kind == FindingKind::Split => (
+                    "report_only",
+                    Some("split range: with its siblings, the whole address space; not /0, so not EC2-033".to_owned()),
+                ),
                 Disposition::ReportOnly => ("report_only", Some("protocol outside EC2-033".to_owned())),
                 Disposition::Exempt => ("exempt", eval.exemption.as_ref().map(|e| e.reason())),
             };
@@ -122,6 +137,7 @@ fn group_findings(region: &str, group: &SecurityGroup, settings: &Settings) -> V
                 ports: f.rule.ports,
                 traffic: f.rule.traffic(),
                 destination: f.rule.destination.to_string(),
+                kind: f.kind,
                 action: action.to_owned(),
                 reason,
             }

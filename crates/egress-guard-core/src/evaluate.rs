@@ -287,4 +287,64 @@ mod tests {
         let settings = Settings { revoke_other_protocols: true, ..Settings::default() };
         assert_eq!(evaluate(&g, &settings).plan.rules.len(), 1);
     }
+
+    fn split_findings(eval: &Evaluation) -> Vec<(String, Disposition)> {
+        eval.findings
+            .iter()
+            .filter(|f| f.kind == FindingKind::Split)
+            .map(|f| (f.rule.to_string(), f.disposition.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn halves_that_add_up_to_the_whole_space_are_reported_not_revoked_by_default() {
+        let g = group(vec![
+            rule("tcp", Some((443, 443)), "0.0.0.0/1"),
+            rule("tcp", Some((443, 443)), "128.0.0.0/1"),
+            rule("tcp", Some((443, 443)), "10.0.0.0/8"),
+            rule("udp", Some((53, 53)), "::/1"),
+            rule("udp", Some((53, 53)), "8000::/2"),
+        ]);
+        let eval = evaluate(&g, &Settings::default());
+        assert!(eval.plan.is_empty(), "EC2-033 names only /0: {:?}", eval.plan);
+        let found = split_findings(&eval);
+        assert_eq!(
+            found,
+            [
+                ("tcp 443 to 0.0.0.0/1".to_owned(), Disposition::ReportOnly),
+                ("tcp 443 to 128.0.0.0/1".to_owned(), Disposition::ReportOnly)
+            ],
+            "the inner 10.0.0.0/8 is not part of the finding; udp's ::/1 + 8000::/2 is not the whole space"
+        );
+    }
+
+    #[test]
+    fn split_ranges_are_revoked_only_when_the_setting_is_on() {
+        let g = group(vec![rule("-1", None, "::/1"), rule("-1", None, "8000::/1"), rule("-1", None, "fd00::/8")]);
+        let settings = Settings { revoke_split_ranges: true, ..Settings::default() };
+        let planned: Vec<String> = evaluate(&g, &settings).plan.rules.iter().map(ToString::to_string).collect();
+        assert_eq!(planned, ["all traffic to ::/1", "all traffic to 8000::/1"]);
+    }
+
+    #[test]
+    fn different_ports_or_families_never_add_up() {
+        let g = group(vec![
+            rule("tcp", Some((443, 443)), "0.0.0.0/1"),
+            rule("tcp", Some((80, 80)), "128.0.0.0/1"),
+            rule("-1", None, "0.0.0.0/1"),
+            rule("-1", None, "8000::/1"),
+        ]);
+        let eval = evaluate(&g, &Settings { revoke_split_ranges: true, ..Settings::default() });
+        assert!(split_findings(&eval).is_empty() && eval.plan.is_empty(), "{:?}", eval.findings);
+    }
+
+    #[test]
+    fn exempt_group_split_ranges_are_exempt() {
+        let g = group(vec![rule("-1", None, "0.0.0.0/1"), rule("-1", None, "128.0.0.0/1")]);
+        let settings =
+            Settings { revoke_split_ranges: true, exempt_group_ids: [g.id.clone()].into(), ..Settings::default() };
+        let eval = evaluate(&g, &settings);
+        assert!(eval.plan.is_empty());
+        assert!(split_findings(&eval).iter().all(|(_, d)| *d == Disposition::Exempt));
+    }
 }

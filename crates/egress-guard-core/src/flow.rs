@@ -78,6 +78,10 @@ pub struct Report {
     pub outcome: Outcome,
     /// Destinations revoked (in a dry run: that would be), as `traffic to destination`.
     pub revoked: Vec<String>,
+    /// Rules whose CIDRs add up to the whole Internet (none `/0`), as `traffic to destination`: reported, and
+    /// revoked only with `EGRESS_GUARD_REVOKE_SPLIT_RANGES`.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub split_ranges: Vec<String>,
     /// Why nothing was done, for a refused event.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub reason: Option<String>,
@@ -88,7 +92,8 @@ pub struct Report {
 
 impl Report {
     fn new(group_id: Option<&str>, outcome: Outcome, revoked: Vec<String>, notice: Option<Notice>) -> Report {
-        Report { group_id: group_id.map(str::to_owned), outcome, revoked, reason: None, notice }
+        let split_ranges = notice.iter().flat_map(|n| n.split_ranges.iter().map(EgressRule::to_string)).collect();
+        Report { group_id: group_id.map(str::to_owned), outcome, revoked, split_ranges, reason: None, notice }
     }
 }
 
@@ -170,8 +175,9 @@ async fn remediate_group<G: SecurityGroups, N: Notifier>(
     };
     let Acted { outcome, notice } = act(trigger, &before, settings, groups).await?;
     let revoked: Vec<String> = notice.revoked.iter().map(EgressRule::to_string).collect();
-    if !should_notify(outcome, settings) {
-        return Ok(Report::new(Some(group_id), outcome, revoked, None));
+    if !should_notify(outcome, settings, &notice) {
+        let split_ranges = notice.split_ranges.iter().map(EgressRule::to_string).collect();
+        return Ok(Report { split_ranges, ..Report::new(Some(group_id), outcome, revoked, None) });
     }
     if let Err(source) = notifier.publish(&notice).await {
         return Err(Error::Notify {
@@ -184,10 +190,11 @@ async fn remediate_group<G: SecurityGroups, N: Notifier>(
 }
 
 /// A group that is gone has no egress left to report on (the log still records the revoke); compliant and exempt
-/// groups are notified only on request.
-fn should_notify(outcome: Outcome, settings: &Settings) -> bool {
+/// groups are notified only on request, or, for a compliant group, when its rules add up to the whole Internet.
+fn should_notify(outcome: Outcome, settings: &Settings, notice: &Notice) -> bool {
     match outcome {
         Outcome::Remediated | Outcome::DryRun | Outcome::VerificationFailed => true,
+        Outcome::Compliant if !notice.split_ranges.is_empty() => true,
         Outcome::Compliant | Outcome::Exempt | Outcome::GroupGone | Outcome::CallFailed => settings.notify_compliant,
         Outcome::Refused => false,
     }
@@ -264,6 +271,12 @@ fn build_notice(
         revoked,
         still_open,
         kept_open: evaluation.findings.iter().filter(|f| f.disposition != Disposition::Revoke).cloned().collect(),
+        split_ranges: evaluation
+            .findings
+            .iter()
+            .filter(|f| f.kind == crate::evaluate::FindingKind::Split)
+            .map(|f| f.rule.clone())
+            .collect(),
         exemption: evaluation.exemption.clone(),
         verify_error,
         undo_command: undo,

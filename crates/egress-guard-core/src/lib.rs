@@ -17,7 +17,7 @@ pub mod trigger;
 
 pub use audit::{AuditFinding, AuditReport};
 pub use error::{BoxError, Error};
-pub use evaluate::{Disposition, Evaluation, Exemption, Finding, RevokePlan, evaluate};
+pub use evaluate::{Disposition, Evaluation, Exemption, Finding, FindingKind, RevokePlan, evaluate};
 pub use flow::{Message, Notifier, Outcome, Report, Response, SecurityGroups, handle, refused, remediate};
 pub use model::{Cidr, Destination, EgressRule, PortRange, Protocol, SecurityGroup};
 pub use notice::Notice;

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::caller::Caller;
-use crate::evaluate::{Disposition, Exemption, Finding};
+use crate::evaluate::{Disposition, Exemption, Finding, FindingKind};
 use crate::flow::Outcome;
 use crate::model::{Destination, EgressRule, Protocol};
 use crate::trigger::{Actor, EventName};
@@ -46,8 +46,11 @@ pub struct Notice {
     pub revoked: Vec<EgressRule>,
     /// Open rules still present after the revoke.
     pub still_open: Vec<EgressRule>,
-    /// Open rules kept on purpose: allowed ports, other protocols, exempt groups.
+    /// Open rules kept on purpose: allowed ports, other protocols, exempt groups, split ranges not revoked.
     pub kept_open: Vec<Finding>,
+    /// Rules whose CIDRs, none `/0`, add up to all of IPv4 or IPv6 with their siblings (revoked or kept).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub split_ranges: Vec<EgressRule>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exemption: Option<Exemption>,
     /// Why the group could not be re-read after the revoke, if it could not.
@@ -75,6 +78,7 @@ impl crate::flow::Message for Notice {
             ("region", self.region.clone()),
             ("dry_run", self.dry_run.to_string()),
             ("trigger", "event".to_owned()),
+            ("split_ranges", self.split_ranges.len().to_string()),
             ("caller", self.caller.as_ref().map_or("none", |c| c.kind.as_str()).to_owned()),
         ]
     }
@@ -92,6 +96,9 @@ impl Notice {
             Outcome::VerificationFailed => format!("ACTION NEEDED: {} ({}) still has open egress", g.id, g.name),
             Outcome::GroupGone => format!("Revoked {n} open egress {rules}, then {} was deleted", g.id),
             Outcome::Exempt => format!("Exempt {} ({}) has open egress", g.id, g.name),
+            Outcome::Compliant if !self.split_ranges.is_empty() => {
+                format!("{} ({}) egress adds up to the whole Internet (not revoked)", g.id, g.name)
+            }
             Outcome::Compliant => format!("{} ({}) egress is compliant", g.id, g.name),
             Outcome::CallFailed => format!("{}: failed call, nothing to do", g.id),
             Outcome::Refused => format!("{}: event refused, nothing to do", g.id),
@@ -128,6 +135,12 @@ impl Notice {
                 g.id
             ),
             Outcome::Exempt => format!("{} is exempt ({}); nothing was changed.", g.id, self.exemption_reason()),
+            Outcome::Compliant if !self.split_ranges.is_empty() => format!(
+                "{} has no 0.0.0.0/0 or ::/0 egress, but {} of its rules add up to the whole Internet \
+                 (effectively unrestricted); they were not revoked.",
+                g.id,
+                self.split_ranges.len()
+            ),
             Outcome::Compliant => format!("{} has no unrestricted egress; nothing was changed.", g.id),
             Outcome::CallFailed => format!("The call on {} failed; nothing was changed.", g.id),
             Outcome::Refused => format!("The event on {} was refused; nothing was read or changed.", g.id),
@@ -154,6 +167,19 @@ impl Notice {
         out.push_str(&self.rules_table());
         if let Some(err) = &self.verify_error {
             out.push_str(&format!("\nThe group could not be re-read to verify the revoke: {err}\n"));
+        }
+        if !self.split_ranges.is_empty() {
+            let revoked = self.split_ranges.iter().any(|r| self.revoked.iter().any(|v| v.same_traffic(r)));
+            out.push_str(&format!(
+                "\nEffectively unrestricted: {} add up to all of IPv4 or IPv6 for their traffic, though none is \
+                 0.0.0.0/0 or ::/0. {}\n",
+                self.split_ranges.iter().map(|r| r.destination.to_string()).collect::<Vec<_>>().join(" + "),
+                if revoked {
+                    "They were revoked (EGRESS_GUARD_REVOKE_SPLIT_RANGES)."
+                } else {
+                    "They were not revoked: EC2-033 names only /0; set EGRESS_GUARD_REVOKE_SPLIT_RANGES=true to revoke them."
+                }
+            ));
         }
         if let Some(undo) = &self.undo_command {
             out.push_str(&format!(
@@ -196,6 +222,7 @@ impl Notice {
             } else if let Some(f) = self.kept_open.iter().find(|f| f.rule.same_traffic(rule)) {
                 match &f.disposition {
                     Disposition::Allowed { entry } => format!("open, allowed ({entry})"),
+                    Disposition::ReportOnly if f.kind == FindingKind::Split => "SPLIT RANGE, not revoked".to_owned(),
                     Disposition::ReportOnly => "open, not revoked (protocol)".to_owned(),
                     Disposition::Exempt => "open, exempt".to_owned(),
                     Disposition::Revoke => "open".to_owned(),

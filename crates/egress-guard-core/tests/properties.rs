@@ -75,13 +75,14 @@ fn case() -> impl Strategy<Value = (SecurityGroup, Settings)> {
             .prop_map(|(protocol, ports)| AllowedPort { protocol, ports }),
         0..3,
     );
-    let egress = (proptest::collection::vec(rule(), 0..12), proptest::option::weighted(0.3, split_set()))
-        .prop_map(|(mut rules, split)| {
+    let egress = (proptest::collection::vec(rule(), 0..12), proptest::option::weighted(0.3, split_set())).prop_map(
+        |(mut rules, split)| {
             rules.extend(split.unwrap_or_default());
             rules
-        });
-    (egress, any::<bool>(), any::<bool>(), allowed, (any::<bool>(), any::<bool>()), any::<bool>())
-        .prop_map(|(egress, tagged, listed, allowed, (revoke_other, revoke_split), dry_run)| {
+        },
+    );
+    (egress, any::<bool>(), any::<bool>(), allowed, (any::<bool>(), any::<bool>()), any::<bool>()).prop_map(
+        |(egress, tagged, listed, allowed, (revoke_other, revoke_split), dry_run)| {
             let mut group = SecurityGroup { id: GROUP_ID.into(), name: "g".into(), egress, ..Default::default() };
             if tagged {
                 group.tags.insert("egress-guard:exempt".into(), "reason".into());
@@ -95,7 +96,8 @@ fn case() -> impl Strategy<Value = (SecurityGroup, Settings)> {
                 ..Settings::default()
             };
             (group, settings)
-        })
+        },
+    )
 }
 
 /// True when the CIDRs of `rule`'s siblings (same protocol, ports and family; none `/0`) cover the whole address
@@ -113,7 +115,9 @@ fn covered_by_siblings(rule: &EgressRule, egress: &[EgressRule]) -> bool {
         .iter()
         .filter(|r| r.protocol == rule.protocol && r.ports == rule.ports)
         .filter_map(|r| match &r.destination {
-            Destination::Cidr(c) if !c.is_unrestricted() && matches!(c.net(), IpNet::V4(_)) == v4 => Some(span(c.net())),
+            Destination::Cidr(c) if !c.is_unrestricted() && matches!(c.net(), IpNet::V4(_)) == v4 => {
+                Some(span(c.net()))
+            }
             _ => None,
         })
         .collect();
