@@ -117,7 +117,9 @@ pub fn evaluate(group: &SecurityGroup, settings: &Settings) -> Evaluation {
 /// set is left out, so that revoking the result takes no more than it must. Aggregation is `ipnet`'s.
 fn split_ranges(egress: &[EgressRule]) -> Vec<&EgressRule> {
     use std::collections::BTreeMap;
-    let mut sets: BTreeMap<(String, Option<PortRange>, bool), Vec<(&EgressRule, IpNet)>> = BTreeMap::new();
+    /// (protocol, ports, IPv4?): the traffic whose CIDRs add up together.
+    type Traffic = (String, Option<PortRange>, bool);
+    let mut sets: BTreeMap<Traffic, Vec<(&EgressRule, IpNet)>> = BTreeMap::new();
     for rule in egress {
         if let Destination::Cidr(cidr) = &rule.destination
             && !cidr.is_unrestricted()
