@@ -2,7 +2,7 @@
 //! describe of the group and by the notice read back through an SQS queue subscribed to the topic.
 
 use egress_guard_aws::{Ec2SecurityGroups, SnsNotifier};
-use egress_guard_core::{Outcome, Response, Settings};
+use egress_guard_core::{NoHistory, Outcome, Response, Settings};
 use egress_guard_lambda::{Answer, handle};
 use egress_guard_tests::{Counted, World, event_for, perm};
 use serde_json::Value;
@@ -30,10 +30,11 @@ impl Case {
     ) -> (Result<Response, egress_guard_core::Error>, Vec<&'static str>) {
         let groups = Counted::new(Ec2SecurityGroups::new(aws_sdk_ec2::Client::new(&self.world.config)));
         let notifier = Counted::new(SnsNotifier::new(aws_sdk_sns::Client::new(&self.world.config), &self.topic));
-        let result = handle(event, settings, None, &groups, &notifier, || true).await.map(|answer| match answer {
-            Answer::Event(response) => response,
-            Answer::Sweep(summary) => panic!("a CloudTrail event answered with a sweep: {summary:?}"),
-        });
+        let result =
+            handle(event, settings, None, (&groups, &notifier, &NoHistory), || true).await.map(|answer| match answer {
+                Answer::Event(response) => response,
+                Answer::Sweep(summary) => panic!("a CloudTrail event answered with a sweep: {summary:?}"),
+            });
         let mut calls = groups.calls();
         calls.extend(notifier.calls());
         (result, calls)
@@ -339,9 +340,15 @@ impl Case {
     async fn sweep(&self, settings: &Settings) -> egress_guard_core::SweepSummary {
         let groups = Ec2SecurityGroups::new(aws_sdk_ec2::Client::new(&self.world.config));
         let notifier = SnsNotifier::new(aws_sdk_sns::Client::new(&self.world.config), &self.topic);
-        match handle(event_for("scheduled-sweep", "unused"), settings, None, &Counted::new(groups), &notifier, || true)
-            .await
-            .unwrap()
+        match handle(
+            event_for("scheduled-sweep", "unused"),
+            settings,
+            None,
+            (&Counted::new(groups), &notifier, &NoHistory),
+            || true,
+        )
+        .await
+        .unwrap()
         {
             Answer::Sweep(summary) => summary,
             Answer::Event(response) => panic!("a scheduled event answered as an event: {response:?}"),

@@ -192,6 +192,7 @@ async fn publish_sends_subject_text_and_filterable_attributes() {
             still_open: vec![],
             kept_open: vec![],
             split_ranges: vec![],
+            repeat: None,
             exemption: None,
             verify_error: None,
             undo_command: None,

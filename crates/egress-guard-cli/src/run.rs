@@ -2,7 +2,7 @@
 //! trigger, printing what it did.
 
 use egress_guard_aws::{Clients, SnsNotifier};
-use egress_guard_core::{EventName, Message, Notice, Notifier, Outcome, Settings, Trigger};
+use egress_guard_core::{EventName, Message, NoHistory, Notice, Notifier, Outcome, Ports, Settings, Trigger};
 
 /// Publishes to SNS when a topic is given; otherwise the notice is only printed.
 enum CliNotifier {
@@ -36,9 +36,11 @@ pub async fn run(
         Some(topic) => CliNotifier::Sns(clients.notifier(topic)),
         None => CliNotifier::Print,
     };
+    // The CLI keeps no history of its own: repeat counts are the Lambda's.
+    let ports = Ports { groups: &groups, notifier: &notifier, history: &NoHistory };
     if trigger.event_name == EventName::ScheduledSweep {
         // As the Lambda does for its schedule: sweep the whole region, one summary.
-        let summary = egress_guard_core::sweep(trigger, settings, &groups, &notifier, || true).await?;
+        let summary = egress_guard_core::sweep(trigger, settings, ports, || true).await?;
         if json {
             println!("{}", serde_json::to_string_pretty(&summary)?);
         } else {
@@ -46,7 +48,7 @@ pub async fn run(
         }
         return Ok(u8::from(summary.count(Outcome::DryRun) + summary.count(Outcome::VerificationFailed) > 0));
     }
-    let response = egress_guard_core::handle(trigger, settings, &groups, &notifier).await?;
+    let response = egress_guard_core::handle(trigger, settings, ports).await?;
     if json {
         let notices: Vec<&Notice> = response.results.iter().filter_map(|r| r.notice.as_ref()).collect();
         let out = serde_json::json!({ "response": response, "notices": notices });

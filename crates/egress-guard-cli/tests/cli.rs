@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use egress_guard_core::Settings;
+use egress_guard_core::{NoHistory, Settings};
 use egress_guard_tests::{Moto, World, event_for, perm};
 use serde_json::{Value, json};
 
@@ -145,7 +145,9 @@ async fn replay_gives_the_lambdas_outcome_and_notice() {
     let notifier = egress_guard_aws::SnsNotifier::new(w.sns.clone(), &topic);
     let event = event_for("create-security-group", &a);
     let answer =
-        egress_guard_lambda::handle(event, &Settings::default(), None, &fleet, &notifier, || true).await.unwrap();
+        egress_guard_lambda::handle(event, &Settings::default(), None, (&fleet, &notifier, &NoHistory), || true)
+            .await
+            .unwrap();
     let egress_guard_lambda::Answer::Event(lambda) = answer else { panic!("not an event answer") };
     let lambda_notice = w.notices(&queue).await.remove(0);
 

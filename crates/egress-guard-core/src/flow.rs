@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::evaluate::{Disposition, Evaluation, RevokePlan, evaluate};
+use crate::history::{History, Repeat, Revocation, destination_key};
 use crate::model::{EgressRule, SecurityGroup};
 use crate::notice::{Cause, GroupRef, Notice, undo_command};
 use crate::settings::Settings;
@@ -105,14 +106,35 @@ pub struct Response {
     pub results: Vec<Report>,
 }
 
+/// The ports the flow runs over: the groups it reads and changes, where notices go, and where revokes are remembered.
+#[derive(Debug)]
+pub struct Ports<'a, G, N, H> {
+    pub groups: &'a G,
+    pub notifier: &'a N,
+    pub history: &'a H,
+}
+
+impl<G, N, H> Clone for Ports<'_, G, N, H> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<G, N, H> Copy for Ports<'_, G, N, H> {}
+
 /// Handles one trigger: the flow for each of its groups, answered as a `Response`. The Lambda and the CLI both
 /// come through here.
-pub async fn handle<G, N>(trigger: &Trigger, settings: &Settings, groups: &G, notifier: &N) -> Result<Response, Error>
+pub async fn handle<G, N, H>(
+    trigger: &Trigger,
+    settings: &Settings,
+    ports: Ports<'_, G, N, H>,
+) -> Result<Response, Error>
 where
     G: SecurityGroups,
     N: Notifier,
+    H: History,
 {
-    let results = remediate(trigger, settings, groups, notifier).await?;
+    let results = remediate(trigger, settings, ports).await?;
     Ok(Response { event_id: trigger.event_id.clone(), event_name: trigger.event_name.as_str().to_owned(), results })
 }
 
@@ -131,15 +153,15 @@ pub fn refused(trigger: &Trigger, reason: String) -> Response {
 }
 
 /// Runs the flow for every group of the trigger.
-pub async fn remediate<G, N>(
+pub async fn remediate<G, N, H>(
     trigger: &Trigger,
     settings: &Settings,
-    groups: &G,
-    notifier: &N,
+    ports: Ports<'_, G, N, H>,
 ) -> Result<Vec<Report>, Error>
 where
     G: SecurityGroups,
     N: Notifier,
+    H: History,
 {
     if let Some(failed) = &trigger.failed {
         tracing::info!(event_id = %trigger.event_id, error_code = %failed.error_code, outcome = "call_failed", "skipped: the call failed");
@@ -147,7 +169,7 @@ where
     }
     let mut reports = Vec::with_capacity(trigger.group_ids.len());
     for group_id in &trigger.group_ids {
-        let report = remediate_group(trigger, group_id, settings, groups, notifier).await?;
+        let report = remediate_group(trigger, group_id, settings, ports).await?;
         tracing::info!(
             event_id = %trigger.event_id,
             group_id = %group_id,
@@ -161,19 +183,18 @@ where
     Ok(reports)
 }
 
-async fn remediate_group<G: SecurityGroups, N: Notifier>(
+async fn remediate_group<G: SecurityGroups, N: Notifier, H: History>(
     trigger: &Trigger,
     group_id: &str,
     settings: &Settings,
-    groups: &G,
-    notifier: &N,
+    Ports { groups, notifier, history }: Ports<'_, G, N, H>,
 ) -> Result<Report, Error> {
     let read_error =
         |source: G::Error| Error::SecurityGroups { group_id: group_id.to_owned(), source: Box::new(source) };
     let Some(before) = groups.describe(group_id).await.map_err(read_error)? else {
         return Ok(Report::new(Some(group_id), Outcome::GroupGone, vec![], None));
     };
-    let Acted { outcome, notice } = act(trigger, &before, settings, groups).await?;
+    let Acted { outcome, notice } = act(trigger, &before, settings, groups, history).await?;
     let revoked: Vec<String> = notice.revoked.iter().map(EgressRule::to_string).collect();
     if !should_notify(outcome, settings, &notice) {
         let split_ranges = notice.split_ranges.iter().map(EgressRule::to_string).collect();
@@ -207,11 +228,12 @@ pub(crate) struct Acted {
 }
 
 /// Evaluates a group as read, revokes its plan (unless dry-run), re-reads and verifies. Shared by events and sweeps.
-pub(crate) async fn act<G: SecurityGroups>(
+pub(crate) async fn act<G: SecurityGroups, H: History>(
     trigger: &Trigger,
     before: &SecurityGroup,
     settings: &Settings,
     groups: &G,
+    history: &H,
 ) -> Result<Acted, Error> {
     let evaluation = evaluate(before, settings);
     let plan = &evaluation.plan;
@@ -236,8 +258,39 @@ pub(crate) async fn act<G: SecurityGroups>(
             Err(err) => (Outcome::VerificationFailed, vec![], vec![], Some(err.to_string())),
         }
     };
-    let notice = build_notice(trigger, settings, before, &evaluation, outcome, after, still_open, verify_error);
+    let mut notice = build_notice(trigger, settings, before, &evaluation, outcome, after, still_open, verify_error);
+    if matches!(outcome, Outcome::Remediated | Outcome::VerificationFailed | Outcome::GroupGone) {
+        notice.repeat = remember(trigger, settings, &notice, history).await;
+    }
     Ok(Acted { outcome, notice })
+}
+
+/// Records the revoke (one call) and says how often each destination was revoked in the window. A failing store
+/// never fails the remediation: the notice says the count is unknown.
+async fn remember<H: History>(trigger: &Trigger, settings: &Settings, notice: &Notice, history: &H) -> Option<Repeat> {
+    let at = match chrono::DateTime::parse_from_rfc3339(&trigger.event_time) {
+        Ok(time) => time.timestamp(),
+        Err(err) => return Some(Repeat::Unknown { error: format!("event time {:?}: {err}", trigger.event_time) }),
+    };
+    let revocation = Revocation {
+        group_key: format!("{}/{}/{}", notice.account, notice.region, notice.group.id),
+        destinations: notice.revoked.iter().map(destination_key).collect(),
+        at,
+        window_secs: i64::from(settings.repeat_window_hours) * 3600,
+        by: trigger.actor.name().to_owned(),
+    };
+    match history.record(&revocation).await {
+        Ok(None) => None,
+        Ok(Some(counts)) => Some(Repeat::Counted {
+            window_hours: settings.repeat_window_hours,
+            counts: notice.revoked.iter().map(EgressRule::to_string).zip(counts).collect(),
+            by: revocation.by,
+        }),
+        Err(err) => {
+            tracing::warn!(event_id = %trigger.event_id, group_id = %notice.group.id, error = %err, "repeat count unknown: the history failed");
+            Some(Repeat::Unknown { error: err.to_string() })
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -264,6 +317,7 @@ fn build_notice(
             event_time: trigger.event_time.clone(),
             actor: trigger.actor.clone(),
         },
+        repeat: None,
         caller: trigger.is_cloudtrail().then(|| crate::caller::classify(&trigger.actor, before)),
         dry_run: settings.dry_run,
         before: before.egress.clone(),

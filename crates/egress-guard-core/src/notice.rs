@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::caller::Caller;
 use crate::evaluate::{Disposition, Exemption, Finding, FindingKind};
 use crate::flow::Outcome;
+use crate::history::Repeat;
 use crate::model::{Destination, EgressRule, Protocol};
 use crate::trigger::{Actor, EventName};
 
@@ -48,6 +49,9 @@ pub struct Notice {
     pub still_open: Vec<EgressRule>,
     /// Open rules kept on purpose: allowed ports, other protocols, exempt groups, split ranges not revoked.
     pub kept_open: Vec<Finding>,
+    /// Whether the revoked destinations came back after an earlier revoke; `None` when no history is kept.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub repeat: Option<Repeat>,
     /// Rules whose CIDRs, none `/0`, add up to all of IPv4 or IPv6 with their siblings (revoked or kept).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub split_ranges: Vec<EgressRule>,
@@ -79,6 +83,8 @@ impl crate::flow::Message for Notice {
             ("dry_run", self.dry_run.to_string()),
             ("trigger", "event".to_owned()),
             ("split_ranges", self.split_ranges.len().to_string()),
+            ("repeat", self.repeat.as_ref().map_or("not_kept", Repeat::attribute).to_owned()),
+            ("revocations_in_window", self.repeat.as_ref().and_then(Repeat::times).unwrap_or(0).to_string()),
             ("caller", self.caller.as_ref().map_or("none", |c| c.kind.as_str()).to_owned()),
         ]
     }
@@ -103,7 +109,10 @@ impl Notice {
             Outcome::CallFailed => format!("{}: failed call, nothing to do", g.id),
             Outcome::Refused => format!("{}: event refused, nothing to do", g.id),
         };
-        let text = format!("egress-guard: {text} - {}", self.region);
+        let text = match self.repeat.as_ref().and_then(Repeat::times) {
+            Some(times) if times >= 2 => format!("egress-guard: REPEAT x{times}: {text} - {}", self.region),
+            _ => format!("egress-guard: {text} - {}", self.region),
+        };
         one_line(&text, MAX_SUBJECT_CHARS)
     }
 
@@ -162,6 +171,9 @@ impl Notice {
         out.push_str(&format!("         at {} ({}, event {})\n", c.event_time, c.event_name.as_str(), c.event_id));
         if let Some(caller) = &self.caller {
             out.push_str(&format!("Owner    {}\n", caller.line));
+        }
+        if let Some(repeat) = &self.repeat {
+            out.push_str(&format!("Repeat   {}\n", repeat.line()));
         }
         out.push('\n');
         out.push_str(&self.rules_table());

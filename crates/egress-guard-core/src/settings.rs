@@ -10,6 +10,9 @@ use crate::Error;
 use crate::model::{PortRange, Protocol};
 use crate::org::{Members, Organization, is_account_id};
 
+/// Revokes of the same destination within this many hours count as repeats.
+pub const DEFAULT_REPEAT_WINDOW_HOURS: u32 = 24;
+
 /// The tag key that exempts a group unless another is configured.
 pub const DEFAULT_EXEMPT_TAG_KEY: &str = "egress-guard:exempt";
 
@@ -28,6 +31,8 @@ pub struct Settings {
     pub revoke_other_protocols: bool,
     /// Also revoke split ranges (CIDRs that add up to the whole space, none of them `/0`); by default only reported.
     pub revoke_split_ranges: bool,
+    /// The window in which revokes of the same destination count as repeats, in hours.
+    pub repeat_window_hours: u32,
     /// Organization mode: act in member accounts through their remediation role. `None`: single-account.
     pub organization: Option<Organization>,
 }
@@ -42,6 +47,7 @@ impl Default for Settings {
             notify_compliant: false,
             revoke_other_protocols: false,
             revoke_split_ranges: false,
+            repeat_window_hours: DEFAULT_REPEAT_WINDOW_HOURS,
             organization: None,
         }
     }
@@ -56,9 +62,10 @@ pub mod vars {
     pub const NOTIFY_COMPLIANT: &str = "EGRESS_GUARD_NOTIFY_COMPLIANT";
     pub const REVOKE_OTHER_PROTOCOLS: &str = "EGRESS_GUARD_REVOKE_OTHER_PROTOCOLS";
     pub const REVOKE_SPLIT_RANGES: &str = "EGRESS_GUARD_REVOKE_SPLIT_RANGES";
+    pub const REPEAT_WINDOW_HOURS: &str = "EGRESS_GUARD_REPEAT_WINDOW_HOURS";
     pub const REMEDIATION_ROLE: &str = "EGRESS_GUARD_REMEDIATION_ROLE";
     pub const MEMBER_ACCOUNTS: &str = "EGRESS_GUARD_MEMBER_ACCOUNTS";
-    pub const ALL: [&str; 9] = [
+    pub const ALL: [&str; 10] = [
         DRY_RUN,
         EXEMPT_TAG_KEY,
         EXEMPT_GROUP_IDS,
@@ -66,6 +73,7 @@ pub mod vars {
         NOTIFY_COMPLIANT,
         REVOKE_OTHER_PROTOCOLS,
         REVOKE_SPLIT_RANGES,
+        REPEAT_WINDOW_HOURS,
         REMEDIATION_ROLE,
         MEMBER_ACCOUNTS,
     ];
@@ -140,8 +148,15 @@ impl Settings {
                 Some(Organization { role_name: role, members })
             }
         };
+        let repeat_window_hours = match lookup(vars::REPEAT_WINDOW_HOURS).as_deref().map(str::trim) {
+            None | Some("") => DEFAULT_REPEAT_WINDOW_HOURS,
+            Some(v) => v.parse::<u32>().ok().filter(|h| (1..=720).contains(h)).ok_or_else(|| {
+                invalid(vars::REPEAT_WINDOW_HOURS, v, "expected a whole number of hours from 1 to 720".into())
+            })?,
+        };
         Ok(Settings {
             organization,
+            repeat_window_hours,
             dry_run: flag(vars::DRY_RUN)?,
             exempt_tag_key,
             exempt_group_ids,
@@ -267,6 +282,8 @@ mod tests {
             (vars::NOTIFY_COMPLIANT, "2"),
             (vars::REMEDIATION_ROLE, "role/with/path"),
             (vars::MEMBER_ACCOUNTS, "111111111111"),
+            (vars::REPEAT_WINDOW_HOURS, "0"),
+            (vars::REPEAT_WINDOW_HOURS, "a day"),
         ] {
             let err = from(&[(var, value)]).unwrap_err().to_string();
             assert!(err.contains(var), "{err}");

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::evaluate::evaluate;
-use crate::flow::{Acted, Message, Notifier, Outcome, SecurityGroups, act};
+use crate::flow::{Acted, Message, Notifier, Outcome, Ports, SecurityGroups, act};
+use crate::history::History;
 use crate::model::EgressRule;
 use crate::notice::one_line;
 use crate::settings::Settings;
@@ -103,16 +104,16 @@ impl Message for SweepSummary {
 
 /// Sweeps the region: lists every group, acts on each with open egress while `has_time()` says there is time for one
 /// more (a group is never left half-done), and publishes one summary if any group was acted on.
-pub async fn sweep<G, N>(
+pub async fn sweep<G, N, H>(
     trigger: &Trigger,
     settings: &Settings,
-    groups: &G,
-    notifier: &N,
+    Ports { groups, notifier, history }: Ports<'_, G, N, H>,
     has_time: impl Fn() -> bool,
 ) -> Result<SweepSummary, Error>
 where
     G: SecurityGroups,
     N: Notifier,
+    H: History,
 {
     let all = groups
         .list()
@@ -143,7 +144,7 @@ where
                 );
                 break;
             }
-            let Acted { outcome, notice } = act(trigger, group, settings, groups).await?;
+            let Acted { outcome, notice } = act(trigger, group, settings, groups, history).await?;
             let show = |rules: &[EgressRule]| rules.iter().map(EgressRule::to_string).collect();
             summary.lines.push(SweepLine {
                 group_id: group.id.clone(),

@@ -2,8 +2,11 @@
 
 mod common;
 
-use common::{EVENT_GROUP, FakeGroups, FakeNotifier, event, group, rule};
-use egress_guard_core::{EgressRule, Error, Notice, Outcome, Report, SecurityGroup, Settings, parse_event, remediate};
+use common::{EVENT_GROUP, FakeGroups, FakeHistory, FakeNotifier, event, group, rule};
+use egress_guard_core::{
+    EgressRule, Error, History, NoHistory, Notice, Outcome, Ports, Report, SecurityGroup, Settings, parse_event,
+    remediate,
+};
 
 fn default_egress() -> Vec<EgressRule> {
     vec![rule("-1", None, "0.0.0.0/0"), rule("-1", None, "::/0")]
@@ -37,9 +40,19 @@ impl Run {
 }
 
 fn run_with(event_name: &str, groups: FakeGroups, notifier: FakeNotifier, settings: &Settings) -> Run {
+    run_remembering(event_name, groups, notifier, settings, &NoHistory)
+}
+
+fn run_remembering<H: History>(
+    event_name: &str,
+    groups: FakeGroups,
+    notifier: FakeNotifier,
+    settings: &Settings,
+    history: &H,
+) -> Run {
     let trigger = parse_event(&event(event_name)).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    let result = rt.block_on(remediate(&trigger, settings, &groups, &notifier));
+    let result = rt.block_on(remediate(&trigger, settings, Ports { groups: &groups, notifier: &notifier, history }));
     Run { result, groups, notifier }
 }
 
@@ -288,4 +301,75 @@ fn subject_fits_sns_with_a_long_group_name() {
         run_with("authorize-egress-open-both", FakeGroups::with([g]), FakeNotifier::default(), &Settings::default());
     let subject = r.notice().subject();
     assert!(subject.chars().count() <= 100, "{subject}");
+}
+
+fn open_group() -> FakeGroups {
+    FakeGroups::with([group(EVENT_GROUP, vec![rule("tcp", Some((443, 443)), "0.0.0.0/0")])])
+}
+
+#[test]
+fn reopened_rule_counts_up_in_the_notice_and_its_attributes() {
+    let history = FakeHistory::default();
+    for expected in 1..=3u32 {
+        let r = run_remembering(
+            "authorize-egress-open-ipv4",
+            open_group(),
+            FakeNotifier::default(),
+            &Settings::default(),
+            &history,
+        );
+        assert_eq!(r.outcome(), Outcome::Remediated);
+        let notice = r.notice();
+        assert_eq!(notice.repeat.as_ref().and_then(|p| p.times()), Some(expected));
+        let sent = r.notifier.sent().remove(0);
+        let attr = |k: &str| sent.attributes.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()).unwrap();
+        assert_eq!(attr("revocations_in_window"), expected.to_string());
+        assert_eq!(attr("repeat"), if expected >= 2 { "true" } else { "false" });
+        if expected >= 2 {
+            assert!(
+                sent.text.contains(&format!("{expected} times in 24 h, last by arn:aws:iam::123456789012:user/alice")),
+                "{}",
+                sent.text
+            );
+            assert!(sent.subject.contains(&format!("REPEAT x{expected}")), "{}", sent.subject);
+        }
+    }
+    let calls = history.calls.lock().unwrap();
+    assert_eq!(calls.len(), 3, "one record per remediation");
+    assert_eq!(calls[0].group_key, format!("123456789012/eu-west-1/{EVENT_GROUP}"));
+    assert_eq!(calls[0].destinations, ["tcp:443-443:0.0.0.0/0"]);
+}
+
+#[test]
+fn compliant_exempt_and_dry_run_make_no_history_call() {
+    let history = FakeHistory::default();
+    run_remembering(
+        "authorize-egress-restricted",
+        FakeGroups::with([group(EVENT_GROUP, vec![rule("tcp", Some((443, 443)), "10.0.0.0/8")])]),
+        FakeNotifier::default(),
+        &Settings::default(),
+        &history,
+    );
+    let exempt = Settings { exempt_group_ids: [EVENT_GROUP.to_owned()].into(), ..Settings::default() };
+    run_remembering("authorize-egress-open-ipv4", open_group(), FakeNotifier::default(), &exempt, &history);
+    let dry = Settings { dry_run: true, ..Settings::default() };
+    run_remembering("authorize-egress-open-ipv4", open_group(), FakeNotifier::default(), &dry, &history);
+    assert!(history.calls.lock().unwrap().is_empty());
+}
+
+#[test]
+fn failing_history_never_blocks_the_revoke_or_its_notice() {
+    let history = FakeHistory { fail: true, ..FakeHistory::default() };
+    let r = run_remembering(
+        "authorize-egress-open-ipv4",
+        open_group(),
+        FakeNotifier::default(),
+        &Settings::default(),
+        &history,
+    );
+    assert_eq!(r.outcome(), Outcome::Remediated);
+    assert!(r.egress_after().is_empty(), "the revoke stands");
+    let sent = r.notifier.sent().remove(0);
+    assert!(sent.text.contains("Repeat count unknown"), "{}", sent.text);
+    assert!(sent.attributes.contains(&("repeat", "unknown".to_owned())));
 }

@@ -6,7 +6,7 @@ mod common;
 use std::cell::Cell;
 
 use common::{FakeGroups, FakeNotifier, event, group, rule};
-use egress_guard_core::{Outcome, Settings, SweepSummary, parse_event, sweep};
+use egress_guard_core::{NoHistory, Outcome, Ports, Settings, SweepSummary, parse_event, sweep};
 
 const OPEN: [&str; 3] = ["sg-0000000000000000a", "sg-0000000000000000b", "sg-0000000000000000c"];
 const RESTRICTED: &str = "sg-0000000000000000d";
@@ -31,7 +31,7 @@ fn run(groups: &FakeGroups, notifier: &FakeNotifier, settings: &Settings, budget
         ok
     };
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    rt.block_on(sweep(&trigger, settings, groups, notifier, has_time)).unwrap()
+    rt.block_on(sweep(&trigger, settings, Ports { groups, notifier, history: &NoHistory }, has_time)).unwrap()
 }
 
 #[test]

@@ -5,7 +5,9 @@
 use std::future::Future;
 
 use egress_guard_core::org::{self, Access, Home};
-use egress_guard_core::{EventName, Notifier, Outcome, Response, SecurityGroups, Settings, SweepSummary, parse_value};
+use egress_guard_core::{
+    EventName, History, Notifier, Outcome, Ports, Response, SecurityGroups, Settings, SweepSummary, parse_value,
+};
 use lambda_runtime::Diagnostic;
 use serde::Serialize;
 use serde_json::Value;
@@ -93,12 +95,11 @@ impl Reach for egress_guard_aws::Fleet {
 /// Handles one event: parse (no AWS call on bad input); refuse an account the function does not act in (no AWS
 /// call either); then the core's flow in the event's account and region. A Scheduled Event runs the sweep, which
 /// acts on another group only while `has_time()`. `home` is the function's own account, from its ARN.
-pub async fn handle<R: Reach, N: Notifier>(
+pub async fn handle<R: Reach, N: Notifier, H: History>(
     event: Value,
     settings: &Settings,
     home: Option<&Home>,
-    reach: &R,
-    notifier: &N,
+    (reach, notifier, history): (&R, &N, &H),
     has_time: impl Fn() -> bool,
 ) -> Result<Answer, egress_guard_core::Error> {
     let trigger = parse_value(event).inspect_err(|err| tracing::warn!(error = %err, "rejected event"))?;
@@ -116,10 +117,11 @@ pub async fn handle<R: Reach, N: Notifier>(
         Err(reason) => return Ok(Answer::Event(egress_guard_core::refused(&trigger, reason))),
     };
     let groups = reach.security_groups(&access, &trigger.region).await;
+    let ports = Ports { groups: &groups, notifier, history };
     let answer = if trigger.event_name == EventName::ScheduledSweep {
-        egress_guard_core::sweep(&trigger, settings, &groups, notifier, has_time).await.map(Answer::Sweep)
+        egress_guard_core::sweep(&trigger, settings, ports, has_time).await.map(Answer::Sweep)
     } else {
-        egress_guard_core::handle(&trigger, settings, &groups, notifier).await.map(Answer::Event)
+        egress_guard_core::handle(&trigger, settings, ports).await.map(Answer::Event)
     };
     answer.inspect_err(|err| {
         let error_code = error_code(err).unwrap_or("-");

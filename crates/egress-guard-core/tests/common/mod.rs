@@ -5,8 +5,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
+use egress_guard_core::history::Revocation;
 use egress_guard_core::{
-    Cidr, Destination, EgressRule, Message, Notifier, PortRange, Protocol, RevokePlan, SecurityGroup, SecurityGroups,
+    Cidr, Destination, EgressRule, History, Message, Notifier, PortRange, Protocol, RevokePlan, SecurityGroup,
+    SecurityGroups,
 };
 
 /// The group id every file in `events/` names.
@@ -159,5 +161,35 @@ impl Notifier for FakeNotifier {
         let sent = Sent { subject: message.subject(), text: message.text(), attributes: message.attributes() };
         self.sent.lock().unwrap().push(sent);
         Ok(())
+    }
+}
+
+/// Revocations in memory: the times each (group, destination) was revoked; fails every call when `fail` is set.
+#[derive(Debug, Default)]
+pub struct FakeHistory {
+    pub revoked_at: Mutex<BTreeMap<(String, String), Vec<i64>>>,
+    pub calls: Mutex<Vec<Revocation>>,
+    pub fail: bool,
+}
+
+impl History for FakeHistory {
+    type Error = FakeError;
+
+    async fn record(&self, r: &Revocation) -> Result<Option<Vec<u32>>, FakeError> {
+        self.calls.lock().unwrap().push(r.clone());
+        if self.fail {
+            return Err(FakeError("table unavailable".into()));
+        }
+        let mut all = self.revoked_at.lock().unwrap();
+        let counts = r
+            .destinations
+            .iter()
+            .map(|d| {
+                let times = all.entry((r.group_key.clone(), d.clone())).or_default();
+                times.push(r.at);
+                times.iter().filter(|t| **t > r.at - r.window_secs).count() as u32
+            })
+            .collect();
+        Ok(Some(counts))
     }
 }

@@ -1,0 +1,117 @@
+//! Repeat offenders: how often egress-guard revoked the same open destination of the same group within a window, so
+//! that a notice can say "re-opened 3 times in 24 h" when infrastructure-as-code keeps putting a rule back.
+//!
+//! The count is a courtesy, never a condition: it is asked for only after a revoke, at most once per remediation,
+//! and a store that fails leaves the revoke and its notice as they are (the notice then says the count is unknown).
+
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Destination, EgressRule};
+
+/// One remediation, as the store records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Revocation {
+    /// `account/region/group-id`: one record per group.
+    pub group_key: String,
+    /// One key per revoked destination: `protocol:from-to:cidr`, stable across describes.
+    pub destinations: Vec<String>,
+    /// When the rule was (re-)opened: the event's time, seconds since the epoch.
+    pub at: i64,
+    pub window_secs: i64,
+    /// Who re-opened it.
+    pub by: String,
+}
+
+/// Where revocations are remembered.
+pub trait History {
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Records `revocation` and answers, for each of its destinations in order, how many times it was revoked in the
+    /// window ending at `revocation.at`, this time included. `None`: no history is kept here.
+    fn record(&self, revocation: &Revocation) -> impl Future<Output = Result<Option<Vec<u32>>, Self::Error>> + Send;
+}
+
+/// No history kept (the CLI, or a function without a table).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoHistory;
+
+impl History for NoHistory {
+    type Error = std::convert::Infallible;
+    async fn record(&self, _: &Revocation) -> Result<Option<Vec<u32>>, Self::Error> {
+        Ok(None)
+    }
+}
+
+impl<H: History + Sync> History for Option<H> {
+    type Error = H::Error;
+    async fn record(&self, revocation: &Revocation) -> Result<Option<Vec<u32>>, Self::Error> {
+        match self {
+            Some(history) => history.record(revocation).await,
+            None => Ok(None),
+        }
+    }
+}
+
+/// What the notice says about repeats.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Repeat {
+    /// Revocations of each revoked destination within the window, this one included.
+    Counted { window_hours: u32, counts: Vec<(String, u32)>, by: String },
+    /// The store could not be read or written: the revoke and this notice stand, the count is unknown.
+    Unknown { error: String },
+}
+
+impl Repeat {
+    /// The highest count: 2 or more means a destination came back after egress-guard revoked it.
+    pub fn times(&self) -> Option<u32> {
+        match self {
+            Repeat::Counted { counts, .. } => counts.iter().map(|(_, n)| *n).max(),
+            Repeat::Unknown { .. } => None,
+        }
+    }
+
+    /// The `repeat` message attribute: `true`, `false` or `unknown`.
+    pub fn attribute(&self) -> &'static str {
+        match self.times() {
+            Some(n) if n >= 2 => "true",
+            Some(_) => "false",
+            None => "unknown",
+        }
+    }
+
+    /// The notice's line.
+    pub fn line(&self) -> String {
+        match self {
+            Repeat::Counted { window_hours, counts, by } => match self.times() {
+                Some(n) if n >= 2 => {
+                    let times = if n >= SLOTS { format!("{n} or more times") } else { format!("{n} times") };
+                    let which: Vec<&str> =
+                        counts.iter().filter(|(_, c)| *c >= 2).map(|(rule, _)| rule.as_str()).collect();
+                    format!(
+                        "REPEAT: re-opened after egress-guard revoked it: {times} in {window_hours} h, last by {by} \
+                         ({}).",
+                        which.join(", ")
+                    )
+                }
+                _ => format!("First revoke of this rule in {window_hours} h."),
+            },
+            Repeat::Unknown { error } => format!("Repeat count unknown: the history could not be updated ({error})."),
+        }
+    }
+}
+
+/// How many past revocations per destination the store keeps; counts stop there ("10 or more").
+pub const SLOTS: u32 = 10;
+
+/// The store's key for a revoked rule's destination: `tcp:443-443:0.0.0.0/0`, `-1:all:::/0`.
+pub fn destination_key(rule: &EgressRule) -> String {
+    let ports = rule.ports.map_or("all".to_owned(), |p| format!("{}-{}", p.from, p.to));
+    let to = match &rule.destination {
+        Destination::Cidr(cidr) => cidr.to_string(),
+        other => other.to_string(),
+    };
+    format!("{}:{ports}:{to}", rule.protocol.as_ec2())
+}
