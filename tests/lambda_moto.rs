@@ -1,7 +1,7 @@
 //! The Lambda handler end to end against moto server: every sample event on real groups, checked by a fresh
 //! describe of the group and by the notice read back through an SQS queue subscribed to the topic.
 
-use egress_guard_aws::{Ec2SecurityGroups, SnsNotifier};
+use egress_guard_aws::{DynamoHistory, Ec2SecurityGroups, SnsNotifier};
 use egress_guard_core::{NoHistory, Outcome, Response, Settings};
 use egress_guard_lambda::{Answer, handle};
 use egress_guard_tests::{Counted, World, event_for, perm};
@@ -483,4 +483,65 @@ async fn split_ranges_are_reported_and_revoked_only_when_asked() {
     assert_eq!(c.world.egress(&g).await, ["tcp 443 to 10.0.0.0/8"]);
     let text = c.world.notices(&c.queue).await.remove(0)["Message"].as_str().unwrap().to_owned();
     assert!(text.contains("They were revoked (EGRESS_GUARD_REVOKE_SPLIT_RANGES)"), "{text}");
+}
+
+/// The same rule re-opened three times, as infrastructure-as-code does: the notices count 1, 2, 3 from the real
+/// DynamoDB history (moto), one `UpdateItem` per remediation.
+#[tokio::test]
+async fn reopened_rule_is_counted_one_two_three_in_the_notices() {
+    let c = Case::new().await;
+    let table = c.world.history_table().await;
+    let history = DynamoHistory::new(aws_sdk_dynamodb::Client::new(&c.world.config), &table);
+    let g = c.world.group_with(&c.vpc, "web", vec![]).await;
+    let groups = Counted::new(Ec2SecurityGroups::new(aws_sdk_ec2::Client::new(&c.world.config)));
+    let notifier = SnsNotifier::new(aws_sdk_sns::Client::new(&c.world.config), &c.topic);
+    for expected in 1..=3 {
+        c.world
+            .ec2
+            .authorize_security_group_egress()
+            .group_id(&g)
+            .ip_permissions(perm("tcp", Some((443, 443)), &["0.0.0.0/0"], &[]))
+            .send()
+            .await
+            .unwrap();
+        let event = event_for("authorize-egress-terraform", &g);
+        let answer = handle(event, &Settings::default(), None, (&groups, &notifier, &history), || true).await.unwrap();
+        let Answer::Event(response) = answer else { panic!("not an event answer") };
+        assert_eq!(response.results[0].outcome, Outcome::Remediated);
+        assert!(c.world.egress(&g).await.is_empty(), "revoked again, every time");
+        let notice = c.world.notices(&c.queue).await.remove(0);
+        let attr = |k: &str| notice["MessageAttributes"][k]["Value"].as_str().unwrap().to_owned();
+        assert_eq!(attr("revocations_in_window"), expected.to_string(), "{notice}");
+        assert_eq!(attr("repeat"), if expected == 1 { "false" } else { "true" });
+        let text = notice["Message"].as_str().unwrap();
+        if expected == 1 {
+            assert!(text.contains("First revoke of this rule in 24 h."), "{text}");
+        } else {
+            let line =
+                format!("re-opened after egress-guard revoked it: {expected} times in 24 h, last by arn:aws:sts::");
+            assert!(text.contains(&line), "{text}");
+            assert!(notice["Subject"].as_str().unwrap().contains(&format!("REPEAT x{expected}")), "{notice}");
+        }
+    }
+}
+
+/// The history's table is missing: the revoke and its notice happen all the same, and the notice says the count is
+/// unknown.
+#[tokio::test]
+async fn unavailable_history_never_blocks_the_revoke_or_its_notice() {
+    let c = Case::new().await;
+    let history = DynamoHistory::new(aws_sdk_dynamodb::Client::new(&c.world.config), "no-such-table");
+    let g = c.world.group_with(&c.vpc, "web", vec![perm("tcp", Some((443, 443)), &["0.0.0.0/0"], &[])]).await;
+    let groups = Ec2SecurityGroups::new(aws_sdk_ec2::Client::new(&c.world.config));
+    let notifier = SnsNotifier::new(aws_sdk_sns::Client::new(&c.world.config), &c.topic);
+    let event = event_for("authorize-egress-open-ipv4", &g);
+    let fleet = Counted::new(groups);
+    let answer = handle(event, &Settings::default(), None, (&fleet, &notifier, &history), || true).await.unwrap();
+    let Answer::Event(response) = answer else { panic!("not an event answer") };
+    assert_eq!(response.results[0].outcome, Outcome::Remediated);
+    assert!(c.world.egress(&g).await.is_empty());
+    let notice = c.world.notices(&c.queue).await.remove(0);
+    assert_eq!(notice["MessageAttributes"]["repeat"]["Value"], "unknown");
+    let text = notice["Message"].as_str().unwrap();
+    assert!(text.contains("Repeat count unknown") && text.contains("ResourceNotFoundException"), "{text}");
 }

@@ -232,6 +232,26 @@ impl World {
         (url, arn)
     }
 
+    /// The revocation history's table, as `template.yaml` makes it (key `pk`); returns its name.
+    pub async fn history_table(&self) -> String {
+        use aws_sdk_dynamodb::types::{
+            AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        };
+        let dynamodb = aws_sdk_dynamodb::Client::new(&self.config);
+        let key = AttributeDefinition::builder().attribute_name("pk").attribute_type(ScalarAttributeType::S).build();
+        let schema = KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build();
+        dynamodb
+            .create_table()
+            .table_name("egress-guard-history")
+            .attribute_definitions(key.unwrap())
+            .key_schema(schema.unwrap())
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await
+            .unwrap();
+        "egress-guard-history".to_owned()
+    }
+
     /// An SNS topic with an SQS queue subscribed to it; returns (topic ARN, queue URL).
     pub async fn topic_with_queue(&self) -> (String, String) {
         let topic = self.sns.create_topic().name("egress-guard").send().await.unwrap().topic_arn().unwrap().to_owned();

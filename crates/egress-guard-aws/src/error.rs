@@ -1,4 +1,4 @@
-//! The adapter's one error type. EC2 and SNS error codes survive, so that callers can tell "gone" from "failed".
+//! The adapter's one error type. EC2, SNS and DynamoDB error codes survive, so that callers can tell "gone" from "failed".
 
 use aws_sdk_ec2::config::http::HttpResponse;
 use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -9,13 +9,15 @@ pub enum Error {
     Ec2 { operation: &'static str, code: String, message: String },
     #[error("SNS Publish to {topic} failed: {code}: {message}")]
     Sns { topic: String, code: String, message: String },
+    #[error("DynamoDB {operation} on {table} failed: {code}: {message}")]
+    Dynamo { operation: &'static str, table: String, code: String, message: String },
 }
 
 impl Error {
     /// The AWS error code (`InvalidGroup.NotFound`, `RequestLimitExceeded`, …), or `transport` when none came back.
     pub fn code(&self) -> &str {
         match self {
-            Error::Ec2 { code, .. } | Error::Sns { code, .. } => code,
+            Error::Ec2 { code, .. } | Error::Sns { code, .. } | Error::Dynamo { code, .. } => code,
         }
     }
 }

@@ -2,11 +2,13 @@
 //! The only crate that names `aws_sdk_*` types.
 #![forbid(unsafe_code)]
 
+mod dynamodb;
 mod ec2;
 mod error;
 mod fleet;
 mod sns;
 
+pub use dynamodb::DynamoHistory;
 pub use ec2::{Ec2SecurityGroups, to_domain, to_permissions};
 pub use error::Error;
 pub use fleet::{Fleet, SESSION_NAME};
@@ -31,6 +33,13 @@ pub struct Clients {
     pub config: aws_config::SdkConfig,
     pub ec2: aws_sdk_ec2::Client,
     pub sns: aws_sdk_sns::Client,
+}
+
+impl Clients {
+    /// The revocation history in the DynamoDB table `table`.
+    pub fn history(&self, table: &str) -> DynamoHistory {
+        DynamoHistory::new(aws_sdk_dynamodb::Client::new(&self.config), table)
+    }
 }
 
 impl Clients {

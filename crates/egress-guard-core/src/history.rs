@@ -103,8 +103,8 @@ impl Repeat {
     }
 }
 
-/// How many past revocations per destination the store keeps; counts stop there ("10 or more").
-pub const SLOTS: u32 = 10;
+/// How many past revocations per destination the store keeps; counts stop there ("5 or more").
+pub const SLOTS: u32 = 5;
 
 /// The store's key for a revoked rule's destination: `tcp:443-443:0.0.0.0/0`, `-1:all:::/0`.
 pub fn destination_key(rule: &EgressRule) -> String {

@@ -14,10 +14,12 @@ use serde_json::Value;
 
 /// The variable naming the SNS topic that receives notices.
 pub const TOPIC_ARN_VAR: &str = "EGRESS_GUARD_TOPIC_ARN";
+/// The variable naming the DynamoDB table of past revokes (repeat counts); unset or empty: no counts.
+pub const HISTORY_TABLE_VAR: &str = "EGRESS_GUARD_HISTORY_TABLE";
 
 /// Every variable the function reads, for the template check.
 pub fn variables() -> Vec<&'static str> {
-    let mut all = vec![TOPIC_ARN_VAR];
+    let mut all = vec![TOPIC_ARN_VAR, HISTORY_TABLE_VAR];
     all.extend(egress_guard_core::settings::vars::ALL);
     all
 }
@@ -30,6 +32,8 @@ pub enum Error {
         "{variable}={value:?} is invalid: expected an SNS topic ARN, arn:<partition>:sns:<region>:<account>:<name>"
     )]
     InvalidTopicArn { variable: &'static str, value: String },
+    #[error("{variable}={value:?} is invalid: expected a DynamoDB table name (3 to 255 of letters, digits, _ - .)")]
+    InvalidTableName { variable: &'static str, value: String },
     #[error(transparent)]
     Core(#[from] egress_guard_core::Error),
 }
@@ -38,6 +42,7 @@ pub enum Error {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     pub topic_arn: String,
+    pub history_table: Option<String>,
     pub settings: Settings,
 }
 
@@ -53,12 +58,26 @@ impl Config {
                 value: topic_arn.chars().take(200).collect(),
             });
         }
-        Ok(Config { topic_arn, settings: Settings::from_vars(lookup)? })
+        let history_table = lookup(HISTORY_TABLE_VAR).map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
+        if let Some(table) = &history_table
+            && !is_table_name(table)
+        {
+            return Err(Error::InvalidTableName {
+                variable: HISTORY_TABLE_VAR,
+                value: table.chars().take(300).collect(),
+            });
+        }
+        Ok(Config { topic_arn, history_table, settings: Settings::from_vars(lookup)? })
     }
 
     pub fn from_env() -> Result<Config, Error> {
         Config::from_vars(|name| std::env::var(name).ok())
     }
+}
+
+/// A DynamoDB table name: 3 to 255 of letters, digits, `_`, `-` and `.`.
+fn is_table_name(name: &str) -> bool {
+    (3..=255).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
 }
 
 fn is_sns_topic_arn(arn: &str) -> bool {
@@ -260,6 +279,15 @@ mod tests {
             assert!(err.contains(TOPIC_ARN_VAR), "{bad}: {err}");
         }
         assert!(config(&[(TOPIC_ARN_VAR, "arn:aws-us-gov:sns:us-gov-west-1:123456789012:t.fifo")]).is_ok());
+    }
+
+    #[test]
+    fn history_table_is_optional_and_checked() {
+        assert_eq!(config(&[(TOPIC_ARN_VAR, TOPIC)]).unwrap().history_table, None);
+        let c = config(&[(TOPIC_ARN_VAR, TOPIC), (HISTORY_TABLE_VAR, "egress-guard-History-1A2B")]).unwrap();
+        assert_eq!(c.history_table.as_deref(), Some("egress-guard-History-1A2B"));
+        let err = config(&[(TOPIC_ARN_VAR, TOPIC), (HISTORY_TABLE_VAR, "no spaces")]).unwrap_err().to_string();
+        assert!(err.contains(HISTORY_TABLE_VAR), "{err}");
     }
 
     #[test]

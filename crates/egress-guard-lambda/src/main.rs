@@ -1,7 +1,7 @@
 //! The Lambda's entry point: JSON logs, configuration and SDK clients once at init, then the event loop.
 
 use egress_guard_aws::Clients;
-use egress_guard_core::{Home, NoHistory};
+use egress_guard_core::Home;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use egress_guard_lambda::{Config, diagnostic, handle, metrics_line};
@@ -33,8 +33,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let clients = Clients::from_env().await;
     let fleet = clients.fleet();
     let notifier = clients.notifier(&config.topic_arn);
+    let history = config.history_table.as_deref().map(|table| clients.history(table));
     let settings = &config.settings;
-    let (fleet, notifier) = (&fleet, &notifier);
+    let (fleet, notifier, history) = (&fleet, &notifier, &history);
 
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let started = Instant::now();
@@ -43,7 +44,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let deadline = UNIX_EPOCH + Duration::from_millis(event.context.deadline);
         let has_time = || SystemTime::now() + SWEEP_MARGIN < deadline;
         let home = Home::from_function_arn(&event.context.invoked_function_arn);
-        let result = handle(event.payload, settings, home.as_ref(), (fleet, notifier, &NoHistory), has_time).await;
+        let result = handle(event.payload, settings, home.as_ref(), (fleet, notifier, history), has_time).await;
         let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
         println!("{}", metrics_line(&result, sweep, started.elapsed().as_secs_f64() * 1000.0, now_ms));
         result.map_err(diagnostic)

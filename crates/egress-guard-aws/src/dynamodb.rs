@@ -1,0 +1,87 @@
+//! The history port on DynamoDB: one item per group, one `UpdateItem` per remediation, nothing read before.
+//!
+//! Item: `pk` = `account/region/group-id`; for each destination ever revoked, the attributes `<key>#0` … `<key>#4`
+//! hold the times (seconds since the epoch) of its last five revokes, newest in `#0`; `expires_at`, the table's TTL
+//! attribute, is one window after the latest revoke, so that a quiet group's item goes away by itself. The update
+//! shifts each revoked destination's slots down by one (highest first, so that it reads the same whether the service
+//! applies the clauses at once or in order), writes the new time in `#0`, and returns the item, from which the
+//! counts follow.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use egress_guard_core::History;
+use egress_guard_core::history::{Revocation, SLOTS};
+
+use crate::error::{Error, code_and_message};
+
+#[derive(Clone, Debug)]
+pub struct DynamoHistory {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl DynamoHistory {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        DynamoHistory { client, table: table.into() }
+    }
+}
+
+impl History for DynamoHistory {
+    type Error = Error;
+
+    async fn record(&self, r: &Revocation) -> Result<Option<Vec<u32>>, Error> {
+        let mut names =
+            HashMap::from([("#exp".to_owned(), "expires_at".to_owned()), ("#by".to_owned(), "by".to_owned())]);
+        let values = HashMap::from([
+            (":now".to_owned(), AttributeValue::N(r.at.to_string())),
+            (":z".to_owned(), AttributeValue::N("0".into())),
+            (":ttl".to_owned(), AttributeValue::N((r.at + r.window_secs).to_string())),
+            (":by".to_owned(), AttributeValue::S(r.by.clone())),
+        ]);
+        let mut clauses = Vec::new();
+        for (i, destination) in r.destinations.iter().enumerate() {
+            for slot in 0..SLOTS {
+                names.insert(format!("#d{i}_{slot}"), slot_name(destination, slot));
+            }
+            for slot in (1..SLOTS).rev() {
+                clauses.push(format!("#d{i}_{slot} = if_not_exists(#d{i}_{}, :z)", slot - 1));
+            }
+            clauses.push(format!("#d{i}_0 = :now"));
+        }
+        clauses.extend(["#exp = :ttl".to_owned(), "#by = :by".to_owned()]);
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(r.group_key.clone()))
+            .update_expression(format!("SET {}", clauses.join(", ")))
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|err| {
+                let (code, message) = code_and_message(&err);
+                Error::Dynamo { operation: "UpdateItem", table: self.table.clone(), code, message }
+            })?;
+        let item = out.attributes().cloned().unwrap_or_default();
+        let since = r.at - r.window_secs;
+        let counts = r
+            .destinations
+            .iter()
+            .map(|destination| {
+                (0..SLOTS)
+                    .filter_map(|slot| item.get(&slot_name(destination, slot)))
+                    .filter_map(|v| v.as_n().ok()?.parse::<i64>().ok())
+                    .filter(|t| *t > since)
+                    .count() as u32
+            })
+            .collect();
+        Ok(Some(counts))
+    }
+}
+
+fn slot_name(destination: &str, slot: u32) -> String {
+    format!("{destination}#{slot}")
+}
