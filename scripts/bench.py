@@ -39,7 +39,8 @@ class CountingProxy:
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                action = self.headers.get("X-Amz-Target") or urllib.parse.parse_qs(body.decode()).get("Action", ["?"])[0]
+                target = self.headers.get("X-Amz-Target")
+                action = target.split(".")[-1] if target else urllib.parse.parse_qs(body.decode()).get("Action", ["?"])[0]
                 proxy.calls.append(action)
                 conn = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=60)
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
@@ -170,6 +171,11 @@ def main():
         ec2 = boto3.client("ec2", endpoint_url=endpoint, **DUMMY)
         sns = boto3.client("sns", endpoint_url=endpoint, **DUMMY)
         topic = sns.create_topic(Name="egress-guard")["TopicArn"]
+        # The repeat history, as template.yaml makes it: a remediation adds one UpdateItem, nothing else does.
+        boto3.client("dynamodb", endpoint_url=endpoint, **DUMMY).create_table(
+            TableName="egress-guard-history", BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
         vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16", AmazonProvidedIpv6CidrBlock=True)["Vpc"]["VpcId"]
         counter = [0]
 
@@ -192,7 +198,8 @@ def main():
         env = {"PATH": os.environ.get("PATH", ""), "AWS_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}",
                "AWS_REGION": REGION, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
                "AWS_SESSION_TOKEN": "test", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
-               "AWS_LAMBDA_FUNCTION_TIMEOUT": "30", "EGRESS_GUARD_TOPIC_ARN": topic, "AWS_LAMBDA_LOG_LEVEL": "warn"}
+               "AWS_LAMBDA_FUNCTION_TIMEOUT": "30", "EGRESS_GUARD_TOPIC_ARN": topic, "AWS_LAMBDA_LOG_LEVEL": "warn",
+               "EGRESS_GUARD_HISTORY_TABLE": "egress-guard-history"}
         # Where the TLS roots are read from, if the caller says (see README "Performance").
         env.update({k: os.environ[k] for k in ("SSL_CERT_FILE", "SSL_CERT_DIR") if k in os.environ})
         ec2.describe_security_groups()  # moto loads EC2 lazily: keep that out of the first measurement
