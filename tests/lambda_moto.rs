@@ -518,7 +518,7 @@ async fn reopened_rule_is_counted_one_two_three_in_the_notices() {
             assert!(text.contains("First revoke of this rule in 24 h."), "{text}");
         } else {
             let line =
-                format!("re-opened after egress-guard revoked it: {expected} times in 24 h, last by arn:aws:sts::");
+                format!("revoked this rule {expected} times in 24 h; it keeps being re-opened, last by arn:aws:sts::");
             assert!(text.contains(&line), "{text}");
             assert!(notice["Subject"].as_str().unwrap().contains(&format!("REPEAT x{expected}")), "{notice}");
         }

@@ -91,8 +91,8 @@ impl Repeat {
                     let which: Vec<&str> =
                         counts.iter().filter(|(_, c)| *c >= 2).map(|(rule, _)| rule.as_str()).collect();
                     format!(
-                        "REPEAT: re-opened after egress-guard revoked it: {times} in {window_hours} h, last by {by} \
-                         ({}).",
+                        "REPEAT: egress-guard has revoked this rule {times} in {window_hours} h; it keeps being \
+                         re-opened, last by {by} ({}).",
                         which.join(", ")
                     )
                 }

@@ -327,7 +327,9 @@ fn reopened_rule_counts_up_in_the_notice_and_its_attributes() {
         assert_eq!(attr("repeat"), if expected >= 2 { "true" } else { "false" });
         if expected >= 2 {
             assert!(
-                sent.text.contains(&format!("{expected} times in 24 h, last by arn:aws:iam::123456789012:user/alice")),
+                sent.text.contains(&format!(
+                    "{expected} times in 24 h; it keeps being re-opened, last by arn:aws:iam::123456789012:user/alice"
+                )),
                 "{}",
                 sent.text
             );
