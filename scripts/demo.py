@@ -50,6 +50,10 @@ def main():
         sqs = boto3.client("sqs", endpoint_url=endpoint, **DUMMY)
 
         topic = sns.create_topic(Name="egress-guard")["TopicArn"]
+        boto3.client("dynamodb", endpoint_url=endpoint, **DUMMY).create_table(
+            TableName="egress-guard-history", BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
         queue = sqs.create_queue(QueueName="inbox")["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
@@ -74,7 +78,7 @@ def main():
             "AWS_ENDPOINT_URL": endpoint, "AWS_REGION": REGION, "AWS_ACCESS_KEY_ID": "test",
             "AWS_SECRET_ACCESS_KEY": "test", "AWS_SESSION_TOKEN": "test", "AWS_LAMBDA_FUNCTION_TIMEOUT": "30",
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128", "EGRESS_GUARD_TOPIC_ARN": topic, "EGRESS_GUARD_DRY_RUN": "false",
-            "AWS_LAMBDA_LOG_LEVEL": "warn",
+            "AWS_LAMBDA_LOG_LEVEL": "warn", "EGRESS_GUARD_HISTORY_TABLE": "egress-guard-history",
         })
         rie = subprocess.Popen([args.rie, "--runtime-interface-emulator-address", f"127.0.0.1:{rie_port}",
                                 "--runtime-api-address", f"127.0.0.1:{runtime_port}", args.bootstrap],
@@ -84,14 +88,19 @@ def main():
         url = f"http://127.0.0.1:{rie_port}/2015-03-31/functions/function/invocations"
 
         print("egress-guard demo: moto server on", endpoint, "| bootstrap under the Lambda Runtime Interface Emulator\n")
+        open_443 = [{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
+        reopen = lambda: ec2.authorize_security_group_egress(GroupId=web, IpPermissions=open_443)
         cases = [
-            ("create-security-group", web, "web-frontend: default allow-all + tcp 443 to 0.0.0.0/0"),
+            ("authorize-egress-terraform", web, "web-frontend: default allow-all + tcp 443 to 0.0.0.0/0, by Terraform"),
+            ("authorize-egress-terraform", web, "web-frontend: Terraform's next apply re-opens tcp 443", reopen),
             ("authorize-egress-restricted", db, "reporting-db: tcp 5432 to 10.20.0.0/16 only"),
             ("authorize-egress-exempt-group", proxy, "egress-proxy: tagged egress-guard:exempt"),
             ("authorize-egress-failed-call", web, "a call that CloudTrail recorded as failed"),
             ("malformed-no-group-id", web, "an event that names no group"),
         ]
-        for name, group, what in cases:
+        for name, group, what, *before_event in cases:
+            for action in before_event:
+                action()
             req = urllib.request.Request(url, data=event(name, group).encode(), method="POST")
             with urllib.request.urlopen(req, timeout=60) as resp:
                 body = json.loads(resp.read())
@@ -103,12 +112,11 @@ def main():
 
         print(f"web-frontend ({web}) egress before:\n{before}\nafter:\n{egress_lines(ec2, web)}\n")
         messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
-        print(f"{len(messages)} notice(s) arrived by e-mail (here: through SQS):\n")
-        for m in messages:
-            envelope = json.loads(m["Body"])
-            print("-" * 78)
-            print(f"Subject: {envelope['Subject']}\n")
-            print(envelope["Message"])
+        print(f"{len(messages)} notice(s) arrived by e-mail (here: through SQS); the last one:\n")
+        envelope = json.loads(messages[-1]["Body"]) if messages else {"Subject": "-", "Message": "(none)"}
+        print("-" * 78)
+        print(f"Subject: {envelope['Subject']}\n")
+        print(envelope["Message"])
         print("-" * 78)
     finally:
         for p in procs:

@@ -110,6 +110,9 @@ impl Notice {
             Outcome::Refused => format!("{}: event refused, nothing to do", g.id),
         };
         let text = match self.repeat.as_ref().and_then(Repeat::times) {
+            Some(times) if times >= 2 && self.outcome == Outcome::Remediated => {
+                format!("egress-guard: REPEAT x{times}, revoked {n} {rules} on {} ({}) - {}", g.id, g.name, self.region)
+            }
             Some(times) if times >= 2 => format!("egress-guard: REPEAT x{times}: {text} - {}", self.region),
             _ => format!("egress-guard: {text} - {}", self.region),
         };
