@@ -46,14 +46,34 @@ async fn member_groups(member: &World) -> (String, String) {
     (open, restricted)
 }
 
+/// The hub (its topic and queue) and one member in two regions, each region with an open and a restricted group.
+struct Organization {
+    hub: World,
+    topic: String,
+    queue: String,
+    member_east: World,
+    member_west: World,
+    open_east: String,
+    restricted_east: String,
+    open_west: String,
+}
+
+impl Organization {
+    async fn start() -> Organization {
+        let hub = World::start().await;
+        let (topic, queue) = hub.topic_with_queue().await;
+        let member_east = hub.as_account(MEMBER, "us-east-1").await;
+        let member_west = hub.as_account(MEMBER, "eu-west-1").await;
+        let (open_east, restricted_east) = member_groups(&member_east).await;
+        let (open_west, _) = member_groups(&member_west).await;
+        Organization { hub, topic, queue, member_east, member_west, open_east, restricted_east, open_west }
+    }
+}
+
 #[tokio::test]
 async fn hub_function_remediates_member_accounts_in_two_regions_and_its_own() {
-    let hub = World::start().await;
-    let (topic, queue) = hub.topic_with_queue().await;
-    let member_east = hub.as_account(MEMBER, "us-east-1").await;
-    let member_west = hub.as_account(MEMBER, "eu-west-1").await;
-    let (open_east, restricted_east) = member_groups(&member_east).await;
-    let (open_west, _) = member_groups(&member_west).await;
+    let Organization { hub, topic, queue, member_east, member_west, open_east, restricted_east, open_west } =
+        Organization::start().await;
     let hub_vpc = hub.dual_stack_vpc().await;
     let open_hub = hub.group(&hub_vpc, "hub-web").await;
     // The hub's own credentials do not see the member's groups: only the member's role reaches them.
@@ -128,12 +148,8 @@ fn hub_env(moto: &Moto, topic: &str) -> Vec<(&'static str, String)> {
 
 #[tokio::test]
 async fn bootstrap_assumes_a_members_role_once_for_many_events_under_the_rie() {
-    let hub = World::start().await;
-    let (topic, queue) = hub.topic_with_queue().await;
-    let member_east = hub.as_account(MEMBER, "us-east-1").await;
-    let member_west = hub.as_account(MEMBER, "eu-west-1").await;
-    let (open_east, restricted_east) = member_groups(&member_east).await;
-    let (open_west, _) = member_groups(&member_west).await;
+    let Organization { hub, topic, queue, member_east, member_west, open_east, restricted_east, open_west } =
+        Organization::start().await;
     let outsider = hub.as_account(OUTSIDER, "us-east-1").await;
     let (outsider_open, _) = member_groups(&outsider).await;
 

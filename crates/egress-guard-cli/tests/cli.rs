@@ -21,6 +21,13 @@ async fn default_group(ec2: &aws_sdk_ec2::Client) -> String {
     out.security_groups()[0].group_id().unwrap().to_owned()
 }
 
+/// Takes the region's default group's allow-all egress away, so that only the test's groups are open.
+async fn close_default_group(ec2: &aws_sdk_ec2::Client) {
+    let default = default_group(ec2).await;
+    let all = perm("-1", None, &["0.0.0.0/0"], &[]);
+    ec2.revoke_security_group_egress().group_id(&default).ip_permissions(all).send().await.unwrap();
+}
+
 /// An expected audit finding on `0.0.0.0/0`: to revoke, or exempt with its reason.
 fn finding(region: &str, group: &str, name: &str, vpc: &str, traffic: &str, exempt: Option<&str>) -> Value {
     let (protocol, ports) = match traffic {
@@ -90,14 +97,7 @@ async fn audit_reports_three_regions_exactly_and_exits_one() {
 #[tokio::test]
 async fn audit_exits_zero_when_nothing_is_open_and_prints_a_table() {
     let w = World::start().await;
-    let default = default_group(&w.ec2).await;
-    w.ec2
-        .revoke_security_group_egress()
-        .group_id(&default)
-        .ip_permissions(perm("-1", None, &["0.0.0.0/0"], &[]))
-        .send()
-        .await
-        .unwrap();
+    close_default_group(&w.ec2).await;
     let (code, stdout, stderr) = egress_guard(&w.moto, &["audit", "--regions", "eu-west-1", "--format", "table"]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(
@@ -199,14 +199,7 @@ async fn audit_reports_split_ranges_as_their_own_kind_in_table_and_json() {
     let halves = perm("tcp", Some((443, 443)), &["0.0.0.0/1", "128.0.0.0/1", "10.0.0.0/8"], &[]);
     let split = w.group_with(&vpc, "sneaky", vec![halves]).await;
     let narrow = w.group_with(&vpc, "db", vec![perm("tcp", Some((5432, 5432)), &["0.0.0.0/1"], &[])]).await;
-    let default = default_group(&w.ec2).await;
-    w.ec2
-        .revoke_security_group_egress()
-        .group_id(&default)
-        .ip_permissions(perm("-1", None, &["0.0.0.0/0"], &[]))
-        .send()
-        .await
-        .unwrap();
+    close_default_group(&w.ec2).await;
 
     let (code, stdout, stderr) = egress_guard(&w.moto, &["audit", "--regions", "eu-west-1", "--format", "json"]);
     assert_eq!(code, 1, "a split range is something open: {stdout}{stderr}");
