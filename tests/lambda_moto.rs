@@ -506,6 +506,9 @@ async fn reopened_rule_is_counted_one_two_three_in_the_notices() {
             .unwrap();
         let event = event_for("authorize-egress-terraform", &g);
         let answer = handle(event, &Settings::default(), None, (&groups, &notifier, &history), || true).await.unwrap();
+        let metrics: Value =
+            serde_json::from_str(&egress_guard_lambda::metrics_line(&Ok(answer.clone()), false, 1.0, 0)).unwrap();
+        assert_eq!(metrics["Repeats"], if expected == 1 { 0.0 } else { 1.0 }, "the EMF line counts repeats");
         let Answer::Event(response) = answer else { panic!("not an event answer") };
         assert_eq!(response.results[0].outcome, Outcome::Remediated);
         assert!(c.world.egress(&g).await.is_empty(), "revoked again, every time");

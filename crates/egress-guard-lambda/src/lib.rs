@@ -178,11 +178,14 @@ pub fn metrics_line(
         Outcome::Refused,
     ];
     let mut counts = std::collections::BTreeMap::<String, f64>::new();
-    let mut revoked = 0usize;
+    let (mut revoked, mut repeats, mut split) = (0usize, 0usize, 0usize);
     match result {
         Ok(Answer::Event(r)) => {
             for report in &r.results {
                 *counts.entry(report.outcome.as_str().to_owned()).or_default() += 1.0;
+                let repeat = report.notice.as_ref().and_then(|n| n.repeat.as_ref()).and_then(|p| p.times());
+                repeats += usize::from(repeat.is_some_and(|n| n >= 2));
+                split += report.split_ranges.len();
                 if matches!(report.outcome, Outcome::Remediated | Outcome::VerificationFailed | Outcome::GroupGone) {
                     revoked += report.revoked.len();
                 }
@@ -209,6 +212,8 @@ pub fn metrics_line(
         ("Failed", f64::from(u8::from(result.is_err())), "Count"),
         ("RulesRevoked", revoked as f64, "Count"),
         ("NoticeFailures", f64::from(u8::from(notice_failed)), "Count"),
+        ("Repeats", repeats as f64, "Count"),
+        ("SplitRanges", split as f64, "Count"),
         ("Duration", duration_ms, "Milliseconds"),
     ] {
         values.insert(name.to_owned(), value.into());
