@@ -92,9 +92,16 @@ pub struct Report {
 }
 
 impl Report {
-    fn new(group_id: Option<&str>, outcome: Outcome, revoked: Vec<String>, notice: Option<Notice>) -> Report {
-        let split_ranges = notice.iter().flat_map(|n| n.split_ranges.iter().map(EgressRule::to_string)).collect();
-        Report { group_id: group_id.map(str::to_owned), outcome, revoked, split_ranges, reason: None, notice }
+    /// A group nothing was read of or done to.
+    fn untouched(group_id: Option<&str>, outcome: Outcome) -> Report {
+        Report {
+            group_id: group_id.map(str::to_owned),
+            outcome,
+            revoked: vec![],
+            split_ranges: vec![],
+            reason: None,
+            notice: None,
+        }
     }
 }
 
@@ -143,7 +150,7 @@ pub fn refused(trigger: &Trigger, reason: String) -> Response {
     tracing::warn!(event_id = %trigger.event_id, account = %trigger.account, region = %trigger.region, %reason, outcome = "refused", "event refused");
     let report = Report {
         reason: Some(reason),
-        ..Report::new(trigger.group_ids.first().map(String::as_str), Outcome::Refused, vec![], None)
+        ..Report::untouched(trigger.group_ids.first().map(String::as_str), Outcome::Refused)
     };
     Response {
         event_id: trigger.event_id.clone(),
@@ -165,7 +172,7 @@ where
 {
     if let Some(failed) = &trigger.failed {
         tracing::info!(event_id = %trigger.event_id, error_code = %failed.error_code, outcome = "call_failed", "skipped: the call failed");
-        return Ok(vec![Report::new(trigger.group_ids.first().map(String::as_str), Outcome::CallFailed, vec![], None)]);
+        return Ok(vec![Report::untouched(trigger.group_ids.first().map(String::as_str), Outcome::CallFailed)]);
     }
     let mut reports = Vec::with_capacity(trigger.group_ids.len());
     for group_id in &trigger.group_ids {
@@ -192,22 +199,26 @@ async fn remediate_group<G: SecurityGroups, N: Notifier, H: History>(
     let read_error =
         |source: G::Error| Error::SecurityGroups { group_id: group_id.to_owned(), source: Box::new(source) };
     let Some(before) = groups.describe(group_id).await.map_err(read_error)? else {
-        return Ok(Report::new(Some(group_id), Outcome::GroupGone, vec![], None));
+        return Ok(Report::untouched(Some(group_id), Outcome::GroupGone));
     };
     let Acted { outcome, notice } = act(trigger, &before, settings, groups, history).await?;
-    let revoked: Vec<String> = notice.revoked.iter().map(EgressRule::to_string).collect();
-    if !should_notify(outcome, settings, &notice) {
-        let split_ranges = notice.split_ranges.iter().map(EgressRule::to_string).collect();
-        return Ok(Report { split_ranges, ..Report::new(Some(group_id), outcome, revoked, None) });
-    }
-    if let Err(source) = notifier.publish(&notice).await {
+    let publish = should_notify(outcome, settings, &notice);
+    if publish && let Err(source) = notifier.publish(&notice).await {
         return Err(Error::Notify {
             group_id: group_id.to_owned(),
             notice: Box::new(notice),
             source: Box::new(source),
         });
     }
-    Ok(Report::new(Some(group_id), outcome, revoked, Some(notice)))
+    let show = |rules: &[EgressRule]| rules.iter().map(EgressRule::to_string).collect();
+    Ok(Report {
+        group_id: Some(group_id.to_owned()),
+        outcome,
+        revoked: show(&notice.revoked),
+        split_ranges: show(&notice.split_ranges),
+        reason: None,
+        notice: publish.then_some(notice),
+    })
 }
 
 /// A group that is gone has no egress left to report on (the log still records the revoke); compliant and exempt
