@@ -85,7 +85,7 @@ fn is_sns_topic_arn(arn: &str) -> bool {
     matches!(parts.as_slice(), ["arn", partition, "sns", region, account, name]
         if partition.starts_with("aws")
             && !region.is_empty()
-            && account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())
+            && org::is_account_id(account)
             && !name.is_empty() && name.len() <= 256
             && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'))
 }
