@@ -21,7 +21,7 @@ import urllib.request
 
 import boto3
 
-from local import DUMMY, EVENT_GROUP, REGION, ROOT, free_port, wait_port
+from local import DUMMY, EVENT_GROUP, REGION, ROOT, create_history_table, free_port, wait_port
 
 
 class CountingProxy:
@@ -171,11 +171,8 @@ def main():
         ec2 = boto3.client("ec2", endpoint_url=endpoint, **DUMMY)
         sns = boto3.client("sns", endpoint_url=endpoint, **DUMMY)
         topic = sns.create_topic(Name="egress-guard")["TopicArn"]
-        # The repeat history, as template.yaml makes it: a remediation adds one UpdateItem, nothing else does.
-        boto3.client("dynamodb", endpoint_url=endpoint, **DUMMY).create_table(
-            TableName="egress-guard-history", BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+        # The repeat history: a remediation adds one UpdateItem, nothing else does.
+        history = create_history_table(boto3.client("dynamodb", endpoint_url=endpoint, **DUMMY))
         vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16", AmazonProvidedIpv6CidrBlock=True)["Vpc"]["VpcId"]
         counter = [0]
 
@@ -199,7 +196,7 @@ def main():
                "AWS_REGION": REGION, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
                "AWS_SESSION_TOKEN": "test", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
                "AWS_LAMBDA_FUNCTION_TIMEOUT": "30", "EGRESS_GUARD_TOPIC_ARN": topic, "AWS_LAMBDA_LOG_LEVEL": "warn",
-               "EGRESS_GUARD_HISTORY_TABLE": "egress-guard-history"}
+               "EGRESS_GUARD_HISTORY_TABLE": history}
         # Where the TLS roots are read from, if the caller says (see README "Performance").
         env.update({k: os.environ[k] for k in ("SSL_CERT_FILE", "SSL_CERT_DIR") if k in os.environ})
         ec2.describe_security_groups()  # moto loads EC2 lazily: keep that out of the first measurement

@@ -10,7 +10,7 @@ import urllib.request
 
 import boto3
 
-from local import DUMMY, EVENT_GROUP, REGION, ROOT, free_port, wait_port
+from local import DUMMY, EVENT_GROUP, REGION, ROOT, create_history_table, free_port, wait_port
 
 
 def egress_lines(ec2, group_id):
@@ -50,10 +50,7 @@ def main():
         sqs = boto3.client("sqs", endpoint_url=endpoint, **DUMMY)
 
         topic = sns.create_topic(Name="egress-guard")["TopicArn"]
-        boto3.client("dynamodb", endpoint_url=endpoint, **DUMMY).create_table(
-            TableName="egress-guard-history", BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+        history = create_history_table(boto3.client("dynamodb", endpoint_url=endpoint, **DUMMY))
         queue = sqs.create_queue(QueueName="inbox")["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
@@ -78,7 +75,7 @@ def main():
             "AWS_ENDPOINT_URL": endpoint, "AWS_REGION": REGION, "AWS_ACCESS_KEY_ID": "test",
             "AWS_SECRET_ACCESS_KEY": "test", "AWS_SESSION_TOKEN": "test", "AWS_LAMBDA_FUNCTION_TIMEOUT": "30",
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128", "EGRESS_GUARD_TOPIC_ARN": topic, "EGRESS_GUARD_DRY_RUN": "false",
-            "AWS_LAMBDA_LOG_LEVEL": "warn", "EGRESS_GUARD_HISTORY_TABLE": "egress-guard-history",
+            "AWS_LAMBDA_LOG_LEVEL": "warn", "EGRESS_GUARD_HISTORY_TABLE": history,
         })
         rie = subprocess.Popen([args.rie, "--runtime-interface-emulator-address", f"127.0.0.1:{rie_port}",
                                 "--runtime-api-address", f"127.0.0.1:{runtime_port}", args.bootstrap],
