@@ -303,21 +303,17 @@ fn subject_fits_sns_with_a_long_group_name() {
     assert!(subject.chars().count() <= 100, "{subject}");
 }
 
-fn open_group() -> FakeGroups {
-    FakeGroups::with([group(EVENT_GROUP, vec![rule("tcp", Some((443, 443)), "0.0.0.0/0")])])
+/// The tcp 443 rule opened to 0.0.0.0/0 (`authorize-egress-open-ipv4`) on a group that holds just it.
+fn run_open<H: History>(settings: &Settings, history: &H) -> Run {
+    let groups = FakeGroups::with([group(EVENT_GROUP, vec![rule("tcp", Some((443, 443)), "0.0.0.0/0")])]);
+    run_remembering("authorize-egress-open-ipv4", groups, FakeNotifier::default(), settings, history)
 }
 
 #[test]
 fn reopened_rule_counts_up_in_the_notice_and_its_attributes() {
     let history = FakeHistory::default();
     for expected in 1..=3u32 {
-        let r = run_remembering(
-            "authorize-egress-open-ipv4",
-            open_group(),
-            FakeNotifier::default(),
-            &Settings::default(),
-            &history,
-        );
+        let r = run_open(&Settings::default(), &history);
         assert_eq!(r.outcome(), Outcome::Remediated);
         let notice = r.notice();
         assert_eq!(notice.repeat.as_ref().and_then(|p| p.times()), Some(expected));
@@ -353,22 +349,16 @@ fn compliant_exempt_and_dry_run_make_no_history_call() {
         &history,
     );
     let exempt = Settings { exempt_group_ids: [EVENT_GROUP.to_owned()].into(), ..Settings::default() };
-    run_remembering("authorize-egress-open-ipv4", open_group(), FakeNotifier::default(), &exempt, &history);
+    run_open(&exempt, &history);
     let dry = Settings { dry_run: true, ..Settings::default() };
-    run_remembering("authorize-egress-open-ipv4", open_group(), FakeNotifier::default(), &dry, &history);
+    run_open(&dry, &history);
     assert!(history.calls.lock().unwrap().is_empty());
 }
 
 #[test]
 fn failing_history_never_blocks_the_revoke_or_its_notice() {
     let history = FakeHistory { fail: true, ..FakeHistory::default() };
-    let r = run_remembering(
-        "authorize-egress-open-ipv4",
-        open_group(),
-        FakeNotifier::default(),
-        &Settings::default(),
-        &history,
-    );
+    let r = run_open(&Settings::default(), &history);
     assert_eq!(r.outcome(), Outcome::Remediated);
     assert!(r.egress_after().is_empty(), "the revoke stands");
     let sent = r.notifier.sent().remove(0);
