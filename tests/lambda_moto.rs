@@ -2,8 +2,8 @@
 //! describe of the group and by the notice read back through an SQS queue subscribed to the topic.
 
 use egress_guard_aws::{DynamoHistory, Ec2SecurityGroups, SnsNotifier};
-use egress_guard_core::{NoHistory, Outcome, Response, Settings};
-use egress_guard_lambda::{Answer, handle};
+use egress_guard_core::{EventReport, NoHistory, Outcome, Settings, TriggerKind};
+use egress_guard_lambda::{InvocationReport, handle};
 use egress_guard_tests::{Counted, World, event_for, perm};
 use serde_json::Value;
 
@@ -27,13 +27,15 @@ impl Case {
         &self,
         event: Value,
         settings: &Settings,
-    ) -> (Result<Response, egress_guard_core::Error>, Vec<&'static str>) {
+    ) -> (Result<EventReport, egress_guard_core::Error>, Vec<&'static str>) {
         let groups = Counted::new(Ec2SecurityGroups::new(aws_sdk_ec2::Client::new(&self.world.config)));
         let notifier = Counted::new(SnsNotifier::new(aws_sdk_sns::Client::new(&self.world.config), &self.topic));
         let result =
-            handle(event, settings, None, (&groups, &notifier, &NoHistory), || true).await.map(|answer| match answer {
-                Answer::Event(response) => response,
-                Answer::Sweep(summary) => panic!("a CloudTrail event answered with a sweep: {summary:?}"),
+            handle(event, settings, None, (&groups, &notifier, &NoHistory), || true).await.result.map(|answer| {
+                match answer {
+                    InvocationReport::Event(response) => response,
+                    InvocationReport::Sweep(summary) => panic!("a CloudTrail event answered with a sweep: {summary:?}"),
+                }
             });
         let mut calls = groups.calls();
         calls.extend(notifier.calls());
@@ -41,7 +43,7 @@ impl Case {
     }
 
     /// Runs the handler and expects one group's report with `outcome`.
-    async fn expect(&self, event: Value, settings: &Settings, outcome: Outcome) -> (Response, Vec<&'static str>) {
+    async fn expect(&self, event: Value, settings: &Settings, outcome: Outcome) -> (EventReport, Vec<&'static str>) {
         let (result, calls) = self.invoke(event, settings).await;
         let response = result.expect("handler failed");
         assert_eq!(response.results.len(), 1);
@@ -337,21 +339,21 @@ async fn bad_input_is_a_clear_error_with_no_aws_call() {
 
 impl Case {
     /// Runs the handler on the scheduled event: a sweep of the region.
-    async fn sweep(&self, settings: &Settings) -> egress_guard_core::SweepSummary {
+    async fn sweep(&self, settings: &Settings) -> egress_guard_core::SweepReport {
         let groups = Ec2SecurityGroups::new(aws_sdk_ec2::Client::new(&self.world.config));
         let notifier = SnsNotifier::new(aws_sdk_sns::Client::new(&self.world.config), &self.topic);
-        match handle(
+        let invocation = handle(
             event_for("scheduled-sweep", "unused"),
             settings,
             None,
             (&Counted::new(groups), &notifier, &NoHistory),
             || true,
         )
-        .await
-        .unwrap()
-        {
-            Answer::Sweep(summary) => summary,
-            Answer::Event(response) => panic!("a scheduled event answered as an event: {response:?}"),
+        .await;
+        assert_eq!(invocation.trigger, TriggerKind::Sweep, "the handler says it swept");
+        match invocation.result.unwrap() {
+            InvocationReport::Sweep(summary) => summary,
+            InvocationReport::Event(response) => panic!("a scheduled event answered as an event: {response:?}"),
         }
     }
 
@@ -505,11 +507,12 @@ async fn reopened_rule_is_counted_one_two_three_in_the_notices() {
             .await
             .unwrap();
         let event = event_for("authorize-egress-terraform", &g);
-        let answer = handle(event, &Settings::default(), None, (&groups, &notifier, &history), || true).await.unwrap();
-        let metrics: Value =
-            serde_json::from_str(&egress_guard_lambda::metrics_line(&Ok(answer.clone()), false, 1.0, 0)).unwrap();
+        let invocation = handle(event, &Settings::default(), None, (&groups, &notifier, &history), || true).await;
+        let metrics: Value = serde_json::from_str(&egress_guard_lambda::metrics_line(&invocation, 1.0, 0)).unwrap();
         assert_eq!(metrics["Repeats"], if expected == 1 { 0.0 } else { 1.0 }, "the EMF line counts repeats");
-        let Answer::Event(response) = answer else { panic!("not an event answer") };
+        assert_eq!((invocation.trigger, &metrics["Trigger"]), (TriggerKind::Event, &Value::from("event")));
+        let answer = invocation.result.unwrap();
+        let InvocationReport::Event(response) = answer else { panic!("not an event answer") };
         assert_eq!(response.results[0].outcome, Outcome::Remediated);
         assert!(c.world.egress(&g).await.is_empty(), "revoked again, every time");
         let notice = c.world.notices(&c.queue).await.remove(0);
@@ -539,8 +542,9 @@ async fn unavailable_history_never_blocks_the_revoke_or_its_notice() {
     let notifier = SnsNotifier::new(aws_sdk_sns::Client::new(&c.world.config), &c.topic);
     let event = event_for("authorize-egress-open-ipv4", &g);
     let fleet = Counted::new(groups);
-    let answer = handle(event, &Settings::default(), None, (&fleet, &notifier, &history), || true).await.unwrap();
-    let Answer::Event(response) = answer else { panic!("not an event answer") };
+    let answer =
+        handle(event, &Settings::default(), None, (&fleet, &notifier, &history), || true).await.result.unwrap();
+    let InvocationReport::Event(response) = answer else { panic!("not an event answer") };
     assert_eq!(response.results[0].outcome, Outcome::Remediated);
     assert!(c.world.egress(&g).await.is_empty());
     let notice = c.world.notices(&c.queue).await.remove(0);

@@ -8,8 +8,8 @@
 
 use egress_guard_aws::{Ec2SecurityGroups, Fleet, SnsNotifier};
 use egress_guard_core::settings::vars;
-use egress_guard_core::{Home, NoHistory, Outcome, Response, Settings};
-use egress_guard_lambda::{Answer, handle};
+use egress_guard_core::{EventReport, Home, NoHistory, Outcome, Settings};
+use egress_guard_lambda::{InvocationReport, handle};
 use egress_guard_tests::{Counted, Moto, Rie, World, bootstrap, event_in, perm};
 use serde_json::Value;
 
@@ -32,8 +32,8 @@ fn hub_home() -> Home {
     Home::from_function_arn(&format!("arn:aws:lambda:eu-west-1:{HUB}:function:egress-guard")).unwrap()
 }
 
-fn only_report(answer: Answer) -> (Outcome, Response) {
-    let Answer::Event(response) = answer else { panic!("an event answered as a sweep") };
+fn only_report(answer: InvocationReport) -> (Outcome, EventReport) {
+    let InvocationReport::Event(response) = answer else { panic!("an event answered as a sweep") };
     assert_eq!(response.results.len(), 1, "{response:?}");
     (response.results[0].outcome, response)
 }
@@ -85,7 +85,9 @@ async fn hub_function_remediates_member_accounts_in_two_regions_and_its_own() {
     let notifier = SnsNotifier::new(hub.sns.clone(), &topic);
     let run = async |name: &str, group: &str, account: &str, region: &str| {
         let event = event_in(name, group, account, region);
-        only_report(handle(event, &settings, Some(&home), (&fleet, &notifier, &NoHistory), || true).await.unwrap())
+        only_report(
+            handle(event, &settings, Some(&home), (&fleet, &notifier, &NoHistory), || true).await.result.unwrap(),
+        )
     };
 
     let (outcome, _) = run("authorize-egress-open-ipv4", &open_east, MEMBER, "us-east-1").await;
@@ -124,8 +126,10 @@ async fn event_from_an_account_outside_the_allow_list_is_refused_with_no_aws_cal
     let groups = Counted::new(Ec2SecurityGroups::new(aws_sdk_ec2::Client::new(&hub.config)));
     let notifier = Counted::new(SnsNotifier::new(hub.sns.clone(), &topic));
     let event = event_in("authorize-egress-open-ipv4", &open, OUTSIDER, "us-east-1");
-    let answer =
-        handle(event, &org_settings(), Some(&hub_home()), (&groups, &notifier, &NoHistory), || true).await.unwrap();
+    let answer = handle(event, &org_settings(), Some(&hub_home()), (&groups, &notifier, &NoHistory), || true)
+        .await
+        .result
+        .unwrap();
     let (outcome, response) = only_report(answer);
 
     assert_eq!(outcome, Outcome::Refused);

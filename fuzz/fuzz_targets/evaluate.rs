@@ -2,7 +2,7 @@
 //! only `/0` destinations.
 #![no_main]
 
-use egress_guard_core::{SecurityGroup, Settings, evaluate, notice::undo_command};
+use egress_guard_core::{SecurityGroup, Settings, evaluate, permission::undo_command};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -5,6 +5,7 @@
 
 use aws_sdk_ec2::config::http::HttpResponse;
 use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range};
+use egress_guard_core::permission::permissions;
 use egress_guard_core::{
     Cidr, Destination, EgressRule, PortRange, Protocol, RevokePlan, SecurityGroup, SecurityGroups,
 };
@@ -173,42 +174,28 @@ pub fn to_domain(g: &aws_sdk_ec2::types::SecurityGroup) -> SecurityGroup {
     }
 }
 
-/// One `IpPermission` being assembled: the ranges of one (protocol, ports).
-struct Permission {
-    protocol: Protocol,
-    ports: Option<PortRange>,
-    v4: Vec<IpRange>,
-    v6: Vec<Ipv6Range>,
-}
-
-/// The exact `IpPermissions` for a plan's rules, one permission per (protocol, ports). Only CIDRs are ever included.
+/// The exact `IpPermissions` for a plan's rules: the core's one grouping (`permission::permissions`), descriptions
+/// included, as SDK types. Only CIDRs are ever included.
 pub fn to_permissions(rules: &[EgressRule]) -> Vec<IpPermission> {
-    let mut perms: Vec<Permission> = Vec::new();
-    for rule in rules {
-        let Destination::Cidr(cidr) = &rule.destination else { continue };
-        let ports = if rule.protocol == Protocol::All { None } else { rule.ports };
-        let index = match perms.iter().position(|p| p.protocol == rule.protocol && p.ports == ports) {
-            Some(i) => i,
-            None => {
-                perms.push(Permission { protocol: rule.protocol, ports, v4: vec![], v6: vec![] });
-                perms.len() - 1
-            }
-        };
-        if cidr.is_ipv6() {
-            perms[index].v6.push(Ipv6Range::builder().cidr_ipv6(cidr.as_str()).build());
-        } else {
-            perms[index].v4.push(IpRange::builder().cidr_ip(cidr.as_str()).build());
-        }
-    }
-    perms
+    permissions(rules)
         .into_iter()
         .map(|p| {
+            let v4: Vec<IpRange> = p
+                .ip_ranges
+                .into_iter()
+                .map(|r| IpRange::builder().cidr_ip(r.cidr_ip).set_description(r.description).build())
+                .collect();
+            let v6: Vec<Ipv6Range> = p
+                .ipv6_ranges
+                .into_iter()
+                .map(|r| Ipv6Range::builder().cidr_ipv6(r.cidr_ipv6).set_description(r.description).build())
+                .collect();
             IpPermission::builder()
-                .ip_protocol(p.protocol.as_ec2())
-                .set_from_port(p.ports.map(|r| r.from))
-                .set_to_port(p.ports.map(|r| r.to))
-                .set_ip_ranges((!p.v4.is_empty()).then_some(p.v4))
-                .set_ipv6_ranges((!p.v6.is_empty()).then_some(p.v6))
+                .ip_protocol(p.ip_protocol.as_ec2())
+                .set_from_port(p.from_port)
+                .set_to_port(p.to_port)
+                .set_ip_ranges((!v4.is_empty()).then_some(v4))
+                .set_ipv6_ranges((!v6.is_empty()).then_some(v6))
                 .build()
         })
         .collect()

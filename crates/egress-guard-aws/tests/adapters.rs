@@ -7,9 +7,7 @@ use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range, PrefixListId, Securit
 use aws_sdk_sns::Client as Sns;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use egress_guard_aws::{Ec2SecurityGroups, SnsNotifier, to_permissions};
-use egress_guard_core::{
-    Cidr, Destination, EgressRule, Notifier, PortRange, Protocol, RevokePlan, SecurityGroups, Settings, evaluate,
-};
+use egress_guard_core::{Destination, EgressRule, Notifier, RevokePlan, SecurityGroups, Settings, evaluate};
 
 const GROUP: &str = "sg-0123456789abcdef0";
 
@@ -45,14 +43,8 @@ fn sdk_group() -> SdkGroup {
         .build()
 }
 
-fn cidr_rule(protocol: Protocol, ports: Option<(i32, i32)>, cidr: &str) -> EgressRule {
-    EgressRule {
-        protocol,
-        ports: ports.map(|(from, to)| PortRange { from, to }),
-        destination: Destination::Cidr(Cidr::parse(cidr).unwrap()),
-        description: None,
-        rule_id: None,
-    }
+fn egress_rule(text: &str) -> EgressRule {
+    text.parse().unwrap()
 }
 
 #[tokio::test]
@@ -93,6 +85,8 @@ async fn describe_keeps_other_error_codes() {
     assert_eq!(err.code(), "UnauthorizedOperation");
 }
 
+/// The open tuples as read, descriptions included (EC2 matches a revoke without them, and the undo command puts them
+/// back from the same grouping).
 #[tokio::test]
 async fn revoke_sends_only_the_open_tuples_never_rule_ids() {
     let group = egress_guard_aws::to_domain(&sdk_group());
@@ -107,7 +101,7 @@ async fn revoke_sends_only_the_open_tuples_never_rule_ids() {
                             .ip_protocol("tcp")
                             .from_port(443)
                             .to_port(443)
-                            .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+                            .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").description("https").build())
                             .build(),
                         IpPermission::builder()
                             .ip_protocol("-1")
@@ -125,7 +119,7 @@ async fn revoke_sends_only_the_open_tuples_never_rule_ids() {
 async fn revoke_retries_one_by_one_when_a_tuple_is_already_gone() {
     let plan = RevokePlan {
         group_id: GROUP.into(),
-        rules: vec![cidr_rule(Protocol::All, None, "0.0.0.0/0"), cidr_rule(Protocol::All, None, "::/0")],
+        rules: vec![egress_rule("all traffic to 0.0.0.0/0"), egress_rule("all traffic to ::/0")],
     };
     let rule = mock!(Ec2::revoke_security_group_egress)
         .sequence()
@@ -140,8 +134,7 @@ async fn revoke_retries_one_by_one_when_a_tuple_is_already_gone() {
 
 #[tokio::test]
 async fn revoke_reports_other_failures() {
-    let plan =
-        RevokePlan { group_id: GROUP.into(), rules: vec![cidr_rule(Protocol::Tcp, Some((22, 22)), "0.0.0.0/0")] };
+    let plan = RevokePlan { group_id: GROUP.into(), rules: vec![egress_rule("tcp 22 to 0.0.0.0/0")] };
     let rule = mock!(Ec2::revoke_security_group_egress)
         .sequence()
         .http_status(400, Some(ec2_error("UnauthorizedOperation")))
@@ -153,15 +146,14 @@ async fn revoke_reports_other_failures() {
 
 #[test]
 fn permissions_group_ranges_by_protocol_and_ports_and_skip_non_cidrs() {
-    let mut rules = vec![
-        cidr_rule(Protocol::Udp, Some((53, 53)), "0.0.0.0/0"),
-        cidr_rule(Protocol::Udp, Some((53, 53)), "::/0"),
-        cidr_rule(Protocol::Tcp, Some((53, 53)), "0.0.0.0/0"),
-    ];
+    let mut rules =
+        vec![egress_rule("udp 53 to 0.0.0.0/0"), egress_rule("udp 53 to ::/0"), egress_rule("tcp 53 to 0.0.0.0/0")];
     rules.push(EgressRule { destination: Destination::PrefixList("pl-0123abcd".into()), ..rules[0].clone() });
+    rules[1].description = Some("dns v6".into());
     let perms = to_permissions(&rules);
     assert_eq!(perms.len(), 2);
     assert_eq!((perms[0].ip_ranges().len(), perms[0].ipv6_ranges().len()), (1, 1));
+    assert_eq!(perms[0].ipv6_ranges()[0].description(), Some("dns v6"), "the revoke names the rule as read");
     assert!(perms.iter().all(|p| p.prefix_list_ids().is_empty()));
 }
 
@@ -188,7 +180,7 @@ async fn publish_sends_subject_text_and_filterable_attributes() {
             dry_run: false,
             before: vec![],
             after: vec![],
-            revoked: vec![cidr_rule(Protocol::All, None, "0.0.0.0/0")],
+            revoked: vec![egress_rule("all traffic to 0.0.0.0/0")],
             still_open: vec![],
             kept_open: vec![],
             split_ranges: vec![],
@@ -276,7 +268,7 @@ async fn throttling_past_the_attempts_fails_with_its_code() {
         .http_status(400, Some(ec2_error("RequestLimitExceeded")))
         .times(egress_guard_aws::MAX_ATTEMPTS as usize)
         .build();
-    let plan = RevokePlan { group_id: GROUP.into(), rules: vec![cidr_rule(Protocol::All, None, "0.0.0.0/0")] };
+    let plan = RevokePlan { group_id: GROUP.into(), rules: vec![egress_rule("all traffic to 0.0.0.0/0")] };
     let err = Ec2SecurityGroups::new(retrying_ec2(&rule)).revoke(&plan).await.unwrap_err();
     assert_eq!(err.code(), "RequestLimitExceeded");
     assert_eq!(rule.num_calls(), egress_guard_aws::MAX_ATTEMPTS as usize);

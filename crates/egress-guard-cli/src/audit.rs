@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use egress_guard_aws::{Clients, Ec2SecurityGroups};
+use egress_guard_core::audit::Action;
 use egress_guard_core::{AuditReport, SecurityGroup, SecurityGroups, Settings};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -72,12 +73,12 @@ fn print_table(report: &AuditReport) {
     table.set_header(["Region", "Group", "Name", "VPC", "Rule", "Destination", "Status"]);
     for f in &report.findings {
         let split = f.kind == egress_guard_core::FindingKind::Split;
-        let status = match (f.action.as_str(), &f.reason) {
-            ("revoke", _) if split => "SPLIT RANGE: to revoke".to_owned(),
-            ("report_only", _) if split => "SPLIT RANGE: adds up to the whole Internet (reported)".to_owned(),
-            ("revoke", _) => "OPEN: to revoke".to_owned(),
-            (action, Some(reason)) => format!("{action}: {reason}"),
-            (action, None) => action.to_owned(),
+        let status = match (f.action, &f.reason) {
+            (Action::Revoke, _) if split => "SPLIT RANGE: to revoke".to_owned(),
+            (Action::ReportOnly, _) if split => "SPLIT RANGE: adds up to the whole Internet (reported)".to_owned(),
+            (Action::Revoke, _) => "OPEN: to revoke".to_owned(),
+            (action, Some(reason)) => format!("{}: {reason}", action.as_str()),
+            (action, None) => action.as_str().to_owned(),
         };
         table.add_row([
             f.region.as_str(),

@@ -2,7 +2,7 @@
 //! trigger, printing what it did.
 
 use egress_guard_aws::{Clients, SnsNotifier};
-use egress_guard_core::{EventName, Message, NoHistory, Notice, Notifier, Outcome, Ports, Settings, Trigger};
+use egress_guard_core::{Message, NoHistory, Notice, Notifier, Outcome, Ports, Settings, Trigger, TriggerKind};
 
 /// Publishes to SNS when a topic is given; otherwise the notice is only printed.
 enum CliNotifier {
@@ -38,30 +38,30 @@ pub async fn run(
     };
     // The CLI keeps no history of its own: repeat counts are the Lambda's.
     let ports = Ports { groups: &groups, notifier: &notifier, history: &NoHistory };
-    if trigger.event_name == EventName::ScheduledSweep {
-        // As the Lambda does for its schedule: sweep the whole region, one summary.
-        let summary = egress_guard_core::sweep(trigger, settings, ports, || true).await?;
+    if trigger.kind() == TriggerKind::Sweep {
+        // As the Lambda does for its schedule: sweep the whole region, one report.
+        let report = egress_guard_core::sweep(trigger, settings, ports, || true).await?;
         if json {
-            println!("{}", serde_json::to_string_pretty(&summary)?);
+            println!("{}", serde_json::to_string_pretty(&report)?);
         } else {
-            println!("Subject: {}\n\n{}", summary.subject(), summary.text());
+            println!("Subject: {}\n\n{}", report.subject(), report.text());
         }
-        return Ok(u8::from(summary.count(Outcome::DryRun) + summary.count(Outcome::VerificationFailed) > 0));
+        return Ok(u8::from(report.count(Outcome::DryRun) + report.count(Outcome::VerificationFailed) > 0));
     }
-    let response = egress_guard_core::handle(trigger, settings, ports).await?;
+    let report = egress_guard_core::handle(trigger, settings, ports).await?;
     if json {
-        let notices: Vec<&Notice> = response.results.iter().filter_map(|r| r.notice.as_ref()).collect();
-        let out = serde_json::json!({ "response": response, "notices": notices });
+        let notices: Vec<&Notice> = report.results.iter().filter_map(|r| r.notice.as_ref()).collect();
+        let out = serde_json::json!({ "response": report, "notices": notices });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
-        for report in &response.results {
-            let group = report.group_id.as_deref().unwrap_or("-");
-            println!("{group}: {}", report.outcome.as_str());
-            if let Some(notice) = &report.notice {
+        for group_report in &report.results {
+            let group = group_report.group_id.as_deref().unwrap_or("-");
+            println!("{group}: {}", group_report.outcome.as_str());
+            if let Some(notice) = &group_report.notice {
                 println!("\nSubject: {}\n\n{}", notice.subject(), notice.text());
             }
         }
     }
-    let open = response.results.iter().any(|r| matches!(r.outcome, Outcome::DryRun | Outcome::VerificationFailed));
+    let open = report.results.iter().any(|r| matches!(r.outcome, Outcome::DryRun | Outcome::VerificationFailed));
     Ok(u8::from(open))
 }

@@ -147,8 +147,9 @@ async fn replay_gives_the_lambdas_outcome_and_notice() {
     let answer =
         egress_guard_lambda::handle(event, &Settings::default(), None, (&fleet, &notifier, &NoHistory), || true)
             .await
+            .result
             .unwrap();
-    let egress_guard_lambda::Answer::Event(lambda) = answer else { panic!("not an event answer") };
+    let egress_guard_lambda::InvocationReport::Event(lambda) = answer else { panic!("not an event answer") };
     let lambda_notice = w.notices(&queue).await.remove(0);
 
     let path = std::env::temp_dir().join(format!("egress-guard-replay-{b}.json"));

@@ -25,11 +25,34 @@ pub struct AuditFinding {
     /// `open` (the destination is `/0`) or `split` (its CIDR and its siblings' add up to the whole space).
     #[serde(default)]
     pub kind: FindingKind,
-    /// `revoke` (non-compliant), `allowed`, `report_only` (protocol outside EC2-033, or a split range while split
-    /// revokes are off) or `exempt`.
-    pub action: String,
+    pub action: Action,
     /// Why it is kept, where it is.
     pub reason: Option<String>,
+}
+
+/// What egress-guard does with an audited rule (`action` in the JSON schema).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Non-compliant: the Lambda revokes it.
+    Revoke,
+    /// Open on an allowed port.
+    Allowed,
+    /// A protocol outside EC2-033, or a split range while split revokes are off.
+    ReportOnly,
+    /// The group is exempt.
+    Exempt,
+}
+
+impl Action {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Action::Revoke => "revoke",
+            Action::Allowed => "allowed",
+            Action::ReportOnly => "report_only",
+            Action::Exempt => "exempt",
+        }
+    }
 }
 
 /// What happened in one region.
@@ -92,7 +115,7 @@ impl AuditReport {
             regions_failed: regions.iter().filter(|r| r.error.is_some()).count(),
             groups: regions.iter().map(|r| r.groups).sum(),
             open_rules: findings.len(),
-            to_revoke: findings.iter().filter(|f| f.action == "revoke").count(),
+            to_revoke: findings.iter().filter(|f| f.action == Action::Revoke).count(),
             split_ranges: findings.iter().filter(|f| f.kind == FindingKind::Split).count(),
         };
         AuditReport { schema: SCHEMA.to_owned(), regions, findings, summary }
@@ -104,7 +127,7 @@ impl AuditReport {
         if self.summary.regions_failed > 0 {
             2
         } else if self.summary.to_revoke > 0
-            || self.findings.iter().any(|f| f.kind == FindingKind::Split && f.action != "exempt")
+            || self.findings.iter().any(|f| f.kind == FindingKind::Split && f.action != Action::Exempt)
         {
             1
         } else {
@@ -119,14 +142,14 @@ fn group_findings(region: &str, group: &SecurityGroup, settings: &Settings) -> V
         .iter()
         .map(|f| {
             let (action, reason) = match &f.disposition {
-                Disposition::Revoke => ("revoke", None),
-                Disposition::Allowed { entry } => ("allowed", Some(format!("port {entry}"))),
+                Disposition::Revoke => (Action::Revoke, None),
+                Disposition::Allowed { entry } => (Action::Allowed, Some(format!("port {entry}"))),
                 Disposition::ReportOnly if f.kind == FindingKind::Split => (
-                    "report_only",
+                    Action::ReportOnly,
                     Some("split range: with its siblings, the whole address space; not /0, so not EC2-033".to_owned()),
                 ),
-                Disposition::ReportOnly => ("report_only", Some("protocol outside EC2-033".to_owned())),
-                Disposition::Exempt => ("exempt", eval.exemption.as_ref().map(|e| e.reason())),
+                Disposition::ReportOnly => (Action::ReportOnly, Some("protocol outside EC2-033".to_owned())),
+                Disposition::Exempt => (Action::Exempt, eval.exemption.as_ref().map(|e| e.reason())),
             };
             AuditFinding {
                 region: region.to_owned(),
@@ -138,7 +161,7 @@ fn group_findings(region: &str, group: &SecurityGroup, settings: &Settings) -> V
                 traffic: f.rule.traffic(),
                 destination: f.rule.destination.to_string(),
                 kind: f.kind,
-                action: action.to_owned(),
+                action,
                 reason,
             }
         })
@@ -148,21 +171,10 @@ fn group_findings(region: &str, group: &SecurityGroup, settings: &Settings) -> V
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Cidr, Destination, EgressRule, Protocol};
 
     fn group(id: &str, cidr: &str, exempt: bool) -> SecurityGroup {
-        let mut g = SecurityGroup {
-            id: id.into(),
-            name: "g".into(),
-            egress: vec![EgressRule {
-                protocol: Protocol::All,
-                ports: None,
-                destination: Destination::Cidr(Cidr::parse(cidr).unwrap()),
-                description: None,
-                rule_id: None,
-            }],
-            ..Default::default()
-        };
+        let rule = format!("all traffic to {cidr}").parse().unwrap();
+        let mut g = SecurityGroup { id: id.into(), name: "g".into(), egress: vec![rule], ..Default::default() };
         if exempt {
             g.tags.insert("egress-guard:exempt".into(), "vendor appliance".into());
         }
@@ -185,7 +197,7 @@ mod tests {
             &Settings::default(),
         );
         assert_eq!(r.exit_code(), 0);
-        assert_eq!(r.findings[0].action, "exempt");
+        assert_eq!(r.findings[0].action, Action::Exempt);
         assert_eq!(r.findings[0].reason.as_deref(), Some("tag egress-guard:exempt: vendor appliance"));
     }
 

@@ -1,7 +1,5 @@
 //! The core's one error type: bad events and settings, and failures of the ports.
 
-use crate::notice::Notice;
-
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +26,8 @@ pub enum Error {
     InvalidGroupId(String),
     #[error("{0:?} is not a CIDR block")]
     InvalidCidr(String),
+    #[error("{text:?} is not an egress rule: {why}")]
+    InvalidRule { text: String, why: String },
     #[error("{0:?} is not an IP protocol")]
     InvalidProtocol(String),
     #[error("allowed port {entry:?}: {why}")]
@@ -37,16 +37,32 @@ pub enum Error {
     #[error("security group {group_id}: {source}")]
     SecurityGroups { group_id: String, source: BoxError },
     /// The revoke (if any) stands; the notice travels with the error so that it is not lost.
-    #[error("the notice for {group_id} could not be published ({source}); the notice follows:\n{}\n\n{}", notice.subject(), notice.text())]
-    Notify { group_id: String, notice: Box<Notice>, source: BoxError },
+    #[error("the notice for {group_id} could not be published ({source}); the notice follows:\n{subject}\n\n{text}")]
+    Notify { group_id: String, subject: String, text: String, source: BoxError },
     /// The sweep's revokes stand; its summary travels with the error.
     #[error("the sweep summary could not be published ({source}); it follows:\n{text}")]
     NotifySummary { text: String, source: BoxError },
 }
 
 impl Error {
-    /// True when the input is at fault and retrying the same event cannot help.
+    /// True when the input (the event, a setting) is at fault and retrying the same event cannot help.
     pub fn is_bad_input(&self) -> bool {
-        !matches!(self, Error::SecurityGroups { .. } | Error::Notify { .. } | Error::NotifySummary { .. })
+        match self {
+            Error::MalformedJson(_)
+            | Error::EventTooLarge { .. }
+            | Error::InvalidField { .. }
+            | Error::NotCloudTrail(_)
+            | Error::OtherService(_)
+            | Error::UnsupportedEvent(_)
+            | Error::MissingField(_)
+            | Error::MissingGroupId { .. }
+            | Error::InvalidGroupId(_)
+            | Error::InvalidCidr(_)
+            | Error::InvalidRule { .. }
+            | Error::InvalidProtocol(_)
+            | Error::InvalidAllowedPort { .. }
+            | Error::InvalidSetting { .. } => true,
+            Error::SecurityGroups { .. } | Error::Notify { .. } | Error::NotifySummary { .. } => false,
+        }
     }
 }

@@ -81,13 +81,6 @@ pub struct Evaluation {
     pub plan: RevokePlan,
 }
 
-impl Evaluation {
-    /// The outcome for a group left as it is (empty plan): exempt if an exemption applies, else compliant.
-    pub fn untouched_outcome(&self) -> crate::flow::Outcome {
-        if self.exemption.is_some() { crate::flow::Outcome::Exempt } else { crate::flow::Outcome::Compliant }
-    }
-}
-
 /// Evaluates a group's egress against the settings.
 pub fn evaluate(group: &SecurityGroup, settings: &Settings) -> Evaluation {
     let exemption = exemption(group, settings);
@@ -179,23 +172,9 @@ fn allowed_by(rule: &EgressRule, allowed: &[AllowedPort]) -> Option<AllowedPort>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Cidr, Destination, Protocol};
 
-    fn rule(protocol: &str, ports: Option<(i32, i32)>, to: &str) -> EgressRule {
-        let destination = if to.starts_with("pl-") {
-            Destination::PrefixList(to.into())
-        } else if to.starts_with("sg-") {
-            Destination::SecurityGroup { group_id: to.into(), user_id: None }
-        } else {
-            Destination::Cidr(Cidr::parse(to).unwrap())
-        };
-        EgressRule {
-            protocol: Protocol::parse(protocol).unwrap(),
-            ports: ports.map(|(from, to)| PortRange { from, to }),
-            destination,
-            description: None,
-            rule_id: None,
-        }
+    fn rule(text: &str) -> EgressRule {
+        text.parse().unwrap()
     }
 
     fn group(egress: Vec<EgressRule>) -> SecurityGroup {
@@ -222,43 +201,43 @@ mod tests {
     }
 
     use Disposition::*;
-    case!(revokes_all_traffic_to_ipv4_world, rule("-1", None, "0.0.0.0/0"), "", Some(Revoke));
-    case!(revokes_all_traffic_to_ipv6_world, rule("-1", None, "::/0"), "", Some(Revoke));
-    case!(revokes_tcp_port_to_world, rule("tcp", Some((443, 443)), "0.0.0.0/0"), "", Some(Revoke));
-    case!(revokes_numeric_udp_to_world, rule("17", Some((53, 53)), "::/0"), "", Some(Revoke));
-    case!(revokes_non_canonical_world_spelling, rule("tcp", Some((0, 65535)), "0:0:0:0:0:0:0:0/0"), "", Some(Revoke));
-    case!(keeps_private_cidr, rule("-1", None, "10.0.0.0/8"), "", None);
-    case!(keeps_half_of_the_internet, rule("-1", None, "0.0.0.0/1"), "", None);
-    case!(keeps_prefix_list, rule("-1", None, "pl-0123abcd"), "", None);
-    case!(keeps_group_reference, rule("tcp", Some((443, 443)), "sg-0fedcba9"), "", None);
-    case!(reports_icmp_without_revoking, rule("icmp", Some((-1, -1)), "0.0.0.0/0"), "", Some(ReportOnly));
-    case!(reports_other_protocol_number, rule("50", None, "0.0.0.0/0"), "", Some(ReportOnly));
+    case!(revokes_all_traffic_to_ipv4_world, rule("all traffic to 0.0.0.0/0"), "", Some(Revoke));
+    case!(revokes_all_traffic_to_ipv6_world, rule("all traffic to ::/0"), "", Some(Revoke));
+    case!(revokes_tcp_port_to_world, rule("tcp 443 to 0.0.0.0/0"), "", Some(Revoke));
+    case!(revokes_numeric_udp_to_world, rule("udp 53 to ::/0"), "", Some(Revoke));
+    case!(revokes_non_canonical_world_spelling, rule("tcp all ports to 0:0:0:0:0:0:0:0/0"), "", Some(Revoke));
+    case!(keeps_private_cidr, rule("all traffic to 10.0.0.0/8"), "", None);
+    case!(keeps_half_of_the_internet, rule("all traffic to 0.0.0.0/1"), "", None);
+    case!(keeps_prefix_list, rule("all traffic to pl-0123abcd"), "", None);
+    case!(keeps_group_reference, rule("tcp 443 to sg-0fedcba9"), "", None);
+    case!(reports_icmp_without_revoking, rule("icmp to 0.0.0.0/0"), "", Some(ReportOnly));
+    case!(reports_other_protocol_number, rule("protocol 50 to 0.0.0.0/0"), "", Some(ReportOnly));
     case!(
         allows_port_inside_entry,
-        rule("tcp", Some((443, 443)), "0.0.0.0/0"),
+        rule("tcp 443 to 0.0.0.0/0"),
         "tcp:443",
         Some(Allowed { entry: "tcp:443".parse().unwrap() })
     );
     case!(
         allows_range_inside_entry,
-        rule("tcp", Some((8080, 8081)), "0.0.0.0/0"),
+        rule("tcp 8080-8081 to 0.0.0.0/0"),
         "tcp:8000-8100",
         Some(Allowed { entry: "tcp:8000-8100".parse().unwrap() })
     );
-    case!(revokes_range_reaching_past_entry, rule("tcp", Some((440, 450)), "0.0.0.0/0"), "tcp:443", Some(Revoke));
-    case!(revokes_udp_when_only_tcp_allowed, rule("udp", Some((443, 443)), "0.0.0.0/0"), "tcp:443", Some(Revoke));
-    case!(never_allows_all_traffic_by_port, rule("-1", None, "0.0.0.0/0"), "tcp:0-65535,udp:0-65535", Some(Revoke));
+    case!(revokes_range_reaching_past_entry, rule("tcp 440-450 to 0.0.0.0/0"), "tcp:443", Some(Revoke));
+    case!(revokes_udp_when_only_tcp_allowed, rule("udp 443 to 0.0.0.0/0"), "tcp:443", Some(Revoke));
+    case!(never_allows_all_traffic_by_port, rule("all traffic to 0.0.0.0/0"), "tcp:0-65535,udp:0-65535", Some(Revoke));
 
     #[test]
     fn plan_names_only_the_open_sibling() {
-        let g = group(vec![rule("tcp", Some((443, 443)), "10.0.0.0/8"), rule("tcp", Some((443, 443)), "0.0.0.0/0")]);
+        let g = group(vec![rule("tcp 443 to 10.0.0.0/8"), rule("tcp 443 to 0.0.0.0/0")]);
         let plan = evaluate(&g, &Settings::default()).plan;
         assert_eq!(plan.rules, vec![g.egress[1].clone()]);
     }
 
     #[test]
     fn exempt_by_tag_plans_nothing_and_gives_the_reason() {
-        let mut g = group(vec![rule("-1", None, "0.0.0.0/0")]);
+        let mut g = group(vec![rule("all traffic to 0.0.0.0/0")]);
         g.tags.insert("egress-guard:exempt".into(), "NAT proxy, ticket SEC-42".into());
         let eval = evaluate(&g, &Settings::default());
         assert!(eval.plan.is_empty());
@@ -268,7 +247,7 @@ mod tests {
 
     #[test]
     fn exempt_by_id_plans_nothing() {
-        let g = group(vec![rule("-1", None, "::/0")]);
+        let g = group(vec![rule("all traffic to ::/0")]);
         let settings = Settings { exempt_group_ids: [g.id.clone()].into(), ..Settings::default() };
         let eval = evaluate(&g, &settings);
         assert!(eval.plan.is_empty());
@@ -277,7 +256,7 @@ mod tests {
 
     #[test]
     fn tag_exempts_nothing_when_no_key_is_set() {
-        let mut g = group(vec![rule("-1", None, "0.0.0.0/0")]);
+        let mut g = group(vec![rule("all traffic to 0.0.0.0/0")]);
         g.tags.insert("egress-guard:exempt".into(), "yes".into());
         let settings = Settings { exempt_tag_key: None, ..Settings::default() };
         assert_eq!(evaluate(&g, &settings).plan.rules.len(), 1);
@@ -285,7 +264,7 @@ mod tests {
 
     #[test]
     fn other_protocols_are_revoked_when_settings_say_so() {
-        let g = group(vec![rule("icmp", Some((-1, -1)), "0.0.0.0/0")]);
+        let g = group(vec![rule("icmp to 0.0.0.0/0")]);
         let settings = Settings { revoke_other_protocols: true, ..Settings::default() };
         assert_eq!(evaluate(&g, &settings).plan.rules.len(), 1);
     }
@@ -301,11 +280,11 @@ mod tests {
     #[test]
     fn halves_that_add_up_to_the_whole_space_are_reported_not_revoked_by_default() {
         let g = group(vec![
-            rule("tcp", Some((443, 443)), "0.0.0.0/1"),
-            rule("tcp", Some((443, 443)), "128.0.0.0/1"),
-            rule("tcp", Some((443, 443)), "10.0.0.0/8"),
-            rule("udp", Some((53, 53)), "::/1"),
-            rule("udp", Some((53, 53)), "8000::/2"),
+            rule("tcp 443 to 0.0.0.0/1"),
+            rule("tcp 443 to 128.0.0.0/1"),
+            rule("tcp 443 to 10.0.0.0/8"),
+            rule("udp 53 to ::/1"),
+            rule("udp 53 to 8000::/2"),
         ]);
         let eval = evaluate(&g, &Settings::default());
         assert!(eval.plan.is_empty(), "EC2-033 names only /0: {:?}", eval.plan);
@@ -322,7 +301,8 @@ mod tests {
 
     #[test]
     fn split_ranges_are_revoked_only_when_the_setting_is_on() {
-        let g = group(vec![rule("-1", None, "::/1"), rule("-1", None, "8000::/1"), rule("-1", None, "fd00::/8")]);
+        let g =
+            group(vec![rule("all traffic to ::/1"), rule("all traffic to 8000::/1"), rule("all traffic to fd00::/8")]);
         let settings = Settings { revoke_split_ranges: true, ..Settings::default() };
         let planned: Vec<String> = evaluate(&g, &settings).plan.rules.iter().map(ToString::to_string).collect();
         assert_eq!(planned, ["all traffic to ::/1", "all traffic to 8000::/1"]);
@@ -331,10 +311,10 @@ mod tests {
     #[test]
     fn different_ports_or_families_never_add_up() {
         let g = group(vec![
-            rule("tcp", Some((443, 443)), "0.0.0.0/1"),
-            rule("tcp", Some((80, 80)), "128.0.0.0/1"),
-            rule("-1", None, "0.0.0.0/1"),
-            rule("-1", None, "8000::/1"),
+            rule("tcp 443 to 0.0.0.0/1"),
+            rule("tcp 80 to 128.0.0.0/1"),
+            rule("all traffic to 0.0.0.0/1"),
+            rule("all traffic to 8000::/1"),
         ]);
         let eval = evaluate(&g, &Settings { revoke_split_ranges: true, ..Settings::default() });
         assert!(split_findings(&eval).is_empty() && eval.plan.is_empty(), "{:?}", eval.findings);
@@ -342,7 +322,7 @@ mod tests {
 
     #[test]
     fn exempt_group_split_ranges_are_exempt() {
-        let g = group(vec![rule("-1", None, "0.0.0.0/1"), rule("-1", None, "128.0.0.0/1")]);
+        let g = group(vec![rule("all traffic to 0.0.0.0/1"), rule("all traffic to 128.0.0.0/1")]);
         let settings =
             Settings { revoke_split_ranges: true, exempt_group_ids: [g.id.clone()].into(), ..Settings::default() };
         let eval = evaluate(&g, &settings);

@@ -1,10 +1,8 @@
-//! Repeat offenders: how often egress-guard revoked the same open destination of the same group within a window, so
+//! Repeat offenders (the data; the `History` port is in `ports`): how often egress-guard revoked the same open destination of the same group within a window, so
 //! that a notice can say "re-opened 3 times in 24 h" when infrastructure-as-code keeps putting a rule back.
 //!
 //! The count is a courtesy, never a condition: it is asked for only after a revoke, at most once per remediation,
 //! and a store that fails leaves the revoke and its notice as they are (the notice then says the count is unknown).
-
-use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 
@@ -22,36 +20,6 @@ pub struct Revocation {
     pub window_secs: i64,
     /// Who re-opened it.
     pub by: String,
-}
-
-/// Where revocations are remembered.
-pub trait History {
-    type Error: std::error::Error + Send + Sync + 'static;
-
-    /// Records `revocation` and answers, for each of its destinations in order, how many times it was revoked in the
-    /// window ending at `revocation.at`, this time included. `None`: no history is kept here.
-    fn record(&self, revocation: &Revocation) -> impl Future<Output = Result<Option<Vec<u32>>, Self::Error>> + Send;
-}
-
-/// No history kept (the CLI, or a function without a table).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct NoHistory;
-
-impl History for NoHistory {
-    type Error = std::convert::Infallible;
-    async fn record(&self, _: &Revocation) -> Result<Option<Vec<u32>>, Self::Error> {
-        Ok(None)
-    }
-}
-
-impl<H: History + Sync> History for Option<H> {
-    type Error = H::Error;
-    async fn record(&self, revocation: &Revocation) -> Result<Option<Vec<u32>>, Self::Error> {
-        match self {
-            Some(history) => history.record(revocation).await,
-            None => Ok(None),
-        }
-    }
 }
 
 /// What the notice says about repeats.

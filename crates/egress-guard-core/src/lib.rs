@@ -1,5 +1,5 @@
 //! egress-guard's pure core: parse the CloudTrail trigger, evaluate a group's egress against EC2-033,
-//! plan the exact revoke and run the remediation flow over two ports. No AWS SDK, no runtime.
+//! plan the exact revoke and run the remediation flow over its ports. No AWS SDK, no runtime.
 #![forbid(unsafe_code)]
 #![warn(missing_debug_implementations)]
 
@@ -12,6 +12,11 @@ pub mod history;
 pub mod model;
 pub mod notice;
 pub mod org;
+pub mod outcome;
+pub mod permission;
+pub mod ports;
+pub mod render;
+pub mod report;
 pub mod settings;
 pub mod sweep;
 pub mod trigger;
@@ -19,11 +24,14 @@ pub mod trigger;
 pub use audit::{AuditFinding, AuditReport};
 pub use error::{BoxError, Error};
 pub use evaluate::{Disposition, Evaluation, Exemption, Finding, FindingKind, RevokePlan, evaluate};
-pub use flow::{Message, Notifier, Outcome, Ports, Report, Response, SecurityGroups, handle, refused, remediate};
-pub use history::{History, NoHistory, Repeat};
+pub use flow::handle;
+pub use history::Repeat;
 pub use model::{Cidr, Destination, EgressRule, PortRange, Protocol, SecurityGroup};
 pub use notice::Notice;
-pub use org::{Access, Home, Members, Organization};
-pub use settings::{AllowedPort, Settings};
-pub use sweep::{SweepSummary, sweep};
-pub use trigger::{Actor, EventName, Trigger, parse_event, parse_value};
+pub use org::{Access, Home};
+pub use outcome::Outcome;
+pub use ports::{History, Message, NoHistory, Notifier, Ports, SecurityGroups};
+pub use report::{EventReport, GroupReport, SweepReport};
+pub use settings::{AllowedPort, Members, Organization, Settings};
+pub use sweep::sweep;
+pub use trigger::{Actor, EventName, Trigger, TriggerKind, parse_event, parse_value};

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::str::FromStr;
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
@@ -223,6 +224,49 @@ impl fmt::Display for EgressRule {
     }
 }
 
+/// Parses what `Display` prints: `all traffic to ::/0`, `tcp 443 to 0.0.0.0/0`, `udp 1000-2000 to 10.0.0.0/8`,
+/// `tcp all ports to pl-0123abcd`, `icmp 8/0 to sg-0123abcd`, `protocol 50 to 0.0.0.0/0`. A bare `icmp` is EC2's
+/// every type and code (`-1`). The description and rule id are left empty.
+impl FromStr for EgressRule {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self, Error> {
+        let invalid = |why: &str| Error::InvalidRule { text: text.chars().take(200).collect(), why: why.to_owned() };
+        let (traffic, to) =
+            text.trim().rsplit_once(" to ").ok_or_else(|| invalid("expected `<traffic> to <destination>`"))?;
+        let destination = if to.starts_with("pl-") {
+            Destination::PrefixList(to.to_owned())
+        } else if to.starts_with("sg-") {
+            validate_group_id(to)?;
+            Destination::SecurityGroup { group_id: to.to_owned(), user_id: None }
+        } else {
+            Destination::Cidr(Cidr::parse(to)?)
+        };
+        let (protocol, ports) = match traffic.split_once(' ') {
+            _ if traffic == "all traffic" => (Protocol::All, None),
+            Some(("protocol", number)) => match Protocol::parse(number)? {
+                protocol @ Protocol::Number(_) => (protocol, None),
+                _ => return Err(invalid("`protocol N` is for protocols without a name")),
+            },
+            Some((name, "all ports")) => (Protocol::parse(name)?, Some(PortRange::ALL)),
+            Some((name, ports)) => {
+                let protocol = Protocol::parse(name)?;
+                let separator = if protocol.has_ports() { '-' } else { '/' };
+                let (from, to) = ports.split_once(separator).unwrap_or((ports, ports));
+                let number = |n: &str| n.parse::<i32>().map_err(|_| invalid("ports are numbers"));
+                (protocol, Some(PortRange { from: number(from)?, to: number(to)? }))
+            }
+            None => {
+                let protocol = Protocol::parse(traffic)?;
+                let ports =
+                    matches!(protocol, Protocol::Icmp | Protocol::Icmpv6).then_some(PortRange { from: -1, to: -1 });
+                (protocol, ports)
+            }
+        };
+        Ok(EgressRule { protocol, ports, destination, description: None, rule_id: None })
+    }
+}
+
 /// A security group as egress-guard sees it, read fresh from EC2.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SecurityGroup {
@@ -237,6 +281,11 @@ pub struct SecurityGroup {
     pub tags: BTreeMap<String, String>,
     #[serde(default)]
     pub egress: Vec<EgressRule>,
+}
+
+/// An AWS account id: 12 digits.
+pub fn is_account_id(text: &str) -> bool {
+    text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Checks the shape of an EC2 security group id: `sg-` and 8 or 17 lowercase hex digits.
@@ -308,5 +357,35 @@ mod tests {
         assert_eq!(rule(Protocol::Tcp, Some(PortRange::ALL)).traffic(), "tcp all ports");
         assert_eq!(rule(Protocol::Icmp, Some(PortRange::new(-1, -1))).traffic(), "icmp");
         assert_eq!(rule(Protocol::Icmp, Some(PortRange::new(8, 0))).traffic(), "icmp 8/0");
+    }
+
+    #[test]
+    fn a_rule_parses_from_what_display_prints() {
+        for text in [
+            "all traffic to 0.0.0.0/0",
+            "all traffic to ::/0",
+            "tcp 443 to 0.0.0.0/0",
+            "udp 1000-2000 to 10.0.0.0/8",
+            "tcp all ports to pl-0123abcd",
+            "tcp 443 to sg-0fedcba9",
+            "icmp to 0.0.0.0/0",
+            "icmp 8/0 to ::/0",
+            "icmpv6 to ::/0",
+            "protocol 50 to 0.0.0.0/0",
+        ] {
+            let rule: EgressRule = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(rule.to_string(), text);
+        }
+        let rule: EgressRule = "udp 53 to ::/0".parse().unwrap();
+        assert_eq!((rule.protocol, rule.ports), (Protocol::Udp, Some(PortRange::new(53, 53))));
+    }
+
+    #[test]
+    fn a_rule_that_does_not_parse_says_why() {
+        for text in
+            ["tcp 443", "tcp x to 0.0.0.0/0", "tcpx 443 to 0.0.0.0/0", "tcp 443 to 0.0.0.0/33", "protocol 6 to ::/0"]
+        {
+            assert!(text.parse::<EgressRule>().is_err(), "{text}");
+        }
     }
 }

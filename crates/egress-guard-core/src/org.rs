@@ -5,25 +5,8 @@
 //! the function's own account with its own credentials, a member account through its remediation role, and any
 //! other account refused before any AWS call.
 
-use std::collections::BTreeSet;
-
-use serde::{Deserialize, Serialize};
-
-/// Organization mode, as configured.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Organization {
-    /// The role each member account holds for egress-guard, by name (the spoke template creates it).
-    pub role_name: String,
-    pub members: Members,
-}
-
-/// The member accounts the function acts in.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Members {
-    /// Every account whose events reach the function: the hub's event bus admits only the organization's.
-    Any,
-    Only(BTreeSet<String>),
-}
+use crate::model::is_account_id;
+use crate::settings::{Members, Organization, vars};
 
 /// Where the function runs, from its own ARN (`arn:aws:lambda:eu-west-1:123456789012:function:egress-guard`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,10 +31,6 @@ impl Home {
 pub enum Access {
     Own,
     AssumeRole { account: String, role_arn: String },
-}
-
-pub fn is_account_id(text: &str) -> bool {
-    text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// A region name as EC2 spells it (`eu-west-1`, `us-gov-west-1`): it goes into an endpoint's host name.
@@ -87,7 +66,7 @@ pub fn access(
     {
         return Err(format!(
             "account {account} is not in {} (the accounts this function acts in)",
-            crate::settings::vars::MEMBER_ACCOUNTS
+            vars::MEMBER_ACCOUNTS
         ));
     }
     Ok(Access::AssumeRole {

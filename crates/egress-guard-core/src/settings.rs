@@ -7,8 +7,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
+use crate::model::is_account_id;
 use crate::model::{PortRange, Protocol};
-use crate::org::{Members, Organization, is_account_id};
 
 /// Revokes of the same destination within this many hours count as repeats.
 pub const DEFAULT_REPEAT_WINDOW_HOURS: u32 = 24;
@@ -51,6 +51,22 @@ impl Default for Settings {
             organization: None,
         }
     }
+}
+
+/// Organization mode, as configured.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Organization {
+    /// The role each member account holds for egress-guard, by name (the spoke template creates it).
+    pub role_name: String,
+    pub members: Members,
+}
+
+/// The member accounts the function acts in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Members {
+    /// Every account whose events reach the function: the hub's event bus admits only the organization's.
+    Any,
+    Only(BTreeSet<String>),
 }
 
 /// The environment variables that carry the settings, shared by the Lambda, the CLI and the SAM template.

@@ -27,10 +27,31 @@ pub enum EventName {
     ScheduledSweep,
 }
 
+/// What a trigger asks for: the groups one event names, or a sweep of the whole region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TriggerKind {
+    Event,
+    Sweep,
+}
+
+impl TriggerKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            TriggerKind::Event => "event",
+            TriggerKind::Sweep => "sweep",
+        }
+    }
+}
+
 impl Trigger {
     /// True for a CloudTrail call; false for `egress-guard fix` and the scheduled sweep.
     pub fn is_cloudtrail(&self) -> bool {
         EventName::ALL.contains(&self.event_name)
+    }
+
+    pub fn kind(&self) -> TriggerKind {
+        if self.event_name == EventName::ScheduledSweep { TriggerKind::Sweep } else { TriggerKind::Event }
     }
 }
 

@@ -4,16 +4,16 @@ mod common;
 
 use common::{EVENT_GROUP, FakeGroups, FakeHistory, FakeNotifier, event, group, rule};
 use egress_guard_core::{
-    EgressRule, Error, History, NoHistory, Notice, Outcome, Ports, Report, SecurityGroup, Settings, parse_event,
-    remediate,
+    EgressRule, Error, GroupReport, History, NoHistory, Notice, Outcome, Ports, SecurityGroup, Settings, handle,
+    parse_event,
 };
 
 fn default_egress() -> Vec<EgressRule> {
-    vec![rule("-1", None, "0.0.0.0/0"), rule("-1", None, "::/0")]
+    vec![rule("all traffic to 0.0.0.0/0"), rule("all traffic to ::/0")]
 }
 
 struct Run {
-    result: Result<Vec<Report>, Error>,
+    result: Result<Vec<GroupReport>, Error>,
     groups: FakeGroups,
     notifier: FakeNotifier,
 }
@@ -52,7 +52,8 @@ fn run_remembering<H: History>(
 ) -> Run {
     let trigger = parse_event(&event(event_name)).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    let result = rt.block_on(remediate(&trigger, settings, Ports { groups: &groups, notifier: &notifier, history }));
+    let ports = Ports { groups: &groups, notifier: &notifier, history };
+    let result = rt.block_on(handle(&trigger, settings, ports)).map(|report| report.results);
     Run { result, groups, notifier }
 }
 
@@ -83,10 +84,10 @@ fn check(event_name: &str, before: Vec<EgressRule>, outcome: Outcome, after: Vec
 
 #[test]
 fn open_ipv4_is_revoked() {
-    let keep = rule("tcp", Some((5432, 5432)), "10.20.0.0/16");
+    let keep = rule("tcp 5432 to 10.20.0.0/16");
     check(
         "authorize-egress-open-ipv4",
-        vec![keep.clone(), rule("tcp", Some((443, 443)), "0.0.0.0/0")],
+        vec![keep.clone(), rule("tcp 443 to 0.0.0.0/0")],
         Outcome::Remediated,
         vec![keep],
         1,
@@ -95,7 +96,7 @@ fn open_ipv4_is_revoked() {
 
 #[test]
 fn open_ipv6_is_revoked() {
-    check("authorize-egress-open-ipv6", vec![rule("udp", Some((53, 53)), "::/0")], Outcome::Remediated, vec![], 1);
+    check("authorize-egress-open-ipv6", vec![rule("udp 53 to ::/0")], Outcome::Remediated, vec![], 1);
 }
 
 #[test]
@@ -110,27 +111,21 @@ fn created_groups_default_allow_all_is_revoked() {
 
 #[test]
 fn modified_rule_opened_to_world_is_revoked() {
-    check(
-        "modify-security-group-rules",
-        vec![rule("tcp", Some((22, 22)), "0.0.0.0/0")],
-        Outcome::Remediated,
-        vec![],
-        1,
-    );
+    check("modify-security-group-rules", vec![rule("tcp 22 to 0.0.0.0/0")], Outcome::Remediated, vec![], 1);
 }
 
 #[test]
 fn restricted_rule_is_compliant_with_one_call() {
-    let egress = vec![rule("tcp", Some((5432, 5432)), "10.20.0.0/16"), rule("-1", None, "pl-0123abcd")];
+    let egress = vec![rule("tcp 5432 to 10.20.0.0/16"), rule("all traffic to pl-0123abcd")];
     check("authorize-egress-restricted", egress.clone(), Outcome::Compliant, egress, 0);
 }
 
 #[test]
 fn mixed_permission_keeps_the_restricted_sibling() {
-    let private = rule("tcp", Some((443, 443)), "10.0.0.0/8");
+    let private = rule("tcp 443 to 10.0.0.0/8");
     check(
         "authorize-egress-mixed-permission",
-        vec![private.clone(), rule("tcp", Some((443, 443)), "0.0.0.0/0")],
+        vec![private.clone(), rule("tcp 443 to 0.0.0.0/0")],
         Outcome::Remediated,
         vec![private],
         1,
@@ -139,7 +134,7 @@ fn mixed_permission_keeps_the_restricted_sibling() {
 
 #[test]
 fn exempt_group_is_left_alone_with_one_call() {
-    let mut g = group(EVENT_GROUP, vec![rule("tcp", Some((80, 80)), "0.0.0.0/0")]);
+    let mut g = group(EVENT_GROUP, vec![rule("tcp 80 to 0.0.0.0/0")]);
     g.tags.insert("egress-guard:exempt".into(), "egress proxy".into());
     let r = run_with(
         "authorize-egress-exempt-group",
@@ -163,7 +158,7 @@ fn exempt_by_id_is_left_alone() {
 
 #[test]
 fn allowed_port_is_compliant() {
-    let open443 = vec![rule("tcp", Some((443, 443)), "0.0.0.0/0")];
+    let open443 = vec![rule("tcp 443 to 0.0.0.0/0")];
     let settings = Settings { allowed: vec!["tcp:443".parse().unwrap()], ..Settings::default() };
     let r = run("authorize-egress-open-ipv4", open443.clone(), &settings);
     assert_eq!(r.outcome(), Outcome::Compliant);
@@ -212,11 +207,11 @@ fn group_deleted_between_describe_and_revoke_is_gone_without_a_notice() {
 #[test]
 fn rule_reopened_before_verify_is_not_reported_as_success() {
     let groups = FakeGroups::with([group(EVENT_GROUP, default_egress())]);
-    *groups.reopen_after_revoke.lock().unwrap() = Some(rule("tcp", Some((22, 22)), "0.0.0.0/0"));
+    *groups.reopen_after_revoke.lock().unwrap() = Some(rule("tcp 22 to 0.0.0.0/0"));
     let r = run_with("authorize-egress-open-both", groups, FakeNotifier::default(), &Settings::default());
     assert_eq!(r.outcome(), Outcome::VerificationFailed);
     let notice = &r.notice();
-    assert_eq!(notice.still_open, [rule("tcp", Some((22, 22)), "0.0.0.0/0")]);
+    assert_eq!(notice.still_open, [rule("tcp 22 to 0.0.0.0/0")]);
     assert!(notice.subject().contains("ACTION NEEDED"), "{}", notice.subject());
     assert!(notice.text().contains("ADDED, STILL OPEN"), "{}", notice.text());
 }
@@ -250,8 +245,11 @@ fn undeliverable_notice_keeps_the_revoke_and_travels_in_the_error() {
         &Settings::default(),
     );
     assert!(r.egress_after().is_empty(), "the revoke stands");
-    let Err(Error::Notify { notice, .. }) = &r.result else { panic!("expected a notify error, got {:?}", r.result) };
-    assert_eq!(notice.revoked.len(), 2);
+    let Err(Error::Notify { subject, text, .. }) = &r.result else {
+        panic!("expected a notify error, got {:?}", r.result)
+    };
+    assert!(subject.contains("Revoked 2 open egress rules"), "{subject}");
+    assert!(text.contains("REVOKED 2 egress rules") && text.contains("To undo"), "{text}");
     let message = r.result.as_ref().unwrap_err().to_string();
     assert!(message.contains("aws ec2 authorize-security-group-egress"), "{message}");
 }
@@ -259,7 +257,7 @@ fn undeliverable_notice_keeps_the_revoke_and_travels_in_the_error() {
 #[test]
 fn compliant_group_is_notified_when_settings_ask() {
     let settings = Settings { notify_compliant: true, ..Settings::default() };
-    let r = run("authorize-egress-restricted", vec![rule("tcp", Some((5432, 5432)), "10.20.0.0/16")], &settings);
+    let r = run("authorize-egress-restricted", vec![rule("tcp 5432 to 10.20.0.0/16")], &settings);
     assert_eq!(r.outcome(), Outcome::Compliant);
     assert_eq!(r.groups.calls(), [DESCRIBE]);
     assert!(r.notice().subject().contains("compliant"));
@@ -267,12 +265,8 @@ fn compliant_group_is_notified_when_settings_ask() {
 
 #[test]
 fn notice_tells_who_what_and_how_to_undo() {
-    let private = rule("tcp", Some((443, 443)), "10.0.0.0/8");
-    let r = run(
-        "authorize-egress-mixed-permission",
-        vec![private, rule("tcp", Some((443, 443)), "0.0.0.0/0")],
-        &Settings::default(),
-    );
+    let private = rule("tcp 443 to 10.0.0.0/8");
+    let r = run("authorize-egress-mixed-permission", vec![private, rule("tcp 443 to 0.0.0.0/0")], &Settings::default());
     let notice = &r.notice();
     let subject = notice.subject();
     assert_eq!(subject, "egress-guard: Revoked 1 open egress rule on sg-0a1b2c3d4e5f60718 (web) - eu-west-1");
@@ -305,7 +299,7 @@ fn subject_fits_sns_with_a_long_group_name() {
 
 /// The tcp 443 rule opened to 0.0.0.0/0 (`authorize-egress-open-ipv4`) on a group that holds just it.
 fn run_open<H: History>(settings: &Settings, history: &H) -> Run {
-    let groups = FakeGroups::with([group(EVENT_GROUP, vec![rule("tcp", Some((443, 443)), "0.0.0.0/0")])]);
+    let groups = FakeGroups::with([group(EVENT_GROUP, vec![rule("tcp 443 to 0.0.0.0/0")])]);
     run_remembering("authorize-egress-open-ipv4", groups, FakeNotifier::default(), settings, history)
 }
 
@@ -343,7 +337,7 @@ fn compliant_exempt_and_dry_run_make_no_history_call() {
     let history = FakeHistory::default();
     run_remembering(
         "authorize-egress-restricted",
-        FakeGroups::with([group(EVENT_GROUP, vec![rule("tcp", Some((443, 443)), "10.0.0.0/8")])]),
+        FakeGroups::with([group(EVENT_GROUP, vec![rule("tcp 443 to 10.0.0.0/8")])]),
         FakeNotifier::default(),
         &Settings::default(),
         &history,

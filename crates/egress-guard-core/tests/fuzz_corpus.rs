@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use egress_guard_core::model::validate_group_id;
-use egress_guard_core::{SecurityGroup, Settings, evaluate, notice::undo_command, parse_event};
+use egress_guard_core::{SecurityGroup, Settings, evaluate, parse_event, permission::undo_command};
 
 fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus").join(target);

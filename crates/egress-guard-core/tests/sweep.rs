@@ -6,23 +6,23 @@ mod common;
 use std::cell::Cell;
 
 use common::{FakeGroups, FakeNotifier, event, group, rule};
-use egress_guard_core::{NoHistory, Outcome, Ports, Settings, SweepSummary, parse_event, sweep};
+use egress_guard_core::{NoHistory, Outcome, Ports, Settings, SweepReport, parse_event, sweep};
 
 const OPEN: [&str; 3] = ["sg-0000000000000000a", "sg-0000000000000000b", "sg-0000000000000000c"];
 const RESTRICTED: &str = "sg-0000000000000000d";
 const EXEMPT: &str = "sg-0000000000000000e";
 
 fn world() -> FakeGroups {
-    let open = || vec![rule("-1", None, "0.0.0.0/0"), rule("tcp", Some((443, 443)), "10.0.0.0/8")];
-    let mut exempt = group(EXEMPT, vec![rule("-1", None, "::/0")]);
+    let open = || vec![rule("all traffic to 0.0.0.0/0"), rule("tcp 443 to 10.0.0.0/8")];
+    let mut exempt = group(EXEMPT, vec![rule("all traffic to ::/0")]);
     exempt.tags.insert("egress-guard:exempt".into(), "proxy".into());
     let mut all: Vec<_> = OPEN.iter().map(|id| group(id, open())).collect();
-    all.push(group(RESTRICTED, vec![rule("udp", Some((53, 53)), "10.0.0.2/32")]));
+    all.push(group(RESTRICTED, vec![rule("udp 53 to 10.0.0.2/32")]));
     all.push(exempt);
     FakeGroups::with(all)
 }
 
-fn run(groups: &FakeGroups, notifier: &FakeNotifier, settings: &Settings, budget: usize) -> SweepSummary {
+fn run(groups: &FakeGroups, notifier: &FakeNotifier, settings: &Settings, budget: usize) -> SweepReport {
     let trigger = parse_event(&event("scheduled-sweep")).unwrap();
     let left = Cell::new(budget);
     let has_time = || {
@@ -43,7 +43,7 @@ fn sweep_fixes_every_open_group_touches_nothing_else_and_sends_one_summary() {
     assert!(s.complete);
     assert_eq!((s.count(Outcome::Remediated), s.count(Outcome::Compliant), s.count(Outcome::Exempt)), (3, 1, 1));
     for id in OPEN {
-        assert_eq!(groups.egress(id), [rule("tcp", Some((443, 443)), "10.0.0.0/8")], "{id}");
+        assert_eq!(groups.egress(id), [rule("tcp 443 to 10.0.0.0/8")], "{id}");
     }
     assert_eq!(groups.egress(RESTRICTED), before_restricted);
     assert_eq!(groups.egress(EXEMPT), before_exempt);
@@ -85,7 +85,7 @@ fn sweep_cut_short_stops_between_groups_and_reports_progress() {
 
 #[test]
 fn sweep_with_nothing_open_sends_nothing() {
-    let groups = FakeGroups::with([group(RESTRICTED, vec![rule("udp", Some((53, 53)), "10.0.0.2/32")])]);
+    let groups = FakeGroups::with([group(RESTRICTED, vec![rule("udp 53 to 10.0.0.2/32")])]);
     let notifier = FakeNotifier::default();
     let s = run(&groups, &notifier, &Settings::default(), usize::MAX);
     assert_eq!(s.count(Outcome::Compliant), 1);

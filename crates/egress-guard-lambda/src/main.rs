@@ -39,15 +39,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let started = Instant::now();
-        let sweep = event.payload.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event");
         // A sweep takes on another group only with this much time left: one revoke, re-read and the summary.
         let deadline = UNIX_EPOCH + Duration::from_millis(event.context.deadline);
         let has_time = || SystemTime::now() + SWEEP_MARGIN < deadline;
         let home = Home::from_function_arn(&event.context.invoked_function_arn);
-        let result = handle(event.payload, settings, home.as_ref(), (fleet, notifier, history), has_time).await;
+        let invocation = handle(event.payload, settings, home.as_ref(), (fleet, notifier, history), has_time).await;
         let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
-        println!("{}", metrics_line(&result, sweep, started.elapsed().as_secs_f64() * 1000.0, now_ms));
-        result.map_err(diagnostic)
+        println!("{}", metrics_line(&invocation, started.elapsed().as_secs_f64() * 1000.0, now_ms));
+        invocation.result.map_err(diagnostic)
     }))
     .await
 }

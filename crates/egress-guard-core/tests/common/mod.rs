@@ -1,4 +1,4 @@
-//! Test helpers shared by the core's tests: the sample events, rule builders and in-memory fakes of the two ports.
+//! Test helpers shared by the core's tests: the sample events, the rule parser and in-memory fakes of the two ports.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -6,10 +6,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use egress_guard_core::history::Revocation;
-use egress_guard_core::{
-    Cidr, Destination, EgressRule, History, Message, Notifier, PortRange, Protocol, RevokePlan, SecurityGroup,
-    SecurityGroups,
-};
+use egress_guard_core::{EgressRule, History, Message, Notifier, RevokePlan, SecurityGroup, SecurityGroups};
 
 /// The group id every file in `events/` names.
 pub const EVENT_GROUP: &str = "sg-0a1b2c3d4e5f60718";
@@ -34,22 +31,9 @@ pub fn event_names() -> Vec<String> {
     names
 }
 
-/// A rule: `rule("tcp", Some((443, 443)), "0.0.0.0/0")`; destinations starting `pl-` and `sg-` are prefix lists and groups.
-pub fn rule(protocol: &str, ports: Option<(i32, i32)>, to: &str) -> EgressRule {
-    let destination = if to.starts_with("pl-") {
-        Destination::PrefixList(to.into())
-    } else if to.starts_with("sg-") {
-        Destination::SecurityGroup { group_id: to.into(), user_id: None }
-    } else {
-        Destination::Cidr(Cidr::parse(to).unwrap())
-    };
-    EgressRule {
-        protocol: Protocol::parse(protocol).unwrap(),
-        ports: ports.map(|(from, to)| PortRange { from, to }),
-        destination,
-        description: None,
-        rule_id: None,
-    }
+/// A rule as `Display` prints it: `rule("tcp 443 to 0.0.0.0/0")`, `rule("all traffic to pl-0123abcd")`.
+pub fn rule(text: &str) -> EgressRule {
+    text.parse().unwrap_or_else(|e| panic!("{text}: {e}"))
 }
 
 pub fn group(id: &str, egress: Vec<EgressRule>) -> SecurityGroup {

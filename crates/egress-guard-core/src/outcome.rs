@@ -1,0 +1,81 @@
+//! What became of one group: the outcome every report, notice, log line and metric speaks of.
+
+use serde::{Deserialize, Serialize};
+
+use crate::evaluate::Evaluation;
+
+/// What became of one group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Compliant,
+    Exempt,
+    Remediated,
+    DryRun,
+    GroupGone,
+    CallFailed,
+    VerificationFailed,
+    /// The event's account is not one the function acts in (organization mode); nothing was read or changed.
+    Refused,
+}
+
+impl Outcome {
+    /// Every outcome, in the order the metrics line lists them.
+    pub const ALL: [Outcome; 8] = [
+        Outcome::Remediated,
+        Outcome::Compliant,
+        Outcome::Exempt,
+        Outcome::DryRun,
+        Outcome::GroupGone,
+        Outcome::CallFailed,
+        Outcome::VerificationFailed,
+        Outcome::Refused,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Outcome::Compliant => "compliant",
+            Outcome::Exempt => "exempt",
+            Outcome::Remediated => "remediated",
+            Outcome::DryRun => "dry_run",
+            Outcome::GroupGone => "group_gone",
+            Outcome::CallFailed => "call_failed",
+            Outcome::VerificationFailed => "verification_failed",
+            Outcome::Refused => "refused",
+        }
+    }
+
+    /// The outcome for a group left as it is (empty plan): exempt if an exemption applies, else compliant.
+    pub fn untouched(evaluation: &Evaluation) -> Outcome {
+        if evaluation.exemption.is_some() { Outcome::Exempt } else { Outcome::Compliant }
+    }
+
+    /// Whether a revoke was made: the outcomes the repeat history and the `RulesRevoked` metric count.
+    pub fn revoked(&self) -> bool {
+        matches!(self, Outcome::Remediated | Outcome::VerificationFailed | Outcome::GroupGone)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_lists_every_outcome_once() {
+        let names: std::collections::BTreeSet<&str> = Outcome::ALL.iter().map(Outcome::as_str).collect();
+        assert_eq!(names.len(), Outcome::ALL.len());
+        for outcome in Outcome::ALL {
+            // A new variant breaks this match, and so reminds whoever adds it to list it in ALL.
+            match outcome {
+                Outcome::Compliant
+                | Outcome::Exempt
+                | Outcome::Remediated
+                | Outcome::DryRun
+                | Outcome::GroupGone
+                | Outcome::CallFailed
+                | Outcome::VerificationFailed
+                | Outcome::Refused => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! What egress-guard answers: a `GroupReport` per group, an `EventReport` per trigger, a `SweepReport` per sweep
+//! (`audit::AuditReport` is the CLI's). Data only; `render` writes the sweep's message.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::EgressRule;
+use crate::notice::Notice;
+use crate::outcome::Outcome;
+use crate::trigger::Trigger;
+
+/// Rules as a person reads them: `tcp 443 to 0.0.0.0/0`.
+pub(crate) fn show(rules: &[EgressRule]) -> Vec<String> {
+    rules.iter().map(EgressRule::to_string).collect()
+}
+
+/// The result for one group of an event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupReport {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    pub outcome: Outcome,
+    /// Destinations revoked (in a dry run: that would be), as `traffic to destination`.
+    pub revoked: Vec<String>,
+    /// Rules whose CIDRs add up to the whole Internet (none `/0`), as `traffic to destination`: reported, and
+    /// revoked only with `EGRESS_GUARD_REVOKE_SPLIT_RANGES`.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub split_ranges: Vec<String>,
+    /// Why nothing was done, for a refused event.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reason: Option<String>,
+    /// The notice that was published, if one was.
+    #[serde(skip)]
+    pub notice: Option<Notice>,
+}
+
+impl GroupReport {
+    /// A group nothing was read of or done to.
+    pub(crate) fn untouched(group_id: Option<&str>, outcome: Outcome) -> GroupReport {
+        GroupReport {
+            group_id: group_id.map(str::to_owned),
+            outcome,
+            revoked: vec![],
+            split_ranges: vec![],
+            reason: None,
+            notice: None,
+        }
+    }
+
+    /// A group acted on, told by its notice; `published` says whether the notice went out.
+    pub(crate) fn acted(notice: Notice, published: bool) -> GroupReport {
+        GroupReport {
+            group_id: Some(notice.group.id.clone()),
+            outcome: notice.outcome,
+            revoked: show(&notice.revoked),
+            split_ranges: show(&notice.split_ranges),
+            reason: None,
+            notice: published.then_some(notice),
+        }
+    }
+}
+
+/// The answer to one trigger: small, for the Lambda's invocation record and the CLI.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventReport {
+    pub event_id: String,
+    pub event_name: String,
+    pub results: Vec<GroupReport>,
+}
+
+impl EventReport {
+    pub(crate) fn new(trigger: &Trigger, results: Vec<GroupReport>) -> EventReport {
+        EventReport { event_id: trigger.event_id.clone(), event_name: trigger.event_name.as_str().to_owned(), results }
+    }
+
+    /// The answer to a trigger the function does not act on (see `org::access`): no AWS call, no notice.
+    pub fn refused(trigger: &Trigger, reason: String) -> EventReport {
+        tracing::warn!(event_id = %trigger.event_id, account = %trigger.account, region = %trigger.region, %reason, outcome = "refused", "event refused");
+        let group_id = trigger.group_ids.first().map(String::as_str);
+        let report = GroupReport { reason: Some(reason), ..GroupReport::untouched(group_id, Outcome::Refused) };
+        EventReport::new(trigger, vec![report])
+    }
+}
+
+/// One group the sweep acted on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SweepLine {
+    pub group_id: String,
+    pub group_name: String,
+    pub outcome: Outcome,
+    pub revoked: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub undo_command: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub still_open: Vec<String>,
+}
+
+impl SweepLine {
+    pub(crate) fn new(notice: &Notice) -> SweepLine {
+        SweepLine {
+            group_id: notice.group.id.clone(),
+            group_name: notice.group.name.clone(),
+            outcome: notice.outcome,
+            revoked: show(&notice.revoked),
+            undo_command: notice.undo_command.clone(),
+            still_open: show(&notice.still_open),
+        }
+    }
+}
+
+/// What a sweep did: counts per outcome, one line per group acted on, and how far it got.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SweepReport {
+    pub event_id: String,
+    pub account: String,
+    pub region: String,
+    pub dry_run: bool,
+    pub groups_total: usize,
+    pub groups_checked: usize,
+    /// False when the time ran short: the next sweep starts again from the top.
+    pub complete: bool,
+    pub counts: BTreeMap<Outcome, usize>,
+    pub lines: Vec<SweepLine>,
+}
+
+impl SweepReport {
+    pub fn count(&self, outcome: Outcome) -> usize {
+        self.counts.get(&outcome).copied().unwrap_or(0)
+    }
+
+    /// Groups whose open egress was (or, in a dry run, would be) revoked, or stayed open.
+    pub fn acted(&self) -> usize {
+        self.count(Outcome::Remediated) + self.count(Outcome::DryRun) + self.count(Outcome::VerificationFailed)
+    }
+}

@@ -1,0 +1,126 @@
+//! The function's configuration, read once at init from its environment: the topic, the history table and the
+//! core's settings. Every error names its variable.
+
+use egress_guard_core::Settings;
+use egress_guard_core::model::is_account_id;
+
+use crate::Error;
+
+/// The variable naming the SNS topic that receives notices.
+pub const TOPIC_ARN_VAR: &str = "EGRESS_GUARD_TOPIC_ARN";
+/// The variable naming the DynamoDB table of past revokes (repeat counts); unset or empty: no counts.
+pub const HISTORY_TABLE_VAR: &str = "EGRESS_GUARD_HISTORY_TABLE";
+
+/// Every variable the function reads, for the template check.
+pub fn variables() -> Vec<&'static str> {
+    let mut all = vec![TOPIC_ARN_VAR, HISTORY_TABLE_VAR];
+    all.extend(egress_guard_core::settings::vars::ALL);
+    all
+}
+
+/// What the function is configured with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub topic_arn: String,
+    pub history_table: Option<String>,
+    pub settings: Settings,
+}
+
+impl Config {
+    /// Reads the configuration; `lookup` is `std::env::var` in production. Every error names its variable.
+    pub fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, Error> {
+        let topic_arn = lookup(TOPIC_ARN_VAR)
+            .filter(|v| !v.trim().is_empty())
+            .ok_or(Error::MissingSetting { variable: TOPIC_ARN_VAR })?;
+        if !is_sns_topic_arn(&topic_arn) {
+            return Err(Error::InvalidTopicArn {
+                variable: TOPIC_ARN_VAR,
+                value: topic_arn.chars().take(200).collect(),
+            });
+        }
+        let history_table = lookup(HISTORY_TABLE_VAR).map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
+        if let Some(table) = &history_table
+            && !is_table_name(table)
+        {
+            return Err(Error::InvalidTableName {
+                variable: HISTORY_TABLE_VAR,
+                value: table.chars().take(300).collect(),
+            });
+        }
+        Ok(Config { topic_arn, history_table, settings: Settings::from_vars(lookup)? })
+    }
+
+    pub fn from_env() -> Result<Config, Error> {
+        Config::from_vars(|name| std::env::var(name).ok())
+    }
+}
+
+/// A DynamoDB table name: 3 to 255 of letters, digits, `_`, `-` and `.`.
+fn is_table_name(name: &str) -> bool {
+    (3..=255).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+}
+
+fn is_sns_topic_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.split(':').collect();
+    matches!(parts.as_slice(), ["arn", partition, "sns", region, account, name]
+        if partition.starts_with("aws")
+            && !region.is_empty()
+            && is_account_id(account)
+            && !name.is_empty() && name.len() <= 256
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, Error> {
+        let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_vars(|name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+    }
+
+    const TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:egress-guard";
+
+    #[test]
+    fn reads_topic_and_settings() {
+        let c = config(&[(TOPIC_ARN_VAR, TOPIC), ("EGRESS_GUARD_DRY_RUN", "true")]).unwrap();
+        assert_eq!(c.topic_arn, TOPIC);
+        assert!(c.settings.dry_run);
+    }
+
+    #[test]
+    fn missing_topic_names_the_variable() {
+        let err = config(&[]).unwrap_err().to_string();
+        assert!(err.contains(TOPIC_ARN_VAR), "{err}");
+    }
+
+    #[test]
+    fn topic_that_is_not_an_arn_names_the_variable() {
+        for bad in [
+            "my-topic",
+            "arn:aws:sqs:eu-west-1:123456789012:q",
+            "arn:aws:sns:eu-west-1:1234:t",
+            "arn:aws:sns:eu-west-1:123456789012:",
+        ] {
+            let err = config(&[(TOPIC_ARN_VAR, bad)]).unwrap_err().to_string();
+            assert!(err.contains(TOPIC_ARN_VAR), "{bad}: {err}");
+        }
+        assert!(config(&[(TOPIC_ARN_VAR, "arn:aws-us-gov:sns:us-gov-west-1:123456789012:t.fifo")]).is_ok());
+    }
+
+    #[test]
+    fn history_table_is_optional_and_checked() {
+        assert_eq!(config(&[(TOPIC_ARN_VAR, TOPIC)]).unwrap().history_table, None);
+        let c = config(&[(TOPIC_ARN_VAR, TOPIC), (HISTORY_TABLE_VAR, "egress-guard-History-1A2B")]).unwrap();
+        assert_eq!(c.history_table.as_deref(), Some("egress-guard-History-1A2B"));
+        let err = config(&[(TOPIC_ARN_VAR, TOPIC), (HISTORY_TABLE_VAR, "no spaces")]).unwrap_err().to_string();
+        assert!(err.contains(HISTORY_TABLE_VAR), "{err}");
+    }
+
+    #[test]
+    fn bad_setting_names_its_variable() {
+        let err =
+            config(&[(TOPIC_ARN_VAR, TOPIC), ("EGRESS_GUARD_ALLOWED_PORTS", "tcp:99999")]).unwrap_err().to_string();
+        assert!(err.contains("EGRESS_GUARD_ALLOWED_PORTS"), "{err}");
+    }
+}
