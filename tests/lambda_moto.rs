@@ -74,6 +74,51 @@ async fn open_ipv4_is_revoked_and_notified() {
     assert_eq!(n["MessageAttributes"]["group_id"]["Value"], g.as_str());
 }
 
+/// The notice's undo command re-creates exactly what the revoke removed: several ranges per permission, their
+/// descriptions, IPv4 and IPv6; the private ranges beside them were never touched.
+#[tokio::test]
+async fn undo_command_restores_exactly_what_the_revoke_removed() {
+    use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range};
+    let v4 = |cidr: &str, description: Option<&str>| IpRange::builder().cidr_ip(cidr).set_description(description.map(Into::into)).build();
+    let v6 = |cidr: &str, description: Option<&str>| Ipv6Range::builder().cidr_ipv6(cidr).set_description(description.map(Into::into)).build();
+    let c = Case::new().await;
+    let permissions = vec![
+        IpPermission::builder()
+            .ip_protocol("tcp")
+            .from_port(443)
+            .to_port(443)
+            .ip_ranges(v4("0.0.0.0/0", Some("https out")))
+            .ip_ranges(v4("10.0.0.0/8", Some("internal")))
+            .ipv6_ranges(v6("::/0", Some("https out v6")))
+            .build(),
+        IpPermission::builder()
+            .ip_protocol("udp")
+            .from_port(53)
+            .to_port(53)
+            .ip_ranges(v4("0.0.0.0/0", None))
+            .ip_ranges(v4("10.0.0.2/32", Some("resolver")))
+            .ipv6_ranges(v6("::/0", Some("dns v6")))
+            .build(),
+        IpPermission::builder().ip_protocol("-1").ip_ranges(v4("0.0.0.0/0", Some("legacy (all)"))).build(),
+    ];
+    let g = c.world.group_with(&c.vpc, "web", permissions).await;
+    let sorted = |mut rules: Vec<egress_guard_core::EgressRule>| {
+        rules.sort();
+        rules
+    };
+    let before = sorted(c.world.describe(&g).await.egress);
+    assert_eq!(before.len(), 7);
+    let (response, _) =
+        c.expect(event_for("authorize-egress-open-both", &g), &Settings::default(), Outcome::Remediated).await;
+    assert_eq!(response.results[0].revoked.len(), 5);
+    assert_eq!(c.world.egress(&g).await, ["tcp 443 to 10.0.0.0/8", "udp 53 to 10.0.0.2/32"]);
+    let notice = c.world.notices(&c.queue).await.remove(0);
+    let text = notice["Message"].as_str().unwrap();
+    let undo = text.lines().find(|l| l.starts_with("aws ec2 authorize-security-group-egress")).expect("an undo command");
+    c.world.run_undo(undo);
+    assert_eq!(sorted(c.world.describe(&g).await.egress), before, "the undo restores every rule and description");
+}
+
 #[tokio::test]
 async fn open_ipv6_is_revoked() {
     let c = Case::new().await;

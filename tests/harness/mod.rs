@@ -281,6 +281,25 @@ impl World {
     pub async fn notices(&self, queue_url: &str) -> Vec<Value> {
         self.drain(queue_url).await.iter().map(|body| serde_json::from_str(body).unwrap()).collect()
     }
+
+    /// Runs a notice's undo command as a user would paste it: split by a POSIX shell's rules (Python's `shlex`), then
+    /// its `--ip-permissions` JSON sent through botocore, which checks it against EC2's API model as the AWS CLI does.
+    pub fn run_undo(&self, command: &str) {
+        const UNDO: &str = r#"
+import json, shlex, sys, boto3
+argv = shlex.split(sys.argv[1])
+assert argv[:3] == ["aws", "ec2", "authorize-security-group-egress"], argv
+opts = dict(zip(argv[3::2], argv[4::2]))
+ec2 = boto3.client("ec2", region_name=opts["--region"])
+ec2.authorize_security_group_egress(GroupId=opts["--group-id"], IpPermissions=json.loads(opts["--ip-permissions"]))
+"#;
+        let out = Command::new(venv_tool("python"))
+            .args(["-c", UNDO, command])
+            .envs(self.moto.env())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run python: {e}. Install with:\n  {INSTALL}"));
+        assert!(out.status.success(), "undo failed: {}\n{command}", String::from_utf8_lossy(&out.stderr));
+    }
 }
 
 /// An egress permission: `perm("tcp", Some((443, 443)), &["0.0.0.0/0"], &[])`.
