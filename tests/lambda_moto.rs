@@ -79,8 +79,12 @@ async fn open_ipv4_is_revoked_and_notified() {
 #[tokio::test]
 async fn undo_command_restores_exactly_what_the_revoke_removed() {
     use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range};
-    let v4 = |cidr: &str, description: Option<&str>| IpRange::builder().cidr_ip(cidr).set_description(description.map(Into::into)).build();
-    let v6 = |cidr: &str, description: Option<&str>| Ipv6Range::builder().cidr_ipv6(cidr).set_description(description.map(Into::into)).build();
+    let v4 = |cidr: &str, description: Option<&str>| {
+        IpRange::builder().cidr_ip(cidr).set_description(description.map(Into::into)).build()
+    };
+    let v6 = |cidr: &str, description: Option<&str>| {
+        Ipv6Range::builder().cidr_ipv6(cidr).set_description(description.map(Into::into)).build()
+    };
     let c = Case::new().await;
     let permissions = vec![
         IpPermission::builder()
@@ -114,7 +118,8 @@ async fn undo_command_restores_exactly_what_the_revoke_removed() {
     assert_eq!(c.world.egress(&g).await, ["tcp 443 to 10.0.0.0/8", "udp 53 to 10.0.0.2/32"]);
     let notice = c.world.notices(&c.queue).await.remove(0);
     let text = notice["Message"].as_str().unwrap();
-    let undo = text.lines().find(|l| l.starts_with("aws ec2 authorize-security-group-egress")).expect("an undo command");
+    let undo =
+        text.lines().find(|l| l.starts_with("aws ec2 authorize-security-group-egress")).expect("an undo command");
     c.world.run_undo(undo);
     assert_eq!(sorted(c.world.describe(&g).await.egress), before, "the undo restores every rule and description");
 }

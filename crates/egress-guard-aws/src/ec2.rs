@@ -174,22 +174,16 @@ pub fn to_domain(g: &aws_sdk_ec2::types::SecurityGroup) -> SecurityGroup {
     }
 }
 
-/// The exact `IpPermissions` for a plan's rules: the core's one grouping (`permission::permissions`), descriptions
-/// included, as SDK types. Only CIDRs are ever included.
+/// The exact `IpPermissions` for a plan's rules: the core's one grouping (`permission::permissions`) as SDK types.
+/// Only CIDRs are ever included, and no description: EC2 matches the revoke by tuple alone (see `permission`).
 pub fn to_permissions(rules: &[EgressRule]) -> Vec<IpPermission> {
     permissions(rules)
         .into_iter()
         .map(|p| {
-            let v4: Vec<IpRange> = p
-                .ip_ranges
-                .into_iter()
-                .map(|r| IpRange::builder().cidr_ip(r.cidr_ip).set_description(r.description).build())
-                .collect();
-            let v6: Vec<Ipv6Range> = p
-                .ipv6_ranges
-                .into_iter()
-                .map(|r| Ipv6Range::builder().cidr_ipv6(r.cidr_ipv6).set_description(r.description).build())
-                .collect();
+            let v4: Vec<IpRange> =
+                p.ip_ranges.into_iter().map(|r| IpRange::builder().cidr_ip(r.cidr_ip).build()).collect();
+            let v6: Vec<Ipv6Range> =
+                p.ipv6_ranges.into_iter().map(|r| Ipv6Range::builder().cidr_ipv6(r.cidr_ipv6).build()).collect();
             IpPermission::builder()
                 .ip_protocol(p.ip_protocol.as_ec2())
                 .set_from_port(p.from_port)

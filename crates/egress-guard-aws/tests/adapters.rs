@@ -30,7 +30,7 @@ fn sdk_group() -> SdkGroup {
                 .from_port(443)
                 .to_port(443)
                 .ip_ranges(IpRange::builder().cidr_ip("10.0.0.0/8").build())
-                .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").description("https").build())
+                .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
                 .build(),
         )
         .ip_permissions_egress(
@@ -85,8 +85,8 @@ async fn describe_keeps_other_error_codes() {
     assert_eq!(err.code(), "UnauthorizedOperation");
 }
 
-/// The open tuples as read, descriptions included (EC2 matches a revoke without them, and the undo command puts them
-/// back from the same grouping).
+/// The open tuples, without their descriptions: EC2 matches a revoke by tuple, and a description edited since our
+/// describe must not make it miss (the undo command puts them back from the same grouping).
 #[tokio::test]
 async fn revoke_sends_only_the_open_tuples_never_rule_ids() {
     let group = egress_guard_aws::to_domain(&sdk_group());
@@ -101,7 +101,7 @@ async fn revoke_sends_only_the_open_tuples_never_rule_ids() {
                             .ip_protocol("tcp")
                             .from_port(443)
                             .to_port(443)
-                            .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").description("https").build())
+                            .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
                             .build(),
                         IpPermission::builder()
                             .ip_protocol("-1")
@@ -153,7 +153,7 @@ fn permissions_group_ranges_by_protocol_and_ports_and_skip_non_cidrs() {
     let perms = to_permissions(&rules);
     assert_eq!(perms.len(), 2);
     assert_eq!((perms[0].ip_ranges().len(), perms[0].ipv6_ranges().len()), (1, 1));
-    assert_eq!(perms[0].ipv6_ranges()[0].description(), Some("dns v6"), "the revoke names the rule as read");
+    assert_eq!(perms[0].ipv6_ranges()[0].description(), None, "the revoke matches by tuple, never by description");
     assert!(perms.iter().all(|p| p.prefix_list_ids().is_empty()));
 }
 

@@ -1,7 +1,9 @@
 //! EC2's `IpPermission` shape: rules grouped by (protocol, ports), one list of ranges per address family. The one
 //! grouping behind both the revoke (the EC2 adapter) and the undo command, so that the undo restores exactly what the
-//! revoke removed. Descriptions are kept in both: the undo puts them back, and EC2 ignores them when it matches a
-//! revoke ("you do not need to specify the description to revoke the rule", RevokeSecurityGroupEgress).
+//! revoke removed. Descriptions are data here; the undo puts them back, and the revoke leaves them out on purpose:
+//! EC2 matches a revoke on (protocol, ports, CIDR) and needs no description ("you do not need to specify the
+//! description to revoke the rule", RevokeSecurityGroupEgress), while a description sent that no longer matches (edited
+//! between our describe and our revoke) can make the revoke miss the open rule.
 
 use serde::Serialize;
 
