@@ -30,7 +30,7 @@ fn sdk_group() -> SdkGroup {
                 .from_port(443)
                 .to_port(443)
                 .ip_ranges(IpRange::builder().cidr_ip("10.0.0.0/8").build())
-                .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+                .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").description("https").build())
                 .build(),
         )
         .ip_permissions_egress(
