@@ -55,21 +55,46 @@ pub fn wait_for_port(addr: SocketAddr, what: &str, child: &mut Child) {
 /// A moto server of its own for one test, on 127.0.0.1 and a free port; killed on drop.
 pub struct Moto {
     child: Child,
+    proxy: Child,
+    port: u16,
+    /// The limits proxy in front of moto: every client of every test talks to AWS through it.
     pub endpoint: String,
 }
 
 impl Moto {
+    /// moto server on 127.0.0.1, behind `tests/limits_proxy.py`, which rejects what real AWS rejects (SNS subject,
+    /// size and attributes, DynamoDB expression size) and injects faults on request.
     pub fn start() -> Moto {
         let server = venv_tool("moto_server");
-        let port = free_port();
+        let moto_port = free_port();
         let mut child = Command::new(&server)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-H", "127.0.0.1", "-p", &moto_port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}. Install with:\n  {INSTALL}", server.display()));
-        wait_for_port(SocketAddr::from(([127, 0, 0, 1], port)), "moto_server", &mut child);
-        Moto { child, endpoint: format!("http://127.0.0.1:{port}") }
+        wait_for_port(SocketAddr::from(([127, 0, 0, 1], moto_port)), "moto_server", &mut child);
+        let port = free_port();
+        let script = repo_root().join("tests/limits_proxy.py");
+        let mut proxy = Command::new(venv_tool("python"))
+            .arg(&script)
+            .args([port.to_string(), moto_port.to_string()])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}. Install with:\n  {INSTALL}", script.display()));
+        wait_for_port(SocketAddr::from(([127, 0, 0, 1], port)), "limits_proxy.py", &mut proxy);
+        Moto { child, proxy, port, endpoint: format!("http://127.0.0.1:{port}") }
+    }
+
+    /// Answers the next `times` calls of `operation` whose request contains `contains` with an EC2 error `code`, as
+    /// real AWS may (a group not yet visible after its creation, a throttle, a denial).
+    pub fn inject_ec2_error(&self, operation: &str, contains: &str, times: u32, code: &str) {
+        let body = format!(
+            "<Response><Errors><Error><Code>{code}</Code><Message>injected {code}</Message></Error></Errors><RequestID>limits-proxy</RequestID></Response>"
+        );
+        let fault = serde_json::json!({"operation": operation, "contains": contains, "times": times, "status": 400, "body": body});
+        let (status, _) = http_post(self.port, "/egress-guard-limits/inject", &fault.to_string());
+        assert_eq!(status, 200, "the limits proxy took the fault");
     }
 
     /// The environment a process needs to talk to this moto with dummy credentials.
@@ -95,8 +120,10 @@ impl Moto {
 
 impl Drop for Moto {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for child in [&mut self.proxy, &mut self.child] {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
