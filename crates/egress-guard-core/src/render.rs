@@ -10,8 +10,8 @@ use crate::ports::Message;
 use crate::report::SweepReport;
 use crate::trigger::TriggerKind;
 
-/// SNS rejects subjects longer than 100 characters.
-pub const MAX_SUBJECT_CHARS: usize = 100;
+/// SNS documents a subject as ASCII, no line breaks, "must be less than 100 characters": 99 at the most.
+pub const MAX_SUBJECT_CHARS: usize = 99;
 
 impl Message for Notice {
     fn subject(&self) -> String {
@@ -39,7 +39,7 @@ impl Message for Notice {
 }
 
 impl Notice {
-    /// One line, at most 100 characters, no line breaks: fit for an SNS subject and a phone's lock screen.
+    /// One line of at most 99 printable ASCII characters: fit for an SNS subject and a phone's lock screen.
     pub fn subject(&self) -> String {
         let g = &self.group;
         let n = self.revoked.len();
@@ -226,14 +226,22 @@ fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
     if n == 1 { one } else { many }
 }
 
-/// Folds control characters into spaces and cuts to `max` characters, marking a cut with `…`.
+/// Printable ASCII on one line: control characters become spaces, anything else outside ASCII `?`; cut to `max`
+/// characters, a cut marked with `...`.
 pub(crate) fn one_line(text: &str, max: usize) -> String {
-    let clean: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-    if clean.chars().count() <= max {
+    let clean: String = text
+        .chars()
+        .map(|c| match c {
+            ' '..='~' => c,
+            c if c.is_control() => ' ',
+            _ => '?',
+        })
+        .collect();
+    if clean.len() <= max {
         return clean;
     }
-    let mut cut: String = clean.chars().take(max - 1).collect();
-    cut.push('…');
+    let mut cut = clean[..max - 3].to_owned();
+    cut.push_str("...");
     cut
 }
 
@@ -293,8 +301,15 @@ mod tests {
     #[test]
     fn one_line_cuts_long_text_and_folds_breaks() {
         let long = format!("a\nb{}", "x".repeat(200));
-        let line = one_line(&long, 100);
-        assert_eq!(line.chars().count(), 100);
-        assert!(line.starts_with("a b") && line.ends_with('…'));
+        let line = one_line(&long, MAX_SUBJECT_CHARS);
+        assert_eq!(line.len(), 99);
+        assert!(line.starts_with("a b") && line.ends_with("..."), "{line}");
+    }
+
+    #[test]
+    fn one_line_is_printable_ascii_whatever_the_input() {
+        let line = one_line("caf\u{e9} \u{2026}\ttab\u{7f}", MAX_SUBJECT_CHARS);
+        assert_eq!(line, "caf? ? tab ");
+        assert!(line.bytes().all(|b| (b' '..=b'~').contains(&b)));
     }
 }
