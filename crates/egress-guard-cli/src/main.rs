@@ -141,9 +141,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Replay { event, out } => {
             let bytes = std::fs::read(&event).map_err(|e| anyhow::anyhow!("reading {}: {e}", event.display()))?;
-            let trigger = egress_guard_core::parse_event(&bytes)?;
-            let region = cli.region.unwrap_or_else(|| trigger.region.clone());
-            run::run(&clients, &region, &trigger, &settings, out.topic_arn.as_deref(), out.format == Format::Json).await
+            let mut trigger = egress_guard_core::parse_event(&bytes)?;
+            // Acting in another region than the event's: the notice and its undo command name where it acted.
+            if let Some(region) = cli.region {
+                trigger.region = region;
+            }
+            run::run(&clients, &trigger, &settings, out.topic_arn.as_deref(), out.format == Format::Json).await
         }
         Command::Fix { group_id, out } => {
             let region = cli
@@ -153,7 +156,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             let who = format!("{} via egress-guard fix", std::env::var("USER").unwrap_or_else(|_| "a person".into()));
             let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
             let trigger = egress_guard_core::Trigger::manual(&group_id, &region, "", &who, &now)?;
-            run::run(&clients, &region, &trigger, &settings, out.topic_arn.as_deref(), out.format == Format::Json).await
+            run::run(&clients, &trigger, &settings, out.topic_arn.as_deref(), out.format == Format::Json).await
         }
     }
 }

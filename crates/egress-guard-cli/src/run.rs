@@ -1,4 +1,4 @@
-//! `replay` and `fix`: the Lambda's flow (`egress_guard_core::handle`, or `sweep` for a scheduled event) on one
+//! `replay` and `fix`: in the trigger's region, the Lambda's flow (`egress_guard_core::handle`, or `sweep` for a scheduled event) on one
 //! trigger, printing what it did.
 
 use egress_guard_aws::{Clients, SnsNotifier};
@@ -25,13 +25,12 @@ impl Notifier for CliNotifier {
 /// something to revoke or verification failed.
 pub async fn run(
     clients: &Clients,
-    region: &str,
     trigger: &Trigger,
     settings: &Settings,
     topic_arn: Option<&str>,
     json: bool,
 ) -> anyhow::Result<u8> {
-    let groups = clients.security_groups_in(region);
+    let groups = clients.security_groups_in(&trigger.region);
     let notifier = match topic_arn {
         Some(topic) => CliNotifier::Sns(clients.notifier(topic)),
         None => CliNotifier::Print,

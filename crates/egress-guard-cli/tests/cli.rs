@@ -171,6 +171,26 @@ async fn replay_gives_the_lambdas_outcome_and_notice() {
     assert!(w.egress(&b).await.is_empty());
 }
 
+/// `replay --region` acts in that region, and the notice and its undo command name it, not the event's region.
+#[tokio::test]
+async fn replay_in_another_region_names_that_region_in_the_undo() {
+    let w = World::start().await;
+    let east = w.ec2_in("us-east-1");
+    let vpc = east.create_vpc().cidr_block("10.0.0.0/16").amazon_provided_ipv6_cidr_block(true).send().await.unwrap();
+    let vpc = vpc.vpc().unwrap().vpc_id().unwrap();
+    let g = east.create_security_group().group_name("web").description("web").vpc_id(vpc).send().await.unwrap();
+    let g = g.group_id().unwrap().to_owned();
+    let path = std::env::temp_dir().join(format!("egress-guard-replay-{g}.json"));
+    std::fs::write(&path, event_for("create-security-group", &g).to_string()).unwrap();
+    let (code, stdout, stderr) = egress_guard(&w.moto, &["replay", path.to_str().unwrap(), "--region", "us-east-1"]);
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains(&format!("authorize-security-group-egress --region us-east-1 --group-id {g}")), "{stdout}");
+    assert!(stdout.contains("Region us-east-1") && !stdout.contains("eu-west-1"), "{stdout}");
+    let out = east.describe_security_groups().group_ids(&g).send().await.unwrap();
+    assert!(out.security_groups()[0].ip_permissions_egress().is_empty(), "revoked in us-east-1");
+}
+
 #[tokio::test]
 async fn fix_remediates_one_group_and_dry_run_changes_nothing() {
     let w = World::start().await;
