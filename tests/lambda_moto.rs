@@ -4,7 +4,7 @@
 use egress_guard_aws::{DynamoHistory, Ec2SecurityGroups, SnsNotifier};
 use egress_guard_core::{EventReport, NoHistory, Outcome, Settings, TriggerKind};
 use egress_guard_lambda::{InvocationReport, handle};
-use egress_guard_tests::{Counted, World, event_for, perm};
+use egress_guard_tests::{Counted, Gated, World, event_for, perm};
 use serde_json::Value;
 
 struct Case {
@@ -49,6 +49,13 @@ impl Case {
         assert_eq!(response.results.len(), 1);
         assert_eq!(response.results[0].outcome, outcome, "{response:?}");
         (response, calls)
+    }
+}
+
+fn only_outcome(report: InvocationReport) -> Outcome {
+    match report {
+        InvocationReport::Event(report) => report.results[0].outcome,
+        InvocationReport::Sweep(report) => panic!("an event answered as a sweep: {report:?}"),
     }
 }
 
@@ -215,15 +222,23 @@ async fn restricted_rule_makes_no_call_beyond_describe_and_no_notice() {
 }
 
 #[tokio::test]
-async fn group_exempt_by_tag_is_left_open() {
+/// Anyone who may tag a group may exempt it: the change that leaves it open is told, with the tag's value and who
+/// made the change.
+async fn group_exempt_by_tag_is_left_open_and_the_change_is_told() {
     let c = Case::new().await;
     let g = c.world.group_with(&c.vpc, "proxy", vec![perm("tcp", Some((80, 80)), &["0.0.0.0/0"], &[])]).await;
     c.world.tag(&g, "egress-guard:exempt", "egress proxy, SEC-42").await;
     let (_, calls) =
         c.expect(event_for("authorize-egress-exempt-group", &g), &Settings::default(), Outcome::Exempt).await;
-    assert_eq!(calls, ["describe"]);
+    assert_eq!(calls, ["describe", "publish"]);
     assert_eq!(c.world.egress(&g).await, ["tcp 80 to 0.0.0.0/0"]);
-    assert!(c.world.notices(&c.queue).await.is_empty());
+    let notices = c.world.notices(&c.queue).await;
+    assert_eq!(notices.len(), 1);
+    assert_eq!(notices[0]["Subject"], format!("egress-guard: Exempt {g} (proxy) has open egress - eu-west-1"));
+    let text = notices[0]["Message"].as_str().unwrap();
+    assert!(text.contains("is exempt (tag egress-guard:exempt: egress proxy, SEC-42)"), "{text}");
+    assert!(text.contains("Changed  by arn:aws:"), "{text}");
+    assert_eq!(notices[0]["MessageAttributes"]["outcome"]["Value"], "exempt");
 }
 
 #[tokio::test]
@@ -282,7 +297,7 @@ async fn group_deleted_before_the_event_is_gone_not_an_error() {
     let g = c.world.group(&c.vpc, "ephemeral").await;
     c.world.ec2.delete_security_group().group_id(&g).send().await.unwrap();
     let (_, calls) = c.expect(event_for("create-security-group", &g), &Settings::default(), Outcome::GroupGone).await;
-    assert_eq!(calls, ["describe"]);
+    assert_eq!(calls, ["describe"; 5], "looked for again four times (EC2 is eventually consistent), then gone");
     assert!(c.world.notices(&c.queue).await.is_empty());
 }
 
@@ -309,7 +324,9 @@ async fn rule_narrowed_between_describe_and_revoke_is_not_revoked() {
     c.world.modify_egress(&g, "tcp", (443, 443), "10.0.0.0/8").await;
 
     // The stale plan is revoked by its exact tuple: EC2 no longer has it, so nothing is removed.
-    ec2.revoke(&plan).await.expect("a tuple that is gone is not an error");
+    let revoked = ec2.revoke(&plan).await;
+    assert!(revoked.error.is_none(), "a tuple that is gone is not an error: {:?}", revoked.error);
+    assert!(revoked.removed.is_empty(), "and this call removed nothing");
     assert_eq!(c.world.egress(&g).await, ["tcp 443 to 10.0.0.0/8"], "the narrowed rule survives");
 }
 
@@ -320,11 +337,17 @@ async fn two_invocations_for_one_group_at_once_both_succeed() {
     let event = event_for("create-security-group", &g);
     let settings = Settings::default();
     let (a, b) = tokio::join!(c.invoke(event.clone(), &settings), c.invoke(event, &settings));
+    let mut remediated = 0;
     for (result, _) in [a, b] {
         let outcome = result.expect("neither invocation errors").results[0].outcome;
-        assert!(matches!(outcome, Outcome::Remediated | Outcome::Compliant), "{outcome:?}");
+        assert!(
+            matches!(outcome, Outcome::Remediated | Outcome::Compliant | Outcome::AlreadyRemediated),
+            "{outcome:?}"
+        );
+        remediated += usize::from(outcome == Outcome::Remediated);
     }
     assert!(c.world.egress(&g).await.is_empty());
+    assert_eq!(c.world.notices(&c.queue).await.len(), remediated, "a notice only from the invocation that removed");
 }
 
 #[tokio::test]
@@ -601,4 +624,144 @@ async fn unavailable_history_never_blocks_the_revoke_or_its_notice() {
     assert_eq!(notice["MessageAttributes"]["repeat"]["Value"], "unknown");
     let text = notice["Message"].as_str().unwrap();
     assert!(text.contains("Repeat count unknown") && text.contains("ResourceNotFoundException"), "{text}");
+}
+
+/// EventBridge delivers at least once: the same event twice at once, both reading the group before either revokes,
+/// gives one notice, one `already_remediated`, and a repeat count of one.
+#[tokio::test]
+async fn the_same_event_delivered_twice_at_once_gives_exactly_one_notice() {
+    let c = Case::new().await;
+    let table = c.world.history_table().await;
+    let history = DynamoHistory::new(aws_sdk_dynamodb::Client::new(&c.world.config), &table);
+    let g = c.world.group_with(&c.vpc, "web", vec![perm("tcp", Some((443, 443)), &["0.0.0.0/0"], &[])]).await;
+    let groups = Gated::new(Ec2SecurityGroups::new(aws_sdk_ec2::Client::new(&c.world.config)), 2);
+    let notifier = SnsNotifier::new(aws_sdk_sns::Client::new(&c.world.config), &c.topic);
+    let event = event_for("authorize-egress-open-ipv4", &g);
+    let settings = Settings::default();
+    let run = || handle(event.clone(), &settings, None, (&groups, &notifier, &history), || true);
+    let (a, b) = tokio::join!(run(), run());
+    let mut outcomes = [a, b].map(|invocation| only_outcome(invocation.result.unwrap()));
+    outcomes.sort();
+    assert_eq!(outcomes, [Outcome::Remediated, Outcome::AlreadyRemediated]);
+    assert!(c.world.egress(&g).await.is_empty());
+    let notices = c.world.notices(&c.queue).await;
+    assert_eq!(notices.len(), 1, "one removal, one notice");
+    assert_eq!(notices[0]["MessageAttributes"]["repeat"]["Value"], "false", "no repeat mark");
+    assert_eq!(notices[0]["MessageAttributes"]["revocations_in_window"]["Value"], "1");
+}
+
+/// Terraform's `aws_security_group`: CreateSecurityGroup and AuthorizeSecurityGroupEgress a moment apart, handled at
+/// once: each rule is removed once and told once.
+#[tokio::test]
+async fn create_and_authorize_handled_at_once_tell_each_removal_once() {
+    let c = Case::new().await;
+    let g = c.world.group(&c.vpc, "web").await;
+    c.world
+        .ec2
+        .authorize_security_group_egress()
+        .group_id(&g)
+        .ip_permissions(perm("tcp", Some((443, 443)), &["0.0.0.0/0"], &[]))
+        .send()
+        .await
+        .unwrap();
+    let groups = Gated::new(Ec2SecurityGroups::new(aws_sdk_ec2::Client::new(&c.world.config)), 2);
+    let notifier = SnsNotifier::new(aws_sdk_sns::Client::new(&c.world.config), &c.topic);
+    let settings = Settings::default();
+    let run = |name| handle(event_for(name, &g), &settings, None, (&groups, &notifier, &NoHistory), || true);
+    let (a, b) = tokio::join!(run("create-security-group"), run("authorize-egress-open-ipv4"));
+    let reports = [a, b].map(|invocation| match invocation.result.unwrap() {
+        InvocationReport::Event(report) => report.results[0].clone(),
+        InvocationReport::Sweep(report) => panic!("an event answered as a sweep: {report:?}"),
+    });
+    let mut revoked: Vec<String> = reports.iter().flat_map(|r| r.revoked.clone()).collect();
+    revoked.sort();
+    assert_eq!(revoked, ["all traffic to 0.0.0.0/0", "all traffic to ::/0", "tcp 443 to 0.0.0.0/0"], "each once");
+    let notices = c.world.notices(&c.queue).await;
+    let told: usize = notices.len();
+    assert_eq!(
+        told,
+        reports.iter().filter(|r| !r.revoked.is_empty()).count(),
+        "one notice per invocation that removed"
+    );
+    assert!(notices.iter().all(|n| !n["Subject"].as_str().unwrap().contains("REPEAT")));
+    assert!(c.world.egress(&g).await.is_empty());
+}
+
+/// Right after CreateSecurityGroup EC2 may answer InvalidGroup.NotFound: two such answers before the group appears
+/// still end in a remediation.
+#[tokio::test]
+async fn a_group_not_found_twice_before_it_appears_is_still_remediated() {
+    let c = Case::new().await;
+    let g = c.world.group(&c.vpc, "web").await;
+    c.world.moto.inject_ec2_error("DescribeSecurityGroups", &g, 2, "InvalidGroup.NotFound");
+    let (response, _) =
+        c.expect(event_for("create-security-group", &g), &Settings::default(), Outcome::Remediated).await;
+    assert_eq!(response.results[0].revoked.len(), 2);
+    assert!(c.world.egress(&g).await.is_empty());
+}
+
+/// An SCP or a protected group denies one revoke: the sweep fixes every other group and its report names each fixed
+/// group with its undo command, and the failed one with its error.
+#[tokio::test]
+async fn a_sweep_with_one_revoke_denied_fixes_the_others_and_reports_the_failure() {
+    let c = Case::new().await;
+    let (open, _, _) = lost_events(&c).await;
+    let denied = open[0].clone();
+    c.world.moto.inject_ec2_error("RevokeSecurityGroupEgress", &denied, 10, "UnauthorizedOperation");
+    let summary = c.sweep(&Settings::default()).await;
+    assert_eq!(summary.count(Outcome::RevokeFailed), 1);
+    assert!(!c.world.egress(&denied).await.is_empty(), "the denied group is as it was");
+    for id in &open[1..] {
+        assert!(c.world.egress(id).await.iter().all(|r| !r.ends_with("/0")), "{id} fixed");
+    }
+    let notices = c.world.notices(&c.queue).await;
+    assert_eq!(notices.len(), 1);
+    let text = notices[0]["Message"].as_str().unwrap();
+    assert!(
+        text.contains(&format!("{denied} "))
+            && text.contains("revoke_failed")
+            && text.contains("UnauthorizedOperation"),
+        "{text}"
+    );
+    for id in &open[1..] {
+        assert!(text.contains(&format!("--group-id {id} --ip-permissions")), "{id}: {text}");
+    }
+}
+
+/// The first enforcing sweep of a region with a thousand open groups: every group's undo command reaches the topic,
+/// each part through the limits proxy (SNS's subject and size limits).
+#[tokio::test]
+async fn a_sweep_over_a_thousand_open_groups_delivers_every_undo_command() {
+    let c = Case::new().await;
+    let mut ids = Vec::new();
+    for n in 0..1000 {
+        ids.push(c.world.group(&c.vpc, &format!("g{n}")).await);
+    }
+    let summary = c.sweep(&Settings::default()).await;
+    assert!(summary.count(Outcome::Remediated) >= 1000, "{:?}", summary.counts);
+    let notices = c.world.notices(&c.queue).await;
+    assert!(notices.len() >= 2, "in parts: {}", notices.len());
+    let all: String = notices.iter().map(|n| n["Message"].as_str().unwrap()).collect();
+    for id in &ids {
+        assert_eq!(all.matches(&format!("--group-id {id} ")).count(), 1, "{id}");
+    }
+}
+
+/// DynamoDB refuses an update expression over 4 KB (the limits proxy does too): a group with thirty open
+/// destinations still gets its repeat count.
+#[tokio::test]
+async fn thirty_revoked_destinations_are_counted_within_dynamodb_limits() {
+    let c = Case::new().await;
+    let table = c.world.history_table().await;
+    let history = DynamoHistory::new(aws_sdk_dynamodb::Client::new(&c.world.config), &table);
+    let open: Vec<_> = (1..=30).map(|port| perm("tcp", Some((port, port)), &["0.0.0.0/0"], &[])).collect();
+    let g = c.world.group_with(&c.vpc, "web", open).await;
+    let groups = Counted::new(Ec2SecurityGroups::new(aws_sdk_ec2::Client::new(&c.world.config)));
+    let notifier = SnsNotifier::new(aws_sdk_sns::Client::new(&c.world.config), &c.topic);
+    let event = event_for("authorize-egress-open-ipv4", &g);
+    let invocation = handle(event, &Settings::default(), None, (&groups, &notifier, &history), || true).await;
+    assert_eq!(only_outcome(invocation.result.unwrap()), Outcome::Remediated);
+    let notice = c.world.notices(&c.queue).await.remove(0);
+    assert_eq!(notice["MessageAttributes"]["repeat"]["Value"], "false", "{notice}");
+    assert_eq!(notice["MessageAttributes"]["revocations_in_window"]["Value"], "1");
 }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ec2::config::Credentials;
 use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range};
+use egress_guard_core::ports::Revoked;
 use egress_guard_core::{Access, EgressRule, Message, Notifier, RevokePlan, SecurityGroup, SecurityGroups};
 use egress_guard_lambda::Reach;
 use serde_json::Value;
@@ -386,9 +387,12 @@ impl<P: SecurityGroups + Sync> SecurityGroups for Counted<P> {
         self.record("list");
         self.inner.list().await
     }
-    async fn revoke(&self, plan: &RevokePlan) -> Result<(), P::Error> {
+    async fn revoke(&self, plan: &RevokePlan) -> Revoked<P::Error> {
         self.record("revoke");
         self.inner.revoke(plan).await
+    }
+    async fn settle(&self, attempt: u32) {
+        self.inner.settle(attempt).await
     }
 }
 
@@ -405,6 +409,44 @@ impl<P: Notifier + Sync> Notifier for Counted<P> {
     async fn publish(&self, message: &(dyn Message + Sync)) -> Result<(), P::Error> {
         self.record("publish");
         self.inner.publish(message).await
+    }
+}
+
+/// Security groups whose revokes wait until `callers` invocations have reached theirs: invocations that all read the
+/// group before any of them revokes, as concurrent deliveries of one change do.
+#[derive(Clone)]
+pub struct Gated<P> {
+    inner: P,
+    barrier: Arc<tokio::sync::Barrier>,
+}
+
+impl<P> Gated<P> {
+    pub fn new(inner: P, callers: usize) -> Self {
+        Gated { inner, barrier: Arc::new(tokio::sync::Barrier::new(callers)) }
+    }
+}
+
+impl<P: SecurityGroups + Sync> SecurityGroups for Gated<P> {
+    type Error = P::Error;
+    async fn describe(&self, group_id: &str) -> Result<Option<SecurityGroup>, P::Error> {
+        self.inner.describe(group_id).await
+    }
+    async fn list(&self) -> Result<Vec<SecurityGroup>, P::Error> {
+        self.inner.list().await
+    }
+    async fn revoke(&self, plan: &RevokePlan) -> Revoked<P::Error> {
+        self.barrier.wait().await;
+        self.inner.revoke(plan).await
+    }
+    async fn settle(&self, attempt: u32) {
+        self.inner.settle(attempt).await
+    }
+}
+
+impl<P: SecurityGroups + Clone + Send + Sync> Reach for Gated<P> {
+    type Groups = Gated<P>;
+    async fn security_groups(&self, _access: &Access, _region: &str) -> Gated<P> {
+        self.clone()
     }
 }
 

@@ -1,4 +1,5 @@
-//! The history port on DynamoDB: one item per group, one `UpdateItem` per remediation, nothing read before.
+//! The history port on DynamoDB: one item per group, one `UpdateItem` per remediation (per 20 destinations: the
+//! expression limit), nothing read before.
 //!
 //! Item: `pk` = `account/region/group-id`; for each destination ever revoked, the attributes `<key>#0` … `<key>#4`
 //! hold the times (seconds since the epoch) of its last five revokes, newest in `#0`; `expires_at`, the table's TTL
@@ -27,10 +28,25 @@ impl DynamoHistory {
     }
 }
 
+/// Destinations per `UpdateItem`: each adds about 160 bytes to the update expression, and DynamoDB refuses an
+/// expression over 4 KB, so a remediation of more destinations (a group with many open ranges) takes several calls.
+pub const DESTINATIONS_PER_UPDATE: usize = 20;
+
 impl History for DynamoHistory {
     type Error = Error;
 
     async fn record(&self, r: &Revocation) -> Result<Option<Vec<u32>>, Error> {
+        let mut counts = Vec::with_capacity(r.destinations.len());
+        for destinations in r.destinations.chunks(DESTINATIONS_PER_UPDATE) {
+            counts.extend(self.update(r, destinations).await?);
+        }
+        Ok(Some(counts))
+    }
+}
+
+impl DynamoHistory {
+    /// One `UpdateItem` for `destinations` of `r`; answers their counts in the window.
+    async fn update(&self, r: &Revocation, destinations: &[String]) -> Result<Vec<u32>, Error> {
         let mut names =
             HashMap::from([("#exp".to_owned(), "expires_at".to_owned()), ("#by".to_owned(), "by".to_owned())]);
         let values = HashMap::from([
@@ -40,7 +56,7 @@ impl History for DynamoHistory {
             (":by".to_owned(), AttributeValue::S(r.by.clone())),
         ]);
         let mut clauses = Vec::new();
-        for (i, destination) in r.destinations.iter().enumerate() {
+        for (i, destination) in destinations.iter().enumerate() {
             for slot in 0..SLOTS {
                 names.insert(format!("#d{i}_{slot}"), slot_name(destination, slot));
             }
@@ -67,8 +83,7 @@ impl History for DynamoHistory {
             })?;
         let item = out.attributes().cloned().unwrap_or_default();
         let since = r.at - r.window_secs;
-        let counts = r
-            .destinations
+        let counts = destinations
             .iter()
             .map(|destination| {
                 (0..SLOTS)
@@ -78,7 +93,7 @@ impl History for DynamoHistory {
                     .count() as u32
             })
             .collect();
-        Ok(Some(counts))
+        Ok(counts)
     }
 }
 

@@ -4,8 +4,10 @@
 //! so a revoke by id would remove the narrowed rule; a revoke by tuple fails with `InvalidPermission.NotFound`.
 
 use aws_sdk_ec2::config::http::HttpResponse;
+use aws_sdk_ec2::operation::revoke_security_group_egress::RevokeSecurityGroupEgressOutput;
 use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range};
 use egress_guard_core::permission::permissions;
+use egress_guard_core::ports::Revoked;
 use egress_guard_core::{
     Cidr, Destination, EgressRule, PortRange, Protocol, RevokePlan, SecurityGroup, SecurityGroups,
 };
@@ -34,12 +36,13 @@ impl Ec2SecurityGroups {
         Ok(regions)
     }
 
-    async fn revoke_permissions(&self, group_id: &str, permissions: Vec<IpPermission>) -> Result<(), Error> {
+    /// One revoke call; answers which of `rules` it removed (see `removed_by`).
+    async fn revoke_rules(&self, group_id: &str, rules: &[EgressRule]) -> Result<Vec<EgressRule>, Error> {
         let result = self
             .client
             .revoke_security_group_egress()
             .group_id(group_id)
-            .set_ip_permissions(Some(permissions))
+            .set_ip_permissions(Some(to_permissions(rules)))
             .send()
             .await;
         match result {
@@ -47,10 +50,46 @@ impl Ec2SecurityGroups {
                 if !out.unknown_ip_permissions().is_empty() {
                     tracing::warn!(group_id, unknown = ?out.unknown_ip_permissions(), "EC2 did not know some permissions");
                 }
-                Ok(())
+                Ok(removed_by(rules, &out))
             }
             Err(err) => Err(ec2_error("RevokeSecurityGroupEgress", &err)),
         }
+    }
+}
+
+/// The rules a successful revoke removed. EC2 lists them in `RevokedSecurityGroupRules`; where that list is absent
+/// (older responses, moto), every rule asked for but those EC2 names in `UnknownIpPermissions`, since EC2 fails the
+/// whole call with `InvalidPermission.NotFound` when a rule is missing from a VPC group.
+fn removed_by(rules: &[EgressRule], out: &RevokeSecurityGroupEgressOutput) -> Vec<EgressRule> {
+    let same = |rule: &EgressRule, protocol: Option<&str>, from: Option<i32>, to: Option<i32>, cidr: Option<&str>| {
+        let Destination::Cidr(mine) = &rule.destination else { return false };
+        let ports = if rule.protocol == Protocol::All { None } else { rule.ports };
+        protocol.and_then(|p| Protocol::parse(p).ok()) == Some(rule.protocol)
+            && ports.is_none_or(|p| (from, to) == (Some(p.from), Some(p.to)))
+            && cidr.and_then(|c| Cidr::parse(c).ok()).is_some_and(|c| c.net() == mine.net())
+    };
+    match out.revoked_security_group_rules.as_deref() {
+        Some(revoked) => rules
+            .iter()
+            .filter(|rule| {
+                revoked.iter().any(|r| {
+                    let cidr = r.cidr_ipv4().or(r.cidr_ipv6());
+                    same(rule, r.ip_protocol(), r.from_port(), r.to_port(), cidr)
+                })
+            })
+            .cloned()
+            .collect(),
+        None => rules
+            .iter()
+            .filter(|rule| {
+                !out.unknown_ip_permissions().iter().any(|p| {
+                    let cidrs =
+                        p.ip_ranges().iter().map(|r| r.cidr_ip()).chain(p.ipv6_ranges().iter().map(|r| r.cidr_ipv6()));
+                    cidrs.into_iter().any(|cidr| same(rule, p.ip_protocol(), p.from_port(), p.to_port(), cidr))
+                })
+            })
+            .cloned()
+            .collect(),
     }
 }
 
@@ -85,30 +124,38 @@ impl SecurityGroups for Ec2SecurityGroups {
         Ok(groups)
     }
 
-    async fn revoke(&self, plan: &RevokePlan) -> Result<(), Error> {
-        let permissions = to_permissions(&plan.rules);
-        if permissions.is_empty() {
-            return Ok(());
+    async fn revoke(&self, plan: &RevokePlan) -> Revoked<Error> {
+        let rules: Vec<EgressRule> =
+            plan.rules.iter().filter(|r| matches!(r.destination, Destination::Cidr(_))).cloned().collect();
+        if rules.is_empty() {
+            return Revoked::removed(vec![]);
         }
-        let several = plan.rules.len() > 1;
-        match self.revoke_permissions(&plan.group_id, permissions).await {
-            Ok(()) => Ok(()),
-            Err(err) if GROUP_GONE.contains(&err.code()) => Ok(()),
-            // EC2 refuses the whole call when one tuple is already gone (a concurrent revoke): retry each on its own.
-            Err(err) if err.code() == PERMISSION_GONE && several => {
+        match self.revoke_rules(&plan.group_id, &rules).await {
+            Ok(removed) => Revoked::removed(removed),
+            Err(err) if GROUP_GONE.contains(&err.code()) || err.code() == PERMISSION_GONE && rules.len() == 1 => {
+                Revoked::removed(vec![])
+            }
+            // EC2 refuses the whole call when one tuple is already gone (a concurrent revoke): each on its own, so
+            // that this call reports exactly the rules it removed.
+            Err(err) if err.code() == PERMISSION_GONE => {
                 tracing::info!(group_id = %plan.group_id, "a planned rule is already gone; revoking one by one");
-                for rule in &plan.rules {
-                    match self.revoke_permissions(&plan.group_id, to_permissions(std::slice::from_ref(rule))).await {
-                        Ok(()) => {}
+                let mut removed = Vec::new();
+                for rule in &rules {
+                    match self.revoke_rules(&plan.group_id, std::slice::from_ref(rule)).await {
+                        Ok(gone) => removed.extend(gone),
                         Err(err) if err.code() == PERMISSION_GONE || GROUP_GONE.contains(&err.code()) => {}
-                        Err(err) => return Err(err),
+                        Err(err) => return Revoked { removed, error: Some(err) },
                     }
                 }
-                Ok(())
+                Revoked::removed(removed)
             }
-            Err(err) if err.code() == PERMISSION_GONE => Ok(()),
-            Err(err) => Err(err),
+            Err(err) => Revoked { removed: vec![], error: Some(err) },
         }
+    }
+
+    /// 0.25 s, then 0.5, 1 and 2 s: a few seconds in all before a group is called gone.
+    async fn settle(&self, attempt: u32) {
+        tokio::time::sleep(std::time::Duration::from_millis(250 << attempt.min(3))).await;
     }
 }
 

@@ -3,7 +3,9 @@
 use aws_sdk_ec2::Client as Ec2;
 use aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsOutput;
 use aws_sdk_ec2::operation::revoke_security_group_egress::RevokeSecurityGroupEgressOutput;
-use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range, PrefixListId, SecurityGroup as SdkGroup, Tag};
+use aws_sdk_ec2::types::{
+    IpPermission, IpRange, Ipv6Range, PrefixListId, RevokedSecurityGroupRule, SecurityGroup as SdkGroup, Tag,
+};
 use aws_sdk_sns::Client as Sns;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use egress_guard_aws::{Ec2SecurityGroups, SnsNotifier, to_permissions};
@@ -111,8 +113,91 @@ async fn revoke_sends_only_the_open_tuples_never_rule_ids() {
         })
         .then_output(|| RevokeSecurityGroupEgressOutput::builder().r#return(true).build());
     let ec2 = mock_client!(aws_sdk_ec2, [&rule]);
-    Ec2SecurityGroups::new(ec2).revoke(&plan).await.unwrap();
+    let revoked = Ec2SecurityGroups::new(ec2).revoke(&plan).await;
+    assert!(revoked.error.is_none(), "{:?}", revoked.error);
+    assert_eq!(revoked.removed, plan.rules, "no RevokedSecurityGroupRules in the answer: every rule asked for");
     assert_eq!(rule.num_calls(), 1);
+}
+
+fn revoked_rule(
+    protocol: &str,
+    ports: Option<(i32, i32)>,
+    v4: Option<&str>,
+    v6: Option<&str>,
+) -> RevokedSecurityGroupRule {
+    RevokedSecurityGroupRule::builder()
+        .ip_protocol(protocol)
+        .set_from_port(ports.map(|p| p.0))
+        .set_to_port(ports.map(|p| p.1))
+        .set_cidr_ipv4(v4.map(Into::into))
+        .set_cidr_ipv6(v6.map(Into::into))
+        .is_egress(true)
+        .build()
+}
+
+/// Real EC2 answers which rules it removed: only those are this invocation's to report.
+#[tokio::test]
+async fn revoke_reports_the_rules_ec2_says_it_removed() {
+    let plan = RevokePlan {
+        group_id: GROUP.into(),
+        rules: vec![egress_rule("tcp 443 to 0.0.0.0/0"), egress_rule("all traffic to ::/0")],
+    };
+    let rule = mock!(Ec2::revoke_security_group_egress).then_output(|| {
+        RevokeSecurityGroupEgressOutput::builder()
+            .r#return(true)
+            .revoked_security_group_rules(revoked_rule("-1", Some((-1, -1)), None, Some("::/0")))
+            .build()
+    });
+    let revoked = Ec2SecurityGroups::new(mock_client!(aws_sdk_ec2, [&rule])).revoke(&plan).await;
+    assert_eq!(revoked.removed, [egress_rule("all traffic to ::/0")]);
+}
+
+/// A default VPC's group answers success with the rules it did not know: they were not removed by this call.
+#[tokio::test]
+async fn revoke_leaves_out_the_permissions_ec2_did_not_know() {
+    let plan = RevokePlan {
+        group_id: GROUP.into(),
+        rules: vec![egress_rule("tcp 443 to 0.0.0.0/0"), egress_rule("udp 53 to ::/0")],
+    };
+    let rule = mock!(Ec2::revoke_security_group_egress).then_output(|| {
+        RevokeSecurityGroupEgressOutput::builder()
+            .r#return(false)
+            .unknown_ip_permissions(
+                IpPermission::builder()
+                    .ip_protocol("tcp")
+                    .from_port(443)
+                    .to_port(443)
+                    .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+                    .build(),
+            )
+            .build()
+    });
+    let revoked = Ec2SecurityGroups::new(mock_client!(aws_sdk_ec2, [&rule])).revoke(&plan).await;
+    assert_eq!(revoked.removed, [egress_rule("udp 53 to ::/0")]);
+}
+
+/// One rule gone (a concurrent revoke), one removed one by one, then a denial: the removed rule is still reported,
+/// with the error.
+#[tokio::test]
+async fn a_revoke_that_fails_after_removing_some_rules_reports_them_with_the_error() {
+    let plan = RevokePlan {
+        group_id: GROUP.into(),
+        rules: vec![
+            egress_rule("all traffic to 0.0.0.0/0"),
+            egress_rule("all traffic to ::/0"),
+            egress_rule("tcp 443 to 0.0.0.0/0"),
+        ],
+    };
+    let rule = mock!(Ec2::revoke_security_group_egress)
+        .sequence()
+        .http_status(400, Some(ec2_error("InvalidPermission.NotFound")))
+        .http_status(400, Some(ec2_error("InvalidPermission.NotFound")))
+        .output(|| RevokeSecurityGroupEgressOutput::builder().r#return(true).build())
+        .http_status(400, Some(ec2_error("UnauthorizedOperation")))
+        .build();
+    let revoked = Ec2SecurityGroups::new(mock_client!(aws_sdk_ec2, RuleMode::Sequential, [&rule])).revoke(&plan).await;
+    assert_eq!(revoked.removed, [egress_rule("all traffic to ::/0")]);
+    assert_eq!(revoked.error.map(|e| e.code().to_owned()).as_deref(), Some("UnauthorizedOperation"));
 }
 
 #[tokio::test]
@@ -128,7 +213,9 @@ async fn revoke_retries_one_by_one_when_a_tuple_is_already_gone() {
         .output(|| RevokeSecurityGroupEgressOutput::builder().r#return(true).build())
         .build();
     let ec2 = mock_client!(aws_sdk_ec2, RuleMode::Sequential, [&rule]);
-    Ec2SecurityGroups::new(ec2).revoke(&plan).await.unwrap();
+    let revoked = Ec2SecurityGroups::new(ec2).revoke(&plan).await;
+    assert!(revoked.error.is_none());
+    assert_eq!(revoked.removed, [egress_rule("all traffic to ::/0")], "only the rule this call removed");
     assert_eq!(rule.num_calls(), 3, "the whole plan, then each rule on its own");
 }
 
@@ -140,8 +227,9 @@ async fn revoke_reports_other_failures() {
         .http_status(400, Some(ec2_error("UnauthorizedOperation")))
         .build();
     let ec2 = mock_client!(aws_sdk_ec2, [&rule]);
-    let err = Ec2SecurityGroups::new(ec2).revoke(&plan).await.unwrap_err();
-    assert_eq!(err.code(), "UnauthorizedOperation");
+    let revoked = Ec2SecurityGroups::new(ec2).revoke(&plan).await;
+    assert!(revoked.removed.is_empty());
+    assert_eq!(revoked.error.unwrap().code(), "UnauthorizedOperation");
 }
 
 #[test]
@@ -186,6 +274,7 @@ async fn publish_sends_subject_text_and_filterable_attributes() {
             split_ranges: vec![],
             repeat: None,
             exemption: None,
+            revoke_error: None,
             verify_error: None,
             undo_command: None,
         }
@@ -269,7 +358,7 @@ async fn throttling_past_the_attempts_fails_with_its_code() {
         .times(egress_guard_aws::MAX_ATTEMPTS as usize)
         .build();
     let plan = RevokePlan { group_id: GROUP.into(), rules: vec![egress_rule("all traffic to 0.0.0.0/0")] };
-    let err = Ec2SecurityGroups::new(retrying_ec2(&rule)).revoke(&plan).await.unwrap_err();
+    let err = Ec2SecurityGroups::new(retrying_ec2(&rule)).revoke(&plan).await.error.unwrap();
     assert_eq!(err.code(), "RequestLimitExceeded");
     assert_eq!(rule.num_calls(), egress_guard_aws::MAX_ATTEMPTS as usize);
 }

@@ -7,7 +7,7 @@ use crate::history::{Repeat, Revocation, destination_key};
 use crate::model::{EgressRule, SecurityGroup};
 use crate::notice::{Notice, Verification};
 use crate::outcome::Outcome;
-use crate::ports::{History, Notifier, Ports, SecurityGroups};
+use crate::ports::{History, Notifier, Ports, Revoked, SecurityGroups};
 use crate::report::{EventReport, GroupReport};
 use crate::settings::Settings;
 use crate::trigger::Trigger;
@@ -33,11 +33,11 @@ where
     for group_id in &trigger.group_ids {
         let read_error =
             |source: G::Error| Error::SecurityGroups { group_id: group_id.clone(), source: Box::new(source) };
-        let report = match ports.groups.describe(group_id).await.map_err(read_error)? {
+        let report = match describe_settled(ports.groups, group_id).await.map_err(read_error)? {
             None => GroupReport::untouched(Some(group_id), Outcome::GroupGone),
             Some(before) => {
                 let notice = act(trigger, settings, &before, &evaluate(&before, settings), ports).await?;
-                let publish = should_notify(&notice, settings);
+                let publish = should_notify(&notice, trigger, settings);
                 if publish && let Err(source) = ports.notifier.publish(&notice).await {
                     return Err(Error::Notify {
                         group_id: group_id.clone(),
@@ -62,13 +62,35 @@ where
     Ok(EventReport::new(trigger, results))
 }
 
-/// A group that is gone has no egress left to report on (the log still records the revoke); compliant and exempt
-/// groups are notified only on request, or, for a compliant group, when its rules add up to the whole Internet.
-fn should_notify(notice: &Notice, settings: &Settings) -> bool {
+/// How many times a group the event names and EC2 does not find is looked for again (after 0.25, 0.5, 1 and 2 s with
+/// the EC2 adapter) before it is called gone: right after `CreateSecurityGroup`, EC2 may not show it yet.
+pub const SETTLE_ATTEMPTS: u32 = 4;
+
+/// The group as EC2 shows it, looked for again while it is not found, `SETTLE_ATTEMPTS` times.
+async fn describe_settled<G: SecurityGroups>(groups: &G, group_id: &str) -> Result<Option<SecurityGroup>, G::Error> {
+    for attempt in 0..SETTLE_ATTEMPTS {
+        if let Some(group) = groups.describe(group_id).await? {
+            return Ok(Some(group));
+        }
+        groups.settle(attempt).await;
+    }
+    groups.describe(group_id).await
+}
+
+/// A group that is gone has no egress left to report on (the log still records the revoke), and a group another
+/// invocation already fixed has had its notice. A change that leaves open egress on an exempt group is always told
+/// (anyone who may tag a group may exempt it); other exempt and compliant groups only on request, or, for a compliant
+/// group, when its rules add up to the whole Internet.
+fn should_notify(notice: &Notice, trigger: &Trigger, settings: &Settings) -> bool {
     match notice.outcome {
-        Outcome::Remediated | Outcome::DryRun | Outcome::VerificationFailed => true,
+        Outcome::Remediated | Outcome::DryRun | Outcome::VerificationFailed | Outcome::RevokeFailed => true,
         Outcome::Compliant if !notice.split_ranges.is_empty() => true,
-        Outcome::Compliant | Outcome::Exempt | Outcome::GroupGone | Outcome::CallFailed => settings.notify_compliant,
+        Outcome::Exempt if trigger.is_cloudtrail() && !notice.kept_open.is_empty() => true,
+        Outcome::Compliant
+        | Outcome::Exempt
+        | Outcome::GroupGone
+        | Outcome::CallFailed
+        | Outcome::AlreadyRemediated => settings.notify_compliant,
         Outcome::Refused => false,
     }
 }
@@ -84,42 +106,62 @@ pub(crate) async fn act<G: SecurityGroups, N, H: History>(
 ) -> Result<Notice, Error> {
     let plan = &evaluation.plan;
     let verification = if plan.is_empty() {
-        let outcome = Outcome::untouched(evaluation);
-        Verification { outcome, after: before.egress.clone(), still_open: vec![], verify_error: None }
+        Verification::untouched(Outcome::untouched(evaluation), before)
     } else if settings.dry_run {
         let after = before.egress.iter().filter(|r| !plan.rules.contains(r)).cloned().collect();
-        Verification { outcome: Outcome::DryRun, after, still_open: vec![], verify_error: None }
+        Verification { revoked: plan.rules.clone(), after, ..Verification::untouched(Outcome::DryRun, before) }
     } else {
-        groups
-            .revoke(plan)
-            .await
-            .map_err(|source| Error::SecurityGroups { group_id: before.id.clone(), source: Box::new(source) })?;
-        verify(groups, before, settings).await
+        let Revoked { removed, error } = groups.revoke(plan).await;
+        match error {
+            // Nothing removed: the group is as it was; the error is the caller's (an event fails, a sweep goes on).
+            Some(source) if removed.is_empty() => {
+                return Err(Error::SecurityGroups { group_id: before.id.clone(), source: Box::new(source) });
+            }
+            // Some rules removed before the error: they are reported, with the error, like any other revoke.
+            error => Verification {
+                revoke_error: error.map(|e| e.to_string()),
+                ..verify(groups, before, removed, settings).await
+            },
+        }
     };
     let mut notice = Notice::new(trigger, settings, before, evaluation, verification);
-    if notice.outcome.revoked() {
+    if notice.outcome.revoked() && !notice.revoked.is_empty() {
         notice.repeat = remember(trigger, settings, &notice, history).await;
     }
     Ok(notice)
 }
 
-/// Re-reads the group after a revoke and re-evaluates it: a rule open again is `verification_failed`, never
-/// `remediated`. A failed re-read still reports the revoke.
-async fn verify<G: SecurityGroups>(groups: &G, before: &SecurityGroup, settings: &Settings) -> Verification {
-    match groups.describe(&before.id).await {
-        Ok(None) => Verification { outcome: Outcome::GroupGone, after: vec![], still_open: vec![], verify_error: None },
-        Ok(Some(after)) => {
-            let still_open = evaluate(&after, settings).plan.rules;
-            let outcome = if still_open.is_empty() { Outcome::Remediated } else { Outcome::VerificationFailed };
-            Verification { outcome, after: after.egress, still_open, verify_error: None }
+/// Re-reads the group after a revoke and re-evaluates it. A rule still open is looked at once more after `settle`
+/// (the revoke may not show yet), then it is `verification_failed`, never `remediated`; nothing removed by this
+/// invocation and nothing open is `already_remediated`. A failed re-read still reports the revoke.
+async fn verify<G: SecurityGroups>(
+    groups: &G,
+    before: &SecurityGroup,
+    revoked: Vec<EgressRule>,
+    settings: &Settings,
+) -> Verification {
+    let mut looked_again = false;
+    let (outcome, after, still_open, verify_error) = loop {
+        match groups.describe(&before.id).await {
+            Ok(None) => break (Outcome::GroupGone, vec![], vec![], None),
+            Ok(Some(after)) => {
+                let still_open = evaluate(&after, settings).plan.rules;
+                if !still_open.is_empty() && !looked_again {
+                    looked_again = true;
+                    groups.settle(0).await;
+                    continue;
+                }
+                let outcome = match (still_open.is_empty(), revoked.is_empty()) {
+                    (false, _) => Outcome::VerificationFailed,
+                    (true, false) => Outcome::Remediated,
+                    (true, true) => Outcome::AlreadyRemediated,
+                };
+                break (outcome, after.egress, still_open, None);
+            }
+            Err(err) => break (Outcome::VerificationFailed, vec![], vec![], Some(err.to_string())),
         }
-        Err(err) => Verification {
-            outcome: Outcome::VerificationFailed,
-            after: vec![],
-            still_open: vec![],
-            verify_error: Some(err.to_string()),
-        },
-    }
+    };
+    Verification { outcome, revoked, after, still_open, revoke_error: None, verify_error }
 }
 
 /// Records the revoke (one call) and says how often each destination was revoked in the window. A failing store

@@ -43,7 +43,7 @@ pub struct Notice {
     pub before: Vec<EgressRule>,
     /// The egress as re-read after the revoke (in a dry run: as it would be). Empty if it could not be read.
     pub after: Vec<EgressRule>,
-    /// Revoked rules (in a dry run: the rules that would be revoked).
+    /// The rules this invocation removed (in a dry run: the rules that would be removed).
     pub revoked: Vec<EgressRule>,
     /// Open rules still present after the revoke.
     pub still_open: Vec<EgressRule>,
@@ -57,6 +57,9 @@ pub struct Notice {
     pub split_ranges: Vec<EgressRule>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exemption: Option<Exemption>,
+    /// Why the revoke stopped after removing some rules, if it did.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub revoke_error: Option<String>,
     /// Why the group could not be re-read after the revoke, if it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verify_error: Option<String>,
@@ -65,14 +68,31 @@ pub struct Notice {
     pub undo_command: Option<String>,
 }
 
-/// What acting on a group left, before the notice is built: the outcome, the egress as re-read (in a dry run: as it
-/// would be), the open rules still there, and why the re-read failed if it did.
+/// What acting on a group left, before the notice is built: the outcome, the rules this invocation removed (in a dry
+/// run: would remove), the egress as re-read (in a dry run: as it would be), the open rules still there, and why the
+/// revoke stopped or the re-read failed, if either did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verification {
     pub outcome: Outcome,
+    pub revoked: Vec<EgressRule>,
     pub after: Vec<EgressRule>,
     pub still_open: Vec<EgressRule>,
+    pub revoke_error: Option<String>,
     pub verify_error: Option<String>,
+}
+
+impl Verification {
+    /// Nothing revoked: the group as it was read.
+    pub fn untouched(outcome: Outcome, before: &SecurityGroup) -> Verification {
+        Verification {
+            outcome,
+            revoked: vec![],
+            after: before.egress.clone(),
+            still_open: vec![],
+            revoke_error: None,
+            verify_error: None,
+        }
+    }
 }
 
 impl Notice {
@@ -84,10 +104,9 @@ impl Notice {
         evaluation: &Evaluation,
         verification: Verification,
     ) -> Notice {
-        let revoked = evaluation.plan.rules.clone();
+        let Verification { outcome, revoked, after, still_open, revoke_error, verify_error } = verification;
         let undo_command =
             (!settings.dry_run && !revoked.is_empty()).then(|| undo_command(&trigger.region, &before.id, &revoked));
-        let Verification { outcome, after, still_open, verify_error } = verification;
         Notice {
             outcome,
             account: before.owner_id.clone().unwrap_or_else(|| trigger.account.clone()),
@@ -114,6 +133,7 @@ impl Notice {
                 .map(|f| f.rule.clone())
                 .collect(),
             exemption: evaluation.exemption.clone(),
+            revoke_error,
             verify_error,
             undo_command,
         }

@@ -17,11 +17,16 @@ pub enum Outcome {
     VerificationFailed,
     /// The event's account is not one the function acts in (organization mode); nothing was read or changed.
     Refused,
+    /// The open rules were gone when this invocation revoked them: a concurrent invocation or a duplicate delivery
+    /// removed them and sent the notice. Nothing was changed; no notice.
+    AlreadyRemediated,
+    /// The revoke failed before it removed anything (a sweep's group; an event's failure fails the invocation).
+    RevokeFailed,
 }
 
 impl Outcome {
     /// Every outcome, in the order the metrics line lists them.
-    pub const ALL: [Outcome; 8] = [
+    pub const ALL: [Outcome; 10] = [
         Outcome::Remediated,
         Outcome::Compliant,
         Outcome::Exempt,
@@ -30,6 +35,8 @@ impl Outcome {
         Outcome::CallFailed,
         Outcome::VerificationFailed,
         Outcome::Refused,
+        Outcome::AlreadyRemediated,
+        Outcome::RevokeFailed,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -42,6 +49,8 @@ impl Outcome {
             Outcome::CallFailed => "call_failed",
             Outcome::VerificationFailed => "verification_failed",
             Outcome::Refused => "refused",
+            Outcome::AlreadyRemediated => "already_remediated",
+            Outcome::RevokeFailed => "revoke_failed",
         }
     }
 
@@ -50,7 +59,8 @@ impl Outcome {
         if evaluation.exemption.is_some() { Outcome::Exempt } else { Outcome::Compliant }
     }
 
-    /// Whether a revoke was made: the outcomes the repeat history and the `RulesRevoked` metric count.
+    /// Whether this invocation's revoke may have removed rules: the outcomes the repeat history and the
+    /// `RulesRevoked` metric count (what was removed is in the notice).
     pub fn revoked(&self) -> bool {
         matches!(self, Outcome::Remediated | Outcome::VerificationFailed | Outcome::GroupGone)
     }
@@ -74,7 +84,9 @@ mod tests {
                 | Outcome::GroupGone
                 | Outcome::CallFailed
                 | Outcome::VerificationFailed
-                | Outcome::Refused => {}
+                | Outcome::Refused
+                | Outcome::AlreadyRemediated
+                | Outcome::RevokeFailed => {}
             }
         }
     }

@@ -5,7 +5,7 @@ use std::future::Future;
 
 use crate::evaluate::RevokePlan;
 use crate::history::Revocation;
-use crate::model::SecurityGroup;
+use crate::model::{EgressRule, SecurityGroup};
 
 /// Reads and changes security groups. Speaks domain types only.
 pub trait SecurityGroups {
@@ -17,9 +17,27 @@ pub trait SecurityGroups {
     /// Every group of the region, for the sweep.
     fn list(&self) -> impl Future<Output = Result<Vec<SecurityGroup>, Self::Error>> + Send;
 
-    /// Revokes exactly the plan's rules. A rule that is already gone is not an error; nor is a group that is gone:
-    /// the re-read that follows tells.
-    fn revoke(&self, plan: &RevokePlan) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// Revokes exactly the plan's rules and answers which of them this call removed. A rule already gone (a
+    /// concurrent revoke, a duplicate delivery) is not an error and not in the answer; nor is a group that is gone.
+    /// An error that stops the revoke after some rules were removed still reports them (`Revoked::error`).
+    fn revoke(&self, plan: &RevokePlan) -> impl Future<Output = Revoked<Self::Error>> + Send;
+
+    /// Waits before another look at a group (EC2 is eventually consistent: a group just created may not be found
+    /// yet, a rule just revoked may still show), longer with each `attempt` from 0. Fakes return at once.
+    fn settle(&self, attempt: u32) -> impl Future<Output = ()> + Send;
+}
+
+/// What a revoke did: the plan's rules this call removed, and the error that stopped it, if one did.
+#[derive(Debug)]
+pub struct Revoked<E> {
+    pub removed: Vec<EgressRule>,
+    pub error: Option<E>,
+}
+
+impl<E> Revoked<E> {
+    pub fn removed(removed: Vec<EgressRule>) -> Self {
+        Revoked { removed, error: None }
+    }
 }
 
 /// Something a person reads: a one-line subject, a body, and attributes that subscribers can filter on.

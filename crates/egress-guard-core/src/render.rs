@@ -7,7 +7,7 @@ use crate::model::EgressRule;
 use crate::notice::Notice;
 use crate::outcome::Outcome;
 use crate::ports::Message;
-use crate::report::SweepReport;
+use crate::report::{SweepLine, SweepReport};
 use crate::trigger::TriggerKind;
 
 /// SNS documents a subject as ASCII, no line breaks, "must be less than 100 characters": 99 at the most.
@@ -56,6 +56,8 @@ impl Notice {
             Outcome::Compliant => format!("{} ({}) egress is compliant", g.id, g.name),
             Outcome::CallFailed => format!("{}: failed call, nothing to do", g.id),
             Outcome::Refused => format!("{}: event refused, nothing to do", g.id),
+            Outcome::AlreadyRemediated => format!("{} ({}) was already remediated", g.id, g.name),
+            Outcome::RevokeFailed => format!("ACTION NEEDED: revoke failed on {} ({})", g.id, g.name),
         };
         let text = match self.repeat.as_ref().and_then(Repeat::times) {
             Some(times) if times >= 2 && self.outcome == Outcome::Remediated => {
@@ -104,6 +106,17 @@ impl Notice {
             Outcome::Compliant => format!("{} has no unrestricted egress; nothing was changed.", g.id),
             Outcome::CallFailed => format!("The call on {} failed; nothing was changed.", g.id),
             Outcome::Refused => format!("The event on {} was refused; nothing was read or changed.", g.id),
+            Outcome::AlreadyRemediated => format!(
+                "The open egress of {} was already revoked (by a concurrent invocation, or this event delivered \
+                 twice); nothing was changed.",
+                g.id
+            ),
+            Outcome::RevokeFailed => {
+                format!(
+                    "ACTION NEEDED: egress-guard could not revoke the open egress of {}; nothing was changed.",
+                    g.id
+                )
+            }
         };
         out.push_str(&headline);
         out.push_str("\n\n");
@@ -128,6 +141,11 @@ impl Notice {
         }
         out.push('\n');
         out.push_str(&self.rules_table());
+        if let Some(err) = &self.revoke_error {
+            out.push_str(&format!(
+                "\nThe revoke stopped with an error after removing the rules marked REVOKED: {err}\n"
+            ));
+        }
         if let Some(err) = &self.verify_error {
             out.push_str(&format!("\nThe group could not be re-read to verify the revoke: {err}\n"));
         }
@@ -245,6 +263,93 @@ pub(crate) fn one_line(text: &str, max: usize) -> String {
     cut
 }
 
+impl SweepReport {
+    fn header(&self) -> String {
+        let stopped = match &self.stopped_at {
+            Some(group) => format!(" (stopped early at {group}: time ran short; the next sweep takes up from there)"),
+            None if !self.complete => " (stopped early: time ran short; the next sweep starts again)".to_owned(),
+            None => String::new(),
+        };
+        let mut out = format!(
+            "The scheduled sweep of account {} in {} checked {} of {} security groups{stopped}.\n",
+            self.account, self.region, self.groups_checked, self.groups_total,
+        );
+        let counts: Vec<String> = self.counts.iter().map(|(o, n)| format!("{} {n}", o.as_str())).collect();
+        out.push_str(&format!("Outcomes: {}\n", counts.join(", ")));
+        out.push_str("These groups were open although no event reported them (a lost event, a trail gap, or older than egress-guard).\n");
+        out
+    }
+
+    fn line_text(&self, line: &SweepLine) -> String {
+        let mut out = format!("\n{} \"{}\": {}\n", line.group_id, line.group_name, line.outcome.as_str());
+        for r in &line.revoked {
+            out.push_str(&format!("  {} {r}\n", if self.dry_run { "would revoke" } else { "revoked" }));
+        }
+        let open = if line.outcome == Outcome::Exempt { "OPEN (exempt)" } else { "STILL OPEN" };
+        for r in &line.still_open {
+            out.push_str(&format!("  {open} {r}\n"));
+        }
+        if let Some(reason) = &line.reason {
+            let label = if line.outcome == Outcome::Exempt { "exempt" } else { "error" };
+            out.push_str(&format!("  {label}: {reason}\n"));
+        }
+        if let Some(undo) = &line.undo_command {
+            out.push_str(&format!("  undo: {undo}\n"));
+        }
+        out
+    }
+
+    /// The report's message in numbered parts of at most `max_bytes` of text each: the header in every part, the
+    /// group lines shared out between them, never split.
+    pub fn parts(&self, max_bytes: usize) -> Vec<SweepPart<'_>> {
+        let header = self.header();
+        let mut texts = vec![header.clone()];
+        for line in &self.lines {
+            let text = self.line_text(line);
+            let current = texts.last_mut().expect("one part at least");
+            if current.len() + text.len() > max_bytes && current.len() > header.len() {
+                texts.push(header.clone() + &text);
+            } else {
+                current.push_str(&text);
+            }
+        }
+        let total = texts.len();
+        texts.into_iter().enumerate().map(|(i, text)| SweepPart { report: self, number: i + 1, total, text }).collect()
+    }
+}
+
+/// SNS takes at most 256 KiB per message, attributes included, and an SQS subscriber's copy wraps it in a JSON
+/// envelope (escaped text, metadata) that must fit SQS's 256 KiB: a sweep report's parts keep their text under this.
+pub const MAX_MESSAGE_BYTES: usize = 200 * 1024;
+
+/// One numbered part of a sweep report, as published.
+#[derive(Debug)]
+pub struct SweepPart<'a> {
+    report: &'a SweepReport,
+    number: usize,
+    total: usize,
+    text: String,
+}
+
+impl Message for SweepPart<'_> {
+    fn subject(&self) -> String {
+        match self.total {
+            1 => self.report.subject(),
+            total => one_line(&format!("[{}/{total}] {}", self.number, self.report.subject()), MAX_SUBJECT_CHARS),
+        }
+    }
+
+    fn text(&self) -> String {
+        self.text.clone()
+    }
+
+    fn attributes(&self) -> Vec<(&'static str, String)> {
+        let mut attributes = self.report.attributes();
+        attributes.push(("part", format!("{}/{}", self.number, self.total)));
+        attributes
+    }
+}
+
 impl Message for SweepReport {
     fn subject(&self) -> String {
         let n = self.acted();
@@ -257,28 +362,9 @@ impl Message for SweepReport {
     }
 
     fn text(&self) -> String {
-        let mut out = format!(
-            "The scheduled sweep of account {} in {} checked {} of {} security groups{}.\n",
-            self.account,
-            self.region,
-            self.groups_checked,
-            self.groups_total,
-            if self.complete { "" } else { " (stopped early: time ran short; the next sweep starts again)" }
-        );
-        let counts: Vec<String> = self.counts.iter().map(|(o, n)| format!("{} {n}", o.as_str())).collect();
-        out.push_str(&format!("Outcomes: {}\n", counts.join(", ")));
-        out.push_str("These groups were open although no event reported them (a lost event, a trail gap, or older than egress-guard).\n");
+        let mut out = self.header();
         for line in &self.lines {
-            out.push_str(&format!("\n{} \"{}\": {}\n", line.group_id, line.group_name, line.outcome.as_str()));
-            for r in &line.revoked {
-                out.push_str(&format!("  {} {r}\n", if self.dry_run { "would revoke" } else { "revoked" }));
-            }
-            for r in &line.still_open {
-                out.push_str(&format!("  STILL OPEN {r}\n"));
-            }
-            if let Some(undo) = &line.undo_command {
-                out.push_str(&format!("  undo: {undo}\n"));
-            }
+            out.push_str(&self.line_text(line));
         }
         out
     }

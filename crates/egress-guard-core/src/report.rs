@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::EgressRule;
+use crate::evaluate::{Evaluation, Exemption};
+use crate::model::{EgressRule, SecurityGroup};
 use crate::notice::Notice;
 use crate::outcome::Outcome;
 use crate::trigger::Trigger;
@@ -94,6 +95,9 @@ pub struct SweepLine {
     pub undo_command: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub still_open: Vec<String>,
+    /// Why the group is left open: its exemption, or the error that stopped the revoke.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reason: Option<String>,
 }
 
 impl SweepLine {
@@ -105,6 +109,34 @@ impl SweepLine {
             revoked: show(&notice.revoked),
             undo_command: notice.undo_command.clone(),
             still_open: show(&notice.still_open),
+            reason: notice.revoke_error.clone(),
+        }
+    }
+
+    /// An exempt group with open egress: nothing done, the exemption named.
+    pub(crate) fn exempt(group: &SecurityGroup, evaluation: &Evaluation) -> SweepLine {
+        let open: Vec<EgressRule> = evaluation.findings.iter().map(|f| f.rule.clone()).collect();
+        SweepLine {
+            still_open: show(&open),
+            reason: evaluation.exemption.as_ref().map(Exemption::reason),
+            ..SweepLine::untouched(group, Outcome::Exempt)
+        }
+    }
+
+    /// A group whose revoke failed before it removed anything.
+    pub(crate) fn failed(group: &SecurityGroup, error: String) -> SweepLine {
+        SweepLine { reason: Some(error), ..SweepLine::untouched(group, Outcome::RevokeFailed) }
+    }
+
+    fn untouched(group: &SecurityGroup, outcome: Outcome) -> SweepLine {
+        SweepLine {
+            group_id: group.id.clone(),
+            group_name: group.name.clone(),
+            outcome,
+            revoked: vec![],
+            undo_command: None,
+            still_open: vec![],
+            reason: None,
         }
     }
 }
@@ -120,6 +152,9 @@ pub struct SweepReport {
     pub groups_checked: usize,
     /// False when the time ran short: the next sweep starts again from the top.
     pub complete: bool,
+    /// The group the sweep stopped at when the time ran short.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub stopped_at: Option<String>,
     pub counts: BTreeMap<Outcome, usize>,
     pub lines: Vec<SweepLine>,
 }
@@ -129,8 +164,11 @@ impl SweepReport {
         self.counts.get(&outcome).copied().unwrap_or(0)
     }
 
-    /// Groups whose open egress was (or, in a dry run, would be) revoked, or stayed open.
+    /// Groups whose open egress was (or, in a dry run, would be) revoked, stayed open, or could not be revoked.
     pub fn acted(&self) -> usize {
-        self.count(Outcome::Remediated) + self.count(Outcome::DryRun) + self.count(Outcome::VerificationFailed)
+        [Outcome::Remediated, Outcome::DryRun, Outcome::VerificationFailed, Outcome::RevokeFailed]
+            .into_iter()
+            .map(|outcome| self.count(outcome))
+            .sum()
     }
 }

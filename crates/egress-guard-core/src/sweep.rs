@@ -8,12 +8,16 @@ use crate::evaluate::evaluate;
 use crate::flow::act;
 use crate::outcome::Outcome;
 use crate::ports::{History, Message, Notifier, Ports, SecurityGroups};
+use crate::render::MAX_MESSAGE_BYTES;
 use crate::report::{SweepLine, SweepReport};
 use crate::settings::Settings;
 use crate::trigger::Trigger;
 
 /// Sweeps the region: lists every group, acts on each with open egress while `has_time()` says there is time for one
-/// more (a group is never left half-done), and publishes one report if any group was acted on.
+/// more (a group is never left half-done; a group whose revoke fails is a line of the report and the sweep goes on),
+/// and publishes the report, in numbered parts that each fit SNS, if any group was acted on or failed. A sweep cut
+/// short names the group it stopped at; the next one, starting from the top, finds the groups before it fixed and
+/// costs them no call, so it takes up where this one stopped.
 pub async fn sweep<G, N, H>(
     trigger: &Trigger,
     settings: &Settings,
@@ -38,36 +42,55 @@ where
         groups_total: all.len(),
         groups_checked: 0,
         complete: true,
+        stopped_at: None,
         counts: BTreeMap::new(),
         lines: Vec::new(),
     };
     for group in &all {
         let evaluation = evaluate(group, settings);
         let outcome = if evaluation.plan.is_empty() {
-            Outcome::untouched(&evaluation)
+            let outcome = Outcome::untouched(&evaluation);
+            if outcome == Outcome::Exempt && !evaluation.findings.is_empty() {
+                report.lines.push(SweepLine::exempt(group, &evaluation));
+            }
+            outcome
         } else {
             if !has_time() {
                 report.complete = false;
+                report.stopped_at = Some(group.id.clone());
                 tracing::warn!(
                     checked = report.groups_checked,
                     total = report.groups_total,
+                    stopped_at = %group.id,
                     "sweep stopped: time ran short"
                 );
                 break;
             }
-            let notice = act(trigger, settings, group, &evaluation, ports).await?;
-            report.lines.push(SweepLine::new(&notice));
-            tracing::info!(event_id = %trigger.event_id, group_id = %group.id, outcome = notice.outcome.as_str(), revoked = notice.revoked.len(), "sweep: group handled");
-            notice.outcome
+            // One group's failure is a line of the report, never the end of the sweep.
+            let line = match act(trigger, settings, group, &evaluation, ports).await {
+                Ok(notice) => SweepLine::new(&notice),
+                Err(err) => {
+                    tracing::error!(event_id = %trigger.event_id, group_id = %group.id, error = %err, "sweep: revoke failed");
+                    SweepLine::failed(group, err.to_string())
+                }
+            };
+            tracing::info!(event_id = %trigger.event_id, group_id = %group.id, outcome = line.outcome.as_str(), revoked = line.revoked.len(), "sweep: group handled");
+            let outcome = line.outcome;
+            report.lines.push(line);
+            outcome
         };
         *report.counts.entry(outcome).or_default() += 1;
         report.groups_checked += 1;
     }
     if report.acted() > 0 {
-        ports.notifier.publish(&report).await.map_err(|source| Error::NotifySummary {
-            text: format!("{}\n\n{}", report.subject(), report.text()),
-            source: Box::new(source),
-        })?;
+        let parts = report.parts(MAX_MESSAGE_BYTES);
+        let total = parts.len();
+        for (sent, part) in parts.iter().enumerate() {
+            ports.notifier.publish(part).await.map_err(|source| Error::NotifySummary {
+                text: format!("{}\n\n{}\n({} more part(s) not sent)", part.subject(), part.text(), total - sent - 1),
+                source: Box::new(source),
+            })?;
+        }
     }
     Ok(report)
 }

@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::sync::Mutex;
+
 use common::{EVENT_GROUP, FakeGroups, FakeHistory, FakeNotifier, event, group, rule};
 use egress_guard_core::{
     EgressRule, Error, GroupReport, History, NoHistory, Notice, Outcome, Ports, SecurityGroup, Settings, handle,
@@ -132,8 +134,9 @@ fn mixed_permission_keeps_the_restricted_sibling() {
     );
 }
 
+/// Anyone who may tag a group may exempt it: a change that leaves open egress on an exempt group is always told.
 #[test]
-fn exempt_group_is_left_alone_with_one_call() {
+fn exempt_group_opened_by_an_event_is_left_alone_with_one_call_and_told() {
     let mut g = group(EVENT_GROUP, vec![rule("tcp 80 to 0.0.0.0/0")]);
     g.tags.insert("egress-guard:exempt".into(), "egress proxy".into());
     let r = run_with(
@@ -145,7 +148,29 @@ fn exempt_group_is_left_alone_with_one_call() {
     assert_eq!(r.outcome(), Outcome::Exempt);
     assert_eq!(r.egress_after(), g.egress);
     assert_eq!(r.groups.calls(), [DESCRIBE]);
-    assert!(r.notifier.sent().is_empty());
+    let notice = r.notice();
+    assert!(notice.subject().starts_with("egress-guard: Exempt sg-0a1b2c3d4e5f60718"), "{}", notice.subject());
+    let text = notice.text();
+    assert!(
+        text.contains("is exempt (tag egress-guard:exempt: egress proxy)") && text.contains("Changed  by"),
+        "{text}"
+    );
+    assert!(text.contains("open, exempt"), "{text}");
+}
+
+#[test]
+fn exempt_group_is_not_told_by_the_sweep_or_a_fix() {
+    let mut g = group(EVENT_GROUP, vec![rule("tcp 80 to 0.0.0.0/0")]);
+    g.tags.insert("egress-guard:exempt".into(), "egress proxy".into());
+    let groups = FakeGroups::with([g]);
+    let notifier = FakeNotifier::default();
+    let trigger =
+        egress_guard_core::Trigger::manual(EVENT_GROUP, "eu-west-1", "", "alice", "2026-11-25T09:00:00Z").unwrap();
+    let ports = Ports { groups: &groups, notifier: &notifier, history: &NoHistory };
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let report = rt.block_on(handle(&trigger, &Settings::default(), ports)).unwrap();
+    assert_eq!(report.results[0].outcome, Outcome::Exempt);
+    assert!(notifier.sent().is_empty(), "a person asked for this group: no notice about who changed it");
 }
 
 #[test]
@@ -191,8 +216,48 @@ fn deleted_group_is_gone_not_an_error() {
     let r =
         run_with("authorize-egress-open-ipv4", FakeGroups::default(), FakeNotifier::default(), &Settings::default());
     assert_eq!(r.outcome(), Outcome::GroupGone);
-    assert_eq!(r.groups.calls(), [DESCRIBE]);
+    let looked: Vec<String> = (0..4)
+        .flat_map(|attempt| [DESCRIBE.to_owned(), format!("settle {attempt}")])
+        .chain([DESCRIBE.to_owned()])
+        .collect();
+    assert_eq!(r.groups.calls(), looked, "looked for again four times before it is called gone");
     assert!(r.notifier.sent().is_empty());
+}
+
+/// EC2 may not show a group just created: two answers of "not found" still end in a remediation.
+#[test]
+fn group_not_found_at_first_is_looked_for_again_and_remediated() {
+    let groups =
+        FakeGroups { hidden_describes: Mutex::new(2), ..FakeGroups::with([group(EVENT_GROUP, default_egress())]) };
+    let r = run_with("create-security-group", groups, FakeNotifier::default(), &Settings::default());
+    assert_eq!(r.outcome(), Outcome::Remediated);
+    assert_eq!(r.groups.calls()[..5], [DESCRIBE, "settle 0", DESCRIBE, "settle 1", DESCRIBE]);
+    assert_eq!(r.notice().revoked.len(), 2);
+}
+
+/// A duplicate delivery, or a second invocation racing the first: what this one's revoke did not remove is not its to
+/// report. No notice, no repeat count.
+#[test]
+fn rules_another_invocation_removed_are_already_remediated_with_no_notice_and_no_count() {
+    let groups = FakeGroups { concurrent_revoke: true, ..FakeGroups::with([group(EVENT_GROUP, default_egress())]) };
+    let history = FakeHistory::default();
+    let r = run_remembering("create-security-group", groups, FakeNotifier::default(), &Settings::default(), &history);
+    assert_eq!(r.outcome(), Outcome::AlreadyRemediated);
+    assert!(r.result.as_ref().unwrap()[0].revoked.is_empty());
+    assert!(r.notifier.sent().is_empty());
+    assert!(history.calls.lock().unwrap().is_empty(), "nothing removed, nothing counted");
+}
+
+#[test]
+fn a_rule_still_open_after_the_revoke_is_looked_at_again_before_action_needed() {
+    let groups = FakeGroups::with([group(EVENT_GROUP, default_egress())]);
+    *groups.reopen_after_revoke.lock().unwrap() = Some(rule("tcp 22 to 0.0.0.0/0"));
+    let r = run_with("authorize-egress-open-both", groups, FakeNotifier::default(), &Settings::default());
+    assert_eq!(r.outcome(), Outcome::VerificationFailed);
+    assert_eq!(
+        r.groups.calls(),
+        [DESCRIBE.to_owned(), revoke(2), DESCRIBE.to_owned(), "settle 0".into(), DESCRIBE.to_owned()]
+    );
 }
 
 #[test]
@@ -294,7 +359,8 @@ fn subject_fits_sns_with_a_long_group_name() {
     let r =
         run_with("authorize-egress-open-both", FakeGroups::with([g]), FakeNotifier::default(), &Settings::default());
     let subject = r.notice().subject();
-    assert!(subject.chars().count() <= 100, "{subject}");
+    assert!(subject.len() <= 99 && subject.bytes().all(|b| (b' '..=b'~').contains(&b)), "{subject}");
+    assert!(subject.ends_with("..."), "{subject}");
 }
 
 /// The tcp 443 rule opened to 0.0.0.0/0 (`authorize-egress-open-ipv4`) on a group that holds just it.

@@ -92,3 +92,70 @@ fn sweep_with_nothing_open_sends_nothing() {
     assert!(notifier.sent().is_empty());
     assert_eq!(groups.calls(), ["list"]);
 }
+
+#[test]
+fn a_failed_revoke_is_a_line_of_its_own_and_the_sweep_goes_on() {
+    let groups = FakeGroups { fail_revoke: Some(OPEN[1].to_owned()), ..world() };
+    let notifier = FakeNotifier::default();
+    let s = run(&groups, &notifier, &Settings::default(), usize::MAX);
+    assert_eq!((s.count(Outcome::Remediated), s.count(Outcome::RevokeFailed)), (2, 1));
+    assert!(s.complete);
+    for id in [OPEN[0], OPEN[2]] {
+        assert_eq!(groups.egress(id), [rule("tcp 443 to 10.0.0.0/8")], "{id} is fixed");
+    }
+    let sent = notifier.sent();
+    assert_eq!(sent.len(), 1, "one report");
+    let text = &sent[0].text;
+    assert!(text.contains(&format!("{} \"web\": revoke_failed\n  error: ", OPEN[1])), "{text}");
+    assert!(text.contains("UnauthorizedOperation"), "{text}");
+    for id in [OPEN[0], OPEN[2]] {
+        assert!(text.contains(&format!("--group-id {id} --ip-permissions")), "{id}'s undo: {text}");
+    }
+}
+
+#[test]
+fn exempt_groups_with_open_egress_are_counted_and_named_with_their_reason() {
+    let (groups, notifier) = (world(), FakeNotifier::default());
+    let s = run(&groups, &notifier, &Settings::default(), usize::MAX);
+    assert_eq!(s.count(Outcome::Exempt), 1);
+    let text = &notifier.sent()[0].text;
+    assert!(
+        text.contains(&format!(
+            "{EXEMPT} \"web\": exempt\n  OPEN (exempt) all traffic to ::/0\n  exempt: tag egress-guard:exempt: proxy"
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_sweep_cut_short_names_the_group_it_stopped_at() {
+    let (groups, notifier) = (world(), FakeNotifier::default());
+    let s = run(&groups, &notifier, &Settings::default(), 1);
+    let stopped = s.stopped_at.clone().expect("where it stopped");
+    assert!(OPEN.contains(&stopped.as_str()) && groups.egress(&stopped).len() == 2, "the first group left untouched");
+    assert!(notifier.sent()[0].text.contains(&format!("stopped early at {stopped}")));
+}
+
+/// The first enforcing sweep of a region with a thousand open groups: every group's undo command reaches the topic,
+/// in numbered parts that each fit SNS (subject under 100 ASCII characters, message and attributes under 256 KiB).
+#[test]
+fn a_thousand_open_groups_are_reported_in_parts_that_each_fit_sns() {
+    let ids: Vec<String> = (0..1000).map(|n| format!("sg-{n:017x}")).collect();
+    let open = || vec![rule("all traffic to 0.0.0.0/0"), rule("all traffic to ::/0"), rule("tcp 443 to 0.0.0.0/0")];
+    let groups = FakeGroups::with(ids.iter().map(|id| group(id, open())));
+    let notifier = FakeNotifier::default();
+    let s = run(&groups, &notifier, &Settings::default(), usize::MAX);
+    assert_eq!(s.count(Outcome::Remediated), 1000);
+    let sent = notifier.sent();
+    assert!(sent.len() >= 2, "over 256 KiB in all, so in parts: {}", sent.len());
+    for (n, part) in sent.iter().enumerate() {
+        let size = part.text.len() + part.attributes.iter().map(|(k, v)| k.len() + v.len() + 6).sum::<usize>();
+        assert!(size < 256 * 1024, "part {n}: {size} bytes");
+        assert!(part.subject.len() < 100 && part.subject.is_ascii(), "{}", part.subject);
+        assert!(part.subject.starts_with(&format!("[{}/{}] ", n + 1, sent.len())), "{}", part.subject);
+    }
+    let all: String = sent.iter().map(|p| p.text.as_str()).collect();
+    for id in &ids {
+        assert_eq!(all.matches(&format!("--group-id {id} ")).count(), 1, "{id}'s undo command, once");
+    }
+}

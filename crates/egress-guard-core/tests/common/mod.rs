@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use egress_guard_core::history::Revocation;
+use egress_guard_core::ports::Revoked;
 use egress_guard_core::{EgressRule, History, Message, Notifier, RevokePlan, SecurityGroup, SecurityGroups};
 
 /// The group id every file in `events/` names.
@@ -62,6 +63,12 @@ pub struct FakeGroups {
     pub delete_on_revoke: bool,
     /// Describe calls from this one on fail (0-based).
     pub fail_describe_from: Option<usize>,
+    /// Revokes of this group fail, removing nothing (an SCP, a protected group).
+    pub fail_revoke: Option<String>,
+    /// Describes of the event's group that find nothing before it shows (EC2's eventual consistency).
+    pub hidden_describes: Mutex<usize>,
+    /// Another invocation revokes the planned rules just before this one does.
+    pub concurrent_revoke: bool,
 }
 
 impl FakeGroups {
@@ -90,6 +97,11 @@ impl SecurityGroups for FakeGroups {
         if self.fail_describe_from.is_some_and(|from| n >= from) {
             return Err(FakeError("describe throttled".into()));
         }
+        let mut hidden = self.hidden_describes.lock().unwrap();
+        if *hidden > 0 {
+            *hidden -= 1;
+            return Ok(None);
+        }
         Ok(self.groups.lock().unwrap().get(group_id).cloned())
     }
 
@@ -98,19 +110,33 @@ impl SecurityGroups for FakeGroups {
         Ok(self.groups.lock().unwrap().values().cloned().collect())
     }
 
-    async fn revoke(&self, plan: &RevokePlan) -> Result<(), FakeError> {
+    async fn revoke(&self, plan: &RevokePlan) -> Revoked<FakeError> {
         self.calls.lock().unwrap().push(format!("revoke {} x{}", plan.group_id, plan.rules.len()));
+        if self.fail_revoke.as_deref() == Some(plan.group_id.as_str()) {
+            return Revoked { removed: vec![], error: Some(FakeError("UnauthorizedOperation".into())) };
+        }
         let mut groups = self.groups.lock().unwrap();
+        if self.concurrent_revoke
+            && let Some(g) = groups.get_mut(&plan.group_id)
+        {
+            g.egress.retain(|r| !plan.rules.iter().any(|p| p.same_traffic(r)));
+        }
         if self.delete_on_revoke {
             groups.remove(&plan.group_id);
         }
+        let mut removed = Vec::new();
         if let Some(g) = groups.get_mut(&plan.group_id) {
+            removed = plan.rules.iter().filter(|p| g.egress.iter().any(|r| p.same_traffic(r))).cloned().collect();
             g.egress.retain(|r| !plan.rules.iter().any(|p| p.same_traffic(r)));
             if let Some(rule) = self.reopen_after_revoke.lock().unwrap().take() {
                 g.egress.push(rule);
             }
         }
-        Ok(())
+        Revoked::removed(removed)
+    }
+
+    async fn settle(&self, attempt: u32) {
+        self.calls.lock().unwrap().push(format!("settle {attempt}"));
     }
 }
 
