@@ -190,3 +190,21 @@ fn local_env_file_sets_every_variable_the_lambda_reads() {
     let read: BTreeSet<String> = egress_guard_lambda::variables().into_iter().map(str::to_owned).collect();
     assert_eq!(keys, read, "local/env.json (for sam local invoke --env-vars) and the Lambda's variables differ");
 }
+
+/// The template's `AllowedPorts` pattern takes what the function's parser takes and refuses what it refuses (a port
+/// over 65535 fails the deploy instead of every invocation at init). The one case it cannot see, a range written
+/// backwards, the function refuses at init with the variable named.
+#[test]
+fn allowed_ports_pattern_agrees_with_the_function() {
+    let docs = YamlLoader::load_from_str(&template_text()).unwrap();
+    let pattern = docs[0]["Parameters"]["AllowedPorts"]["AllowedPattern"].as_str().unwrap().to_owned();
+    let pattern = regex_lite::Regex::new(&pattern).unwrap();
+    for good in ["", "tcp:443", "udp:53", "tcp:0-65535", "tcp:443, udp:53,tcp:8000-8080", "tcp:65535"] {
+        assert!(pattern.is_match(good), "the template refuses {good:?}");
+        assert!(egress_guard_core::AllowedPort::parse_list(good).is_ok(), "the function refuses {good:?}");
+    }
+    for bad in ["tcp:70000", "tcp:65536", "udp:99999", "tcp:443-70000", "icmp:8", "tcp"] {
+        assert!(!pattern.is_match(bad), "the template takes {bad:?}");
+        assert!(egress_guard_core::AllowedPort::parse_list(bad).is_err(), "the function takes {bad:?}");
+    }
+}

@@ -4,6 +4,7 @@
 //! so a revoke by id would remove the narrowed rule; a revoke by tuple fails with `InvalidPermission.NotFound`.
 
 use aws_sdk_ec2::config::http::HttpResponse;
+use aws_sdk_ec2::config::retry::RetryConfig;
 use aws_sdk_ec2::operation::revoke_security_group_egress::RevokeSecurityGroupEgressOutput;
 use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range};
 use egress_guard_core::permission::permissions;
@@ -36,40 +37,77 @@ impl Ec2SecurityGroups {
         Ok(regions)
     }
 
-    /// One revoke call; answers which of `rules` it removed (see `removed_by`).
-    async fn revoke_rules(&self, group_id: &str, rules: &[EgressRule]) -> Result<Vec<EgressRule>, Error> {
-        let result = self
-            .client
-            .revoke_security_group_egress()
-            .group_id(group_id)
-            .set_ip_permissions(Some(to_permissions(rules)))
-            .send()
-            .await;
-        match result {
-            Ok(out) => {
-                if !out.unknown_ip_permissions().is_empty() {
-                    tracing::warn!(group_id, unknown = ?out.unknown_ip_permissions(), "EC2 did not know some permissions");
+    /// One revoke of `rules`, answering which of them it removed (see `removed_by`). The SDK's retries are off for
+    /// this call and `MAX_ATTEMPTS` of ours take their place, so that we know when an attempt got no clear answer
+    /// (throttled, 5xx, timed out): it may have been applied, and then `unclear` is set, for the caller to count a
+    /// later "already gone" as removed by this invocation rather than leave a revoke unreported.
+    async fn revoke_rules(
+        &self,
+        group_id: &str,
+        rules: &[EgressRule],
+        unclear: &mut bool,
+    ) -> Result<Vec<EgressRule>, Error> {
+        let no_retry = aws_sdk_ec2::config::Builder::default().retry_config(RetryConfig::disabled());
+        let mut attempt = 0;
+        loop {
+            let result = self
+                .client
+                .revoke_security_group_egress()
+                .group_id(group_id)
+                .set_ip_permissions(Some(to_permissions(rules)))
+                .customize()
+                .config_override(no_retry.clone())
+                .send()
+                .await;
+            let err = match result {
+                Ok(out) => {
+                    if !out.unknown_ip_permissions().is_empty() {
+                        tracing::warn!(group_id, unknown = ?out.unknown_ip_permissions(), "EC2 did not know some permissions");
+                    }
+                    return Ok(removed_by(rules, &out));
                 }
-                Ok(removed_by(rules, &out))
+                Err(err) => ec2_error("RevokeSecurityGroupEgress", &err),
+            };
+            attempt += 1;
+            if !is_transient(err.code()) || attempt >= crate::MAX_ATTEMPTS {
+                return Err(err);
             }
-            Err(err) => Err(ec2_error("RevokeSecurityGroupEgress", &err)),
+            *unclear = true;
+            tracing::info!(group_id, attempt, code = err.code(), "revoke retried");
+            tokio::time::sleep(std::time::Duration::from_millis(200 << (attempt - 1))).await;
         }
     }
 }
 
-/// The rules a successful revoke removed. EC2 lists them in `RevokedSecurityGroupRules`; where that list is absent
-/// (older responses, moto), every rule asked for but those EC2 names in `UnknownIpPermissions`, since EC2 fails the
-/// whole call with `InvalidPermission.NotFound` when a rule is missing from a VPC group.
+/// Errors after which the same call may succeed, and the failed attempt may or may not have been applied.
+fn is_transient(code: &str) -> bool {
+    const CODES: [&str; 9] = [
+        "timeout",
+        "transport",
+        "RequestLimitExceeded",
+        "Throttling",
+        "ThrottlingException",
+        "InternalError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "Unavailable",
+    ];
+    CODES.contains(&code) || code.starts_with("HTTP 5")
+}
+
+/// The rules a successful revoke removed. EC2 lists them in `RevokedSecurityGroupRules`; where that list is absent or
+/// empty (older responses, moto), every rule asked for but those EC2 names in `UnknownIpPermissions`, since EC2 fails
+/// the whole call with `InvalidPermission.NotFound` when a rule is missing from a VPC group.
 fn removed_by(rules: &[EgressRule], out: &RevokeSecurityGroupEgressOutput) -> Vec<EgressRule> {
     let same = |rule: &EgressRule, protocol: Option<&str>, from: Option<i32>, to: Option<i32>, cidr: Option<&str>| {
         let Destination::Cidr(mine) = &rule.destination else { return false };
         let ports = if rule.protocol == Protocol::All { None } else { rule.ports };
         protocol.and_then(|p| Protocol::parse(p).ok()) == Some(rule.protocol)
             && ports.is_none_or(|p| (from, to) == (Some(p.from), Some(p.to)))
-            && cidr.and_then(|c| Cidr::parse(c).ok()).is_some_and(|c| c.net() == mine.net())
+            && cidr.and_then(|c| Cidr::parse(c).ok()).is_some_and(|c| c.net().trunc() == mine.net().trunc())
     };
     match out.revoked_security_group_rules.as_deref() {
-        Some(revoked) => rules
+        Some(revoked) if !revoked.is_empty() => rules
             .iter()
             .filter(|rule| {
                 revoked.iter().any(|r| {
@@ -79,7 +117,7 @@ fn removed_by(rules: &[EgressRule], out: &RevokeSecurityGroupEgressOutput) -> Ve
             })
             .cloned()
             .collect(),
-        None => rules
+        _ => rules
             .iter()
             .filter(|rule| {
                 !out.unknown_ip_permissions().iter().any(|p| {
@@ -130,10 +168,13 @@ impl SecurityGroups for Ec2SecurityGroups {
         if rules.is_empty() {
             return Revoked::removed(vec![]);
         }
-        match self.revoke_rules(&plan.group_id, &rules).await {
+        let gone = |err: &Error| err.code() == PERMISSION_GONE || GROUP_GONE.contains(&err.code());
+        // After an unclear attempt, "already gone" may be our own doing: such rules are reported as removed.
+        let mut unclear = false;
+        match self.revoke_rules(&plan.group_id, &rules, &mut unclear).await {
             Ok(removed) => Revoked::removed(removed),
             Err(err) if GROUP_GONE.contains(&err.code()) || err.code() == PERMISSION_GONE && rules.len() == 1 => {
-                Revoked::removed(vec![])
+                Revoked::removed(if unclear { rules } else { vec![] })
             }
             // EC2 refuses the whole call when one tuple is already gone (a concurrent revoke): each on its own, so
             // that this call reports exactly the rules it removed.
@@ -141,9 +182,10 @@ impl SecurityGroups for Ec2SecurityGroups {
                 tracing::info!(group_id = %plan.group_id, "a planned rule is already gone; revoking one by one");
                 let mut removed = Vec::new();
                 for rule in &rules {
-                    match self.revoke_rules(&plan.group_id, std::slice::from_ref(rule)).await {
+                    let mut rule_unclear = unclear;
+                    match self.revoke_rules(&plan.group_id, std::slice::from_ref(rule), &mut rule_unclear).await {
                         Ok(gone) => removed.extend(gone),
-                        Err(err) if err.code() == PERMISSION_GONE || GROUP_GONE.contains(&err.code()) => {}
+                        Err(err) if gone(&err) => removed.extend(rule_unclear.then(|| rule.clone())),
                         Err(err) => return Revoked { removed, error: Some(err) },
                     }
                 }

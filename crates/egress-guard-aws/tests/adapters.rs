@@ -362,3 +362,31 @@ async fn throttling_past_the_attempts_fails_with_its_code() {
     assert_eq!(err.code(), "RequestLimitExceeded");
     assert_eq!(rule.num_calls(), egress_guard_aws::MAX_ATTEMPTS as usize);
 }
+
+/// An attempt that got no clear answer (a 503) may have been applied: the next attempt's "already gone" is then this
+/// invocation's own removal, reported rather than lost.
+#[tokio::test]
+async fn a_not_found_after_an_unanswered_attempt_counts_as_removed() {
+    let plan = RevokePlan { group_id: GROUP.into(), rules: vec![egress_rule("tcp 22 to 0.0.0.0/0")] };
+    let rule = mock!(Ec2::revoke_security_group_egress)
+        .sequence()
+        .http_status(503, None)
+        .http_status(400, Some(ec2_error("InvalidPermission.NotFound")))
+        .build();
+    let revoked = Ec2SecurityGroups::new(retrying_ec2(&rule)).revoke(&plan).await;
+    assert!(revoked.error.is_none(), "{:?}", revoked.error);
+    assert_eq!(revoked.removed, plan.rules);
+    assert_eq!(rule.num_calls(), 2);
+}
+
+/// Without an unclear attempt, "already gone" is another invocation's removal: not this one's to report.
+#[tokio::test]
+async fn a_not_found_at_the_first_attempt_is_not_counted() {
+    let plan = RevokePlan { group_id: GROUP.into(), rules: vec![egress_rule("tcp 22 to 0.0.0.0/0")] };
+    let rule = mock!(Ec2::revoke_security_group_egress)
+        .sequence()
+        .http_status(400, Some(ec2_error("InvalidPermission.NotFound")))
+        .build();
+    let revoked = Ec2SecurityGroups::new(retrying_ec2(&rule)).revoke(&plan).await;
+    assert!(revoked.error.is_none() && revoked.removed.is_empty(), "{revoked:?}");
+}

@@ -22,7 +22,7 @@ impl Notifier for CliNotifier {
 }
 
 /// Exit code 0 when every group ended compliant, remediated, exempt, gone or skipped; 1 when a dry run found
-/// something to revoke or verification failed.
+/// something to revoke, verification failed, or a sweep's revoke failed.
 pub async fn run(
     clients: &Clients,
     trigger: &Trigger,
@@ -45,7 +45,8 @@ pub async fn run(
         } else {
             println!("Subject: {}\n\n{}", report.subject(), report.text());
         }
-        return Ok(u8::from(report.count(Outcome::DryRun) + report.count(Outcome::VerificationFailed) > 0));
+        let open = [Outcome::DryRun, Outcome::VerificationFailed, Outcome::RevokeFailed].map(|o| report.count(o));
+        return Ok(u8::from(open.iter().sum::<usize>() > 0));
     }
     let report = egress_guard_core::handle(trigger, settings, ports).await?;
     if json {

@@ -46,6 +46,11 @@ where
                         source: Box::new(source),
                     });
                 }
+                // A revoke stopped midway: told above, and the invocation still fails, so that the failure queue and
+                // its alarm show the rules left open.
+                if let Some(error) = &notice.revoke_error {
+                    return Err(Error::SecurityGroups { group_id: group_id.clone(), source: error.clone().into() });
+                }
                 GroupReport::acted(notice, publish)
             }
         };

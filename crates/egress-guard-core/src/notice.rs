@@ -105,8 +105,11 @@ impl Notice {
         verification: Verification,
     ) -> Notice {
         let Verification { outcome, revoked, after, still_open, revoke_error, verify_error } = verification;
+        // A rule still there cannot be authorized again: the undo names only what is gone.
+        let gone: Vec<EgressRule> =
+            revoked.iter().filter(|r| !still_open.iter().any(|open| open.same_traffic(r))).cloned().collect();
         let undo_command =
-            (!settings.dry_run && !revoked.is_empty()).then(|| undo_command(&trigger.region, &before.id, &revoked));
+            (!settings.dry_run && !gone.is_empty()).then(|| undo_command(&trigger.region, &before.id, &gone));
         Notice {
             outcome,
             account: before.owner_id.clone().unwrap_or_else(|| trigger.account.clone()),

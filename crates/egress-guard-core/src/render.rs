@@ -352,11 +352,14 @@ impl Message for SweepPart<'_> {
 
 impl Message for SweepReport {
     fn subject(&self) -> String {
-        let n = self.acted();
+        let action = self.count(Outcome::VerificationFailed) + self.count(Outcome::RevokeFailed);
+        let needed = if action > 0 { format!(", ACTION NEEDED on {action}") } else { String::new() };
         let text = if self.dry_run {
-            format!("egress-guard sweep [dry run]: {n} group(s) would lose open egress - {}", self.region)
+            let n = self.count(Outcome::DryRun);
+            format!("egress-guard sweep [dry run]: {n} group(s) would lose open egress{needed} - {}", self.region)
         } else {
-            format!("egress-guard sweep: revoked open egress on {n} group(s) - {}", self.region)
+            let n = self.count(Outcome::Remediated);
+            format!("egress-guard sweep: revoked open egress on {n} group(s){needed} - {}", self.region)
         };
         one_line(&text, MAX_SUBJECT_CHARS)
     }

@@ -74,7 +74,15 @@ where
                     SweepLine::failed(group, err.to_string())
                 }
             };
-            tracing::info!(event_id = %trigger.event_id, group_id = %group.id, outcome = line.outcome.as_str(), revoked = line.revoked.len(), "sweep: group handled");
+            // The log keeps each undo command too: a report that cannot be published loses none of them.
+            tracing::info!(
+                event_id = %trigger.event_id,
+                group_id = %group.id,
+                outcome = line.outcome.as_str(),
+                revoked = line.revoked.len(),
+                undo = line.undo_command.as_deref().unwrap_or("-"),
+                "sweep: group handled"
+            );
             let outcome = line.outcome;
             report.lines.push(line);
             outcome
@@ -83,13 +91,23 @@ where
         report.groups_checked += 1;
     }
     if report.acted() > 0 {
+        // Every part is tried; the error carries the parts that failed (each group's undo command is also logged).
         let parts = report.parts(MAX_MESSAGE_BYTES);
         let total = parts.len();
-        for (sent, part) in parts.iter().enumerate() {
-            ports.notifier.publish(part).await.map_err(|source| Error::NotifySummary {
-                text: format!("{}\n\n{}\n({} more part(s) not sent)", part.subject(), part.text(), total - sent - 1),
-                source: Box::new(source),
-            })?;
+        let mut failed = Vec::new();
+        for part in &parts {
+            if let Err(source) = ports.notifier.publish(part).await {
+                failed.push((format!("{}\n\n{}", part.subject(), part.text()), source));
+            }
+        }
+        if !failed.is_empty() {
+            let text = format!(
+                "{} of {total} part(s) not sent; each group's undo command is also in the function's log.\n\n{}",
+                failed.len(),
+                failed.iter().map(|(text, _)| text.as_str()).collect::<Vec<_>>().join("\n\n")
+            );
+            let (_, source) = failed.swap_remove(0);
+            return Err(Error::NotifySummary { text, source: Box::new(source) });
         }
     }
     Ok(report)

@@ -425,3 +425,26 @@ fn failing_history_never_blocks_the_revoke_or_its_notice() {
     assert!(sent.text.contains("Repeat count unknown"), "{}", sent.text);
     assert!(sent.attributes.contains(&("repeat", "unknown".to_owned())));
 }
+
+/// Some rules removed, then an error: the notice tells what was removed (with its undo) and the error, and the
+/// invocation still fails, so that the failure queue shows the rule left open.
+#[test]
+fn a_revoke_stopped_midway_is_told_and_fails_the_invocation() {
+    let groups = FakeGroups { partial_revoke: true, ..FakeGroups::with([group(EVENT_GROUP, default_egress())]) };
+    let r = run_with("create-security-group", groups, FakeNotifier::default(), &Settings::default());
+    assert!(matches!(r.result, Err(Error::SecurityGroups { .. })), "{:?}", r.result);
+    let sent = r.notifier.sent();
+    assert_eq!(sent.len(), 1, "the removal is told");
+    assert!(sent[0].subject.contains("ACTION NEEDED"), "{}", sent[0].subject);
+    assert!(
+        sent[0].text.contains("The revoke stopped with an error after removing the rules marked REVOKED"),
+        "{}",
+        sent[0].text
+    );
+    assert!(
+        sent[0].text.contains(r#"--ip-permissions '[{"IpProtocol":"-1","IpRanges":[{"CidrIp":"0.0.0.0/0"}]}]'"#),
+        "{}",
+        sent[0].text
+    );
+    assert_eq!(r.egress_after(), [rule("all traffic to ::/0")]);
+}

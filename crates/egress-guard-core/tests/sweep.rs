@@ -105,6 +105,7 @@ fn a_failed_revoke_is_a_line_of_its_own_and_the_sweep_goes_on() {
     }
     let sent = notifier.sent();
     assert_eq!(sent.len(), 1, "one report");
+    assert!(sent[0].subject.contains("revoked open egress on 2 group(s), ACTION NEEDED on 1"), "{}", sent[0].subject);
     let text = &sent[0].text;
     assert!(text.contains(&format!("{} \"web\": revoke_failed\n  error: ", OPEN[1])), "{text}");
     assert!(text.contains("UnauthorizedOperation"), "{text}");
@@ -157,5 +158,20 @@ fn a_thousand_open_groups_are_reported_in_parts_that_each_fit_sns() {
     let all: String = sent.iter().map(|p| p.text.as_str()).collect();
     for id in &ids {
         assert_eq!(all.matches(&format!("--group-id {id} ")).count(), 1, "{id}'s undo command, once");
+    }
+}
+
+#[test]
+fn a_report_that_cannot_be_published_travels_in_the_error() {
+    let groups = world();
+    let notifier = FakeNotifier { fail: true, ..Default::default() };
+    let trigger = parse_event(&event("scheduled-sweep")).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let ports = Ports { groups: &groups, notifier: &notifier, history: &NoHistory };
+    let err = rt.block_on(sweep(&trigger, &Settings::default(), ports, || true)).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("1 of 1 part(s) not sent"), "{text}");
+    for id in OPEN {
+        assert!(text.contains(&format!("--group-id {id} --ip-permissions")), "{id}: {text}");
     }
 }

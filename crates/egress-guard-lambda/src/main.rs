@@ -9,7 +9,9 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 use tracing_subscriber::EnvFilter;
 
-const SWEEP_MARGIN: Duration = Duration::from_secs(10);
+/// A sweep takes on another group only with this much time left: the worst case of one group (revoke, two re-reads
+/// and the history, four calls of at most `OPERATION_TIMEOUT` each, and a settle) and of its report (three parts).
+const SWEEP_MARGIN: Duration = Duration::from_secs(egress_guard_aws::OPERATION_TIMEOUT.as_secs() * 7 + 1);
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -39,7 +41,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let started = Instant::now();
-        // A sweep takes on another group only with this much time left: one revoke, re-read and the summary.
         let deadline = UNIX_EPOCH + Duration::from_millis(event.context.deadline);
         let has_time = || SystemTime::now() + SWEEP_MARGIN < deadline;
         let home = Home::from_function_arn(&event.context.invoked_function_arn);

@@ -69,6 +69,8 @@ pub struct FakeGroups {
     pub hidden_describes: Mutex<usize>,
     /// Another invocation revokes the planned rules just before this one does.
     pub concurrent_revoke: bool,
+    /// A revoke removes the plan's first rule, then fails (throttled past its attempts).
+    pub partial_revoke: bool,
 }
 
 impl FakeGroups {
@@ -123,6 +125,13 @@ impl SecurityGroups for FakeGroups {
         }
         if self.delete_on_revoke {
             groups.remove(&plan.group_id);
+        }
+        if self.partial_revoke
+            && let Some(g) = groups.get_mut(&plan.group_id)
+        {
+            g.egress.retain(|r| !plan.rules[0].same_traffic(r));
+            let error = Some(FakeError("RequestLimitExceeded".into()));
+            return Revoked { removed: vec![plan.rules[0].clone()], error };
         }
         let mut removed = Vec::new();
         if let Some(g) = groups.get_mut(&plan.group_id) {
