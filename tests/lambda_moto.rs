@@ -571,14 +571,7 @@ async fn reopened_rule_is_counted_one_two_three_in_the_notices() {
     let groups = Counted::new(Ec2SecurityGroups::new(aws_sdk_ec2::Client::new(&c.world.config)));
     let notifier = SnsNotifier::new(aws_sdk_sns::Client::new(&c.world.config), &c.topic);
     for expected in 1..=3 {
-        c.world
-            .ec2
-            .authorize_security_group_egress()
-            .group_id(&g)
-            .ip_permissions(perm("tcp", Some((443, 443)), &["0.0.0.0/0"], &[]))
-            .send()
-            .await
-            .unwrap();
+        c.world.authorize(&g, vec![perm("tcp", Some((443, 443)), &["0.0.0.0/0"], &[])]).await;
         let event = event_for("authorize-egress-terraform", &g);
         let invocation = handle(event, &Settings::default(), None, (&groups, &notifier, &history), || true).await;
         let metrics: Value = serde_json::from_str(&egress_guard_lambda::metrics_line(&invocation, 1.0, 0)).unwrap();
@@ -656,14 +649,7 @@ async fn the_same_event_delivered_twice_at_once_gives_exactly_one_notice() {
 async fn create_and_authorize_handled_at_once_tell_each_removal_once() {
     let c = Case::new().await;
     let g = c.world.group(&c.vpc, "web").await;
-    c.world
-        .ec2
-        .authorize_security_group_egress()
-        .group_id(&g)
-        .ip_permissions(perm("tcp", Some((443, 443)), &["0.0.0.0/0"], &[]))
-        .send()
-        .await
-        .unwrap();
+    c.world.authorize(&g, vec![perm("tcp", Some((443, 443)), &["0.0.0.0/0"], &[])]).await;
     let groups = Gated::new(Ec2SecurityGroups::new(aws_sdk_ec2::Client::new(&c.world.config)), 2);
     let notifier = SnsNotifier::new(aws_sdk_sns::Client::new(&c.world.config), &c.topic);
     let settings = Settings::default();

@@ -202,15 +202,20 @@ impl World {
             .await
             .unwrap();
         if !permissions.is_empty() {
-            self.ec2
-                .authorize_security_group_egress()
-                .group_id(&id)
-                .set_ip_permissions(Some(permissions))
-                .send()
-                .await
-                .unwrap();
+            self.authorize(&id, permissions).await;
         }
         id
+    }
+
+    /// Adds egress to a group, as someone opening it does.
+    pub async fn authorize(&self, group_id: &str, permissions: Vec<IpPermission>) {
+        self.ec2
+            .authorize_security_group_egress()
+            .group_id(group_id)
+            .set_ip_permissions(Some(permissions))
+            .send()
+            .await
+            .unwrap();
     }
 
     /// Changes the group's one egress rule in place with ModifySecurityGroupRules, which keeps its rule id.
