@@ -109,8 +109,11 @@ def main():
 
         print(f"web-frontend ({web}) egress before:\n{before}\nafter:\n{egress_lines(ec2, web)}\n")
         messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
-        print(f"{len(messages)} notice(s) arrived by e-mail (here: through SQS); the last one:\n")
-        envelope = json.loads(messages[-1]["Body"]) if messages else {"Subject": "-", "Message": "(none)"}
+        envelopes = [json.loads(m["Body"]) for m in messages]
+        subjects = "".join(f"  {e['Subject']}\n" for e in envelopes)
+        print(f"{len(messages)} notice(s) arrived by e-mail (here: through SQS):\n{subjects}\nthe repeat:\n")
+        envelope = next((e for e in envelopes if "REPEAT" in e["Subject"]), None) or (
+            envelopes[-1] if envelopes else {"Subject": "-", "Message": "(none)"})
         print("-" * 78)
         print(f"Subject: {envelope['Subject']}\n")
         print(envelope["Message"])
