@@ -751,3 +751,38 @@ async fn thirty_revoked_destinations_are_counted_within_dynamodb_limits() {
     assert_eq!(notice["MessageAttributes"]["repeat"]["Value"], "false", "{notice}");
     assert_eq!(notice["MessageAttributes"]["revocations_in_window"]["Value"], "1");
 }
+
+/// Many teams send every region's alerts to one topic: a topic in another region than the function's still receives
+/// the notice (SNS wants each request in the topic's own region).
+#[tokio::test]
+async fn a_central_topic_in_another_region_receives_the_notice() {
+    let c = Case::new().await;
+    let east = aws_sdk_sns::config::Builder::from(&c.world.config).region(aws_config::Region::new("us-east-1")).build();
+    let east = aws_sdk_sns::Client::from_conf(east);
+    let topic = east.create_topic().name("central").send().await.unwrap().topic_arn().unwrap().to_owned();
+    assert!(topic.starts_with("arn:aws:sns:us-east-1:"), "{topic}");
+    let sqs = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(&c.world.config).region(aws_config::Region::new("us-east-1")).build(),
+    );
+    let queue = sqs.create_queue().queue_name("central").send().await.unwrap().queue_url().unwrap().to_owned();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    east.subscribe().topic_arn(&topic).protocol("sqs").endpoint(arn).send().await.unwrap();
+
+    let g = c.world.group_with(&c.vpc, "web", vec![perm("tcp", Some((443, 443)), &["0.0.0.0/0"], &[])]).await;
+    let groups = Counted::new(Ec2SecurityGroups::new(aws_sdk_ec2::Client::new(&c.world.config)));
+    let notifier = SnsNotifier::for_topic(&c.world.config, &topic);
+    let event = event_for("authorize-egress-open-ipv4", &g);
+    let invocation = handle(event, &Settings::default(), None, (&groups, &notifier, &NoHistory), || true).await;
+    assert_eq!(only_outcome(invocation.result.unwrap()), Outcome::Remediated);
+    let got = sqs.receive_message().queue_url(&queue).max_number_of_messages(10).send().await.unwrap();
+    assert_eq!(got.messages().len(), 1, "the notice reached the central topic in us-east-1");
+}

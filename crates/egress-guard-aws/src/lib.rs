@@ -46,7 +46,6 @@ pub fn retry_config() -> RetryConfig {
 pub struct Clients {
     pub config: aws_config::SdkConfig,
     pub ec2: aws_sdk_ec2::Client,
-    pub sns: aws_sdk_sns::Client,
 }
 
 impl Clients {
@@ -73,7 +72,7 @@ impl Clients {
             loader = loader.region(aws_config::Region::new(region.to_owned()));
         }
         let config = loader.load().await;
-        Clients { ec2: aws_sdk_ec2::Client::new(&config), sns: aws_sdk_sns::Client::new(&config), config }
+        Clients { ec2: aws_sdk_ec2::Client::new(&config), config }
     }
 
     /// The configured region, if any.
@@ -97,6 +96,6 @@ impl Clients {
     }
 
     pub fn notifier(&self, topic_arn: &str) -> SnsNotifier {
-        SnsNotifier::new(self.sns.clone(), topic_arn)
+        SnsNotifier::for_topic(&self.config, topic_arn)
     }
 }

@@ -15,6 +15,16 @@ impl SnsNotifier {
     pub fn new(client: aws_sdk_sns::Client, topic_arn: impl Into<String>) -> Self {
         SnsNotifier { client, topic_arn: topic_arn.into() }
     }
+
+    /// A notifier for `topic_arn` with a client in the topic's own region, which SNS requires: a central topic in
+    /// another region than the function's still receives every notice.
+    pub fn for_topic(config: &aws_config::SdkConfig, topic_arn: &str) -> Self {
+        let mut builder = aws_sdk_sns::config::Builder::from(config);
+        if let Some(region) = topic_arn.split(':').nth(3).filter(|r| !r.is_empty()) {
+            builder = builder.region(aws_config::Region::new(region.to_owned()));
+        }
+        SnsNotifier::new(aws_sdk_sns::Client::from_conf(builder.build()), topic_arn)
+    }
 }
 
 fn attribute(value: &str) -> MessageAttributeValue {
