@@ -34,7 +34,7 @@ impl Case {
             handle(event, settings, None, (&groups, &notifier, &NoHistory), || true).await.result.map(|answer| {
                 match answer {
                     InvocationReport::Event(response) => response,
-                    InvocationReport::Sweep(summary) => panic!("a CloudTrail event answered with a sweep: {summary:?}"),
+                    other => panic!("a CloudTrail event answered with a sweep: {other:?}"),
                 }
             });
         let mut calls = groups.calls();
@@ -55,7 +55,7 @@ impl Case {
 fn only_outcome(report: InvocationReport) -> Outcome {
     match report {
         InvocationReport::Event(report) => report.results[0].outcome,
-        InvocationReport::Sweep(report) => panic!("an event answered as a sweep: {report:?}"),
+        other => panic!("an event answered as a sweep: {other:?}"),
     }
 }
 
@@ -426,7 +426,7 @@ impl Case {
         assert_eq!(invocation.trigger, TriggerKind::Sweep, "the handler says it swept");
         match invocation.result.unwrap() {
             InvocationReport::Sweep(summary) => summary,
-            InvocationReport::Event(response) => panic!("a scheduled event answered as an event: {response:?}"),
+            other => panic!("a scheduled event answered as an event: {other:?}"),
         }
     }
 
@@ -657,7 +657,7 @@ async fn create_and_authorize_handled_at_once_tell_each_removal_once() {
     let (a, b) = tokio::join!(run("create-security-group"), run("authorize-egress-open-ipv4"));
     let reports = [a, b].map(|invocation| match invocation.result.unwrap() {
         InvocationReport::Event(report) => report.results[0].clone(),
-        InvocationReport::Sweep(report) => panic!("an event answered as a sweep: {report:?}"),
+        other => panic!("an event answered as a sweep: {other:?}"),
     });
     let mut revoked: Vec<String> = reports.iter().flat_map(|r| r.revoked.clone()).collect();
     revoked.sort();
@@ -785,4 +785,100 @@ async fn a_central_topic_in_another_region_receives_the_notice() {
     assert_eq!(only_outcome(invocation.result.unwrap()), Outcome::Remediated);
     let got = sqs.receive_message().queue_url(&queue).max_number_of_messages(10).send().await.unwrap();
     assert_eq!(got.messages().len(), 1, "the notice reached the central topic in us-east-1");
+}
+
+/// One schedule, three regions of one account: the Scheduled Event only queues, each (account, region) is swept by
+/// an invocation of its own, and each region that acted sends its own summary naming the account and region.
+#[tokio::test]
+async fn a_schedule_sweeps_three_regions_each_in_its_own_invocation() {
+    let home = World::start().await;
+    let (topic, notices) = home.topic_with_queue().await;
+    let (sweeps, _) = home.queue("sweeps").await;
+    let regions: Vec<String> = ["eu-west-1", "us-east-1", "us-west-2"].map(str::to_owned).into();
+    let mut open = Vec::new();
+    for region in &regions {
+        let world = home.as_account("123456789012", region).await;
+        let vpc = world.dual_stack_vpc().await;
+        open.push((
+            world.group_with(&vpc, "web", vec![perm("tcp", Some((443, 443)), &["0.0.0.0/0"], &[])]).await,
+            world,
+        ));
+    }
+    let fleet = egress_guard_aws::Fleet::new(home.config.clone());
+    let notifier = SnsNotifier::new(home.sns.clone(), &topic);
+    let (settings, ports) = (Settings::default(), (&fleet, &notifier, &NoHistory));
+    let (dispatch, invocations) =
+        egress_guard_tests::run_schedule(&home, &sweeps, &regions, &settings, None, ports, || true).await;
+
+    let pairs = |it: &mut dyn Iterator<Item = (String, String)>| it.collect::<std::collections::BTreeSet<_>>();
+    let want = pairs(&mut regions.iter().map(|r| ("123456789012".to_owned(), r.clone())));
+    assert_eq!(dispatch.queued.len(), 3, "{dispatch:?}");
+    assert_eq!(invocations.len(), 3, "one invocation per (account, region)");
+    assert!(invocations.iter().all(|reports| reports.len() == 1 && reports[0].complete));
+    assert_eq!(pairs(&mut invocations.iter().map(|r| (r[0].account.clone(), r[0].region.clone()))), want);
+    for (group, world) in &open {
+        assert!(world.egress(group).await.iter().all(|r| !r.ends_with("/0")), "{group} still open");
+    }
+    let summaries = home.notices(&notices).await;
+    let told = |n: &Value, k: &str| n["MessageAttributes"][k]["Value"].as_str().unwrap().to_owned();
+    assert_eq!(summaries.len(), 3, "one summary per (account, region) that acted");
+    assert_eq!(pairs(&mut summaries.iter().map(|n| (told(n, "account"), told(n, "region")))), want);
+    for n in &summaries {
+        let subject = n["Subject"].as_str().unwrap();
+        assert!(subject.ends_with(&format!("123456789012 {}", told(n, "region"))), "{subject}");
+    }
+}
+
+/// A sweep cut short by time queues its own next run (up to `MAX_SWEEP_RUNS`), so that a region with more open groups
+/// than one invocation can fix is finished within minutes, not at the next schedule.
+#[tokio::test]
+async fn a_sweep_cut_short_queues_its_next_run_until_the_region_is_done() {
+    let home = World::start().await;
+    let (topic, _notices) = home.topic_with_queue().await;
+    let (sweeps, _) = home.queue("sweeps").await;
+    let vpc = home.dual_stack_vpc().await;
+    for name in ["a", "b", "c"] {
+        home.group_with(&vpc, name, vec![perm("tcp", Some((443, 443)), &["0.0.0.0/0"], &[])]).await;
+    }
+    let fleet = egress_guard_aws::Fleet::new(home.config.clone());
+    let notifier = SnsNotifier::new(home.sns.clone(), &topic);
+    // Time for two groups per invocation.
+    let budget = std::sync::atomic::AtomicUsize::new(0);
+    let has_time = || budget.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 3 != 2;
+    let (settings, ports) = (Settings::default(), (&fleet, &notifier, &NoHistory));
+    let (_, invocations) =
+        egress_guard_tests::run_schedule(&home, &sweeps, &[], &settings, None, ports, &has_time).await;
+    let runs: Vec<(bool, usize)> =
+        invocations.iter().map(|r| (r[0].complete, r[0].count(Outcome::Remediated))).collect();
+    // Five open groups (three, and the default groups of the two VPCs), two per run.
+    assert_eq!(runs.iter().map(|r| r.1).sum::<usize>(), 5, "{runs:?}");
+    assert!(runs.len() == 3 && !runs[0].0 && !runs[1].0, "two runs cut short, then the last: {runs:?}");
+    assert!(runs.last().unwrap().0, "the last run finished the region: {runs:?}");
+    assert!(runs.len() <= egress_guard_lambda::MAX_SWEEP_RUNS as usize);
+    assert!(home.all_groups_closed().await, "no open group left");
+}
+
+/// `CreateVpc` makes a default group that allows all egress, IPv4 and IPv6; the event closes it, and only it.
+#[tokio::test]
+async fn create_vpc_event_closes_the_new_vpcs_default_group() {
+    let c = Case::new().await;
+    let default = c.world.default_group(&c.vpc).await;
+    assert_eq!(c.world.egress(&default).await, ["all traffic to 0.0.0.0/0", "all traffic to ::/0"]);
+    let other = c.world.group(&c.vpc, "web").await;
+    let other_before = c.world.egress(&other).await;
+    let event = serde_json::from_str(
+        &std::fs::read_to_string(egress_guard_tests::repo_root().join("events/create-vpc.json"))
+            .unwrap()
+            .replace("vpc-0c4d5e6f7a8b9c0d1", &c.vpc),
+    )
+    .unwrap();
+    let (result, _) = c.invoke(event, &Settings::default()).await;
+    let report = result.unwrap();
+    assert_eq!(report.results[0].outcome, Outcome::Remediated);
+    assert_eq!(report.results[0].group_id.as_deref(), Some(default.as_str()));
+    assert!(c.world.egress(&default).await.is_empty(), "the default group is closed");
+    assert_eq!(c.world.egress(&other).await, other_before, "the VPC's other group is untouched");
+    let notices = c.world.notices(&c.queue).await;
+    assert_eq!(notices.len(), 1);
+    assert!(notices[0]["Subject"].as_str().unwrap().contains(&default), "{}", notices[0]["Subject"]);
 }

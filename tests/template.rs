@@ -5,7 +5,10 @@
 
 use std::collections::BTreeSet;
 
-use egress_guard_tests::{World, repo_root};
+use egress_guard_aws::{Fleet, SnsNotifier};
+use egress_guard_core::{EventName, NoHistory, Outcome, Settings};
+use egress_guard_lambda::{InvocationReport, handle};
+use egress_guard_tests::{World, perm, repo_root};
 use serde_json::{Value, json};
 use yaml_rust2::{Yaml, YamlLoader};
 
@@ -45,7 +48,7 @@ fn routing_cases() -> (Vec<Value>, BTreeSet<String>) {
         .map(|e| serde_json::from_slice::<Value>(&std::fs::read(e.unwrap().path()).unwrap()).unwrap())
         .filter(|e| e["detail-type"] == "AWS API Call via CloudTrail")
         .collect();
-    assert_eq!(samples.len(), 16, "the CloudTrail samples in events/");
+    assert_eq!(samples.len(), 19, "the CloudTrail samples in events/");
     let sample_ids: BTreeSet<String> =
         samples.iter().map(|e| e["detail"]["eventID"].as_str().unwrap().to_owned()).collect();
     let base = samples[0].clone();
@@ -107,9 +110,11 @@ fn template_sets_every_variable_the_lambda_reads_and_no_other() {
 }
 
 #[tokio::test]
-async fn event_pattern_routes_exactly_the_three_calls() {
+async fn event_pattern_routes_exactly_the_calls_the_function_handles() {
     let pattern = function_pattern();
     assert!(pattern.is_object(), "no pattern in template.yaml");
+    let names: Vec<&str> = EventName::ALL.iter().map(EventName::as_str).collect();
+    assert_eq!(pattern["detail"]["eventName"], json!(names), "the pattern names every call the parser takes");
     let w = World::start().await;
     let eb = aws_sdk_eventbridge::Client::new(&w.config);
     let (queue_url, queue_arn) = w.queue("routed").await;
@@ -119,11 +124,11 @@ async fn event_pattern_routes_exactly_the_three_calls() {
 
     let (events, sample_ids) = routing_cases();
     put_events(&eb, &events).await;
-    assert_eq!(routed_ids(&w, &queue_url).await, sample_ids, "exactly the three calls are routed");
+    assert_eq!(routed_ids(&w, &queue_url).await, sample_ids, "exactly the handled calls are routed");
 }
 
 #[tokio::test]
-async fn organization_route_brings_exactly_the_three_calls_from_a_member_region_to_the_hub_bus() {
+async fn organization_route_brings_exactly_the_handled_calls_from_a_member_region_to_the_hub_bus() {
     let spoke_rule = resources("templates/spoke.yaml")["ForwardRule"]["Properties"].clone();
     let hub_rule = resources("template.yaml")["OrganizationRule"]["Properties"].clone();
     assert_eq!(spoke_rule["EventPattern"], function_pattern(), "the spoke forwards what the function handles");
@@ -207,4 +212,68 @@ fn allowed_ports_pattern_agrees_with_the_function() {
         assert!(!pattern.is_match(bad), "the template takes {bad:?}");
         assert!(egress_guard_core::AllowedPort::parse_list(bad).is_err(), "the function takes {bad:?}");
     }
+}
+
+/// One deployment guards every region: the region forwarder's rule (`templates/region.yaml`, which the hub's
+/// `RegionStackSet` deploys to each region of `Regions`) sends a change made in us-west-2 to the home region's
+/// default bus, the function's own rule there takes it, and the function fixes the group in us-west-2.
+#[tokio::test]
+async fn a_change_in_another_region_reaches_the_home_function_through_the_forwarder_and_is_fixed_there() {
+    let hub = resources("template.yaml");
+    let stack_set = &hub["RegionStackSet"]["Properties"];
+    assert_eq!(stack_set["TemplateURL"], "templates/region.yaml");
+    assert_eq!(stack_set["StackInstancesGroup"][0]["Regions"], "Regions", "one instance per guarded region");
+    let forwarder = resources("templates/region.yaml")["ForwardRule"]["Properties"].clone();
+    assert_eq!(forwarder["EventPattern"], function_pattern(), "the forwarder sends what the function handles");
+    let target = &forwarder["Targets"][0];
+    assert_eq!(target["RoleArn"], "ForwardRoleArn");
+    // The target as CloudFormation resolves it in us-west-2 for a function in eu-west-1.
+    let home_bus = target["Arn"]
+        .as_str()
+        .unwrap()
+        .replace("${AWS::Partition}", "aws")
+        .replace("${HomeRegion}", "eu-west-1")
+        .replace("${AWS::AccountId}", "123456789012");
+    assert_eq!(home_bus, "arn:aws:events:eu-west-1:123456789012:event-bus/default");
+
+    // Home, eu-west-1: the function's rule on the default bus, with a queue in the function's place.
+    let home = World::start().await;
+    let home_eb = aws_sdk_eventbridge::Client::new(&home.config);
+    let (function_queue, function_queue_arn) = home.queue("function").await;
+    home_eb.put_rule().name("egress-guard").event_pattern(function_pattern().to_string()).send().await.unwrap();
+    let to_function = aws_sdk_eventbridge::types::Target::builder().id("f").arn(function_queue_arn).build().unwrap();
+    home_eb.put_targets().rule("egress-guard").targets(to_function).send().await.unwrap();
+
+    // Away, us-west-2: the forwarder's rule, and a group opened there.
+    let away = home.as_account("123456789012", "us-west-2").await;
+    let away_eb = aws_sdk_eventbridge::Client::new(&away.config);
+    away_eb.put_rule().name("forward").event_pattern(forwarder["EventPattern"].to_string()).send().await.unwrap();
+    let forward = aws_sdk_eventbridge::types::Target::builder()
+        .id(target["Id"].as_str().unwrap())
+        .arn(&home_bus)
+        .role_arn("arn:aws:iam::123456789012:role/forward")
+        .build()
+        .unwrap();
+    away_eb.put_targets().rule("forward").targets(forward).send().await.unwrap();
+    let vpc = away.dual_stack_vpc().await;
+    let group = away.group_with(&vpc, "web", vec![perm("tcp", Some((443, 443)), &["0.0.0.0/0"], &[])]).await;
+    let (topic, notices) = home.topic_with_queue().await;
+
+    // The call's CloudTrail event, as us-west-2's default bus receives it.
+    let event = egress_guard_tests::event_in("authorize-egress-open-ipv4", &group, "123456789012", "us-west-2");
+    put_events(&away_eb, &[event]).await;
+    let delivered = home.drain(&function_queue).await;
+    assert_eq!(delivered.len(), 1, "the change reached the home region's rule once");
+    let delivered: Value = serde_json::from_str(&delivered[0]).unwrap();
+    assert_eq!(delivered["detail"]["awsRegion"], "us-west-2");
+
+    let fleet = Fleet::new(home.config.clone());
+    let notifier = SnsNotifier::new(home.sns.clone(), &topic);
+    let settings = Settings::default();
+    let answer = handle(delivered, &settings, None, (&fleet, &notifier, &NoHistory), || true).await;
+    let Ok(InvocationReport::Event(report)) = answer.result else { panic!("{:?}", answer.result) };
+    assert_eq!(report.results[0].outcome, Outcome::Remediated);
+    assert!(away.egress(&group).await.is_empty(), "the group in us-west-2 is closed");
+    let notice = &home.notices(&notices).await[0];
+    assert!(notice.to_string().contains("us-west-2"), "the notice names the region: {notice}");
 }

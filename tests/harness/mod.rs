@@ -12,7 +12,8 @@ use aws_sdk_ec2::config::Credentials;
 use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range};
 use egress_guard_core::ports::Revoked;
 use egress_guard_core::{Access, EgressRule, Message, Notifier, RevokePlan, SecurityGroup, SecurityGroups};
-use egress_guard_lambda::Reach;
+use egress_guard_core::{History, Home, Settings, SweepReport};
+use egress_guard_lambda::{DispatchReport, Fanout, InvocationReport, Reach, invoke};
 use serde_json::Value;
 
 /// Region of the sample events, used for every moto call.
@@ -293,6 +294,31 @@ impl World {
         (topic, queue_url)
     }
 
+    /// The id of a VPC's default group.
+    pub async fn default_group(&self, vpc: &str) -> String {
+        let filter = |name: &str, value: &str| aws_sdk_ec2::types::Filter::builder().name(name).values(value).build();
+        let out = self
+            .ec2
+            .describe_security_groups()
+            .filters(filter("vpc-id", vpc))
+            .filters(filter("group-name", "default"))
+            .send()
+            .await
+            .unwrap();
+        out.security_groups()[0].group_id().unwrap().to_owned()
+    }
+
+    /// True when no group of this world's region has egress to a `/0`.
+    pub async fn all_groups_closed(&self) -> bool {
+        let out = self.ec2.describe_security_groups().send().await.unwrap();
+        out.security_groups().iter().all(|g| {
+            g.ip_permissions_egress().iter().all(|p| {
+                p.ip_ranges().iter().all(|r| r.cidr_ip() != Some("0.0.0.0/0"))
+                    && p.ipv6_ranges().iter().all(|r| r.cidr_ipv6() != Some("::/0"))
+            })
+        })
+    }
+
     /// Every message body waiting in the queue, consumed.
     pub async fn drain(&self, queue_url: &str) -> Vec<String> {
         let mut all = Vec::new();
@@ -346,6 +372,55 @@ pub fn perm(protocol: &str, ports: Option<(i32, i32)>, v4: &[&str], v6: &[&str])
         .build()
 }
 
+/// A schedule run as the deployed function runs it: the Scheduled Event (`events/scheduled-sweep.json`) queues one
+/// sweep request per (account, region) on `queue_url` through SQS, then each message is taken off the queue and
+/// handed to an invocation of its own, as Lambda's SQS mapping does (batch size 1), until the queue is empty (a sweep
+/// cut short queues its next run). Returns the dispatch and each invocation's reports.
+pub async fn run_schedule<R: Reach, N: Notifier, H: History>(
+    world: &World,
+    queue_url: &str,
+    regions: &[String],
+    settings: &Settings,
+    home: Option<&Home>,
+    ports: (&R, &N, &H),
+    has_time: impl Fn() -> bool + Copy,
+) -> (DispatchReport, Vec<Vec<SweepReport>>) {
+    let queue = egress_guard_aws::SqsSweepQueue::new(world.sqs.clone(), queue_url);
+    let fanout = Some(Fanout { queue: &queue, regions });
+    let schedule = event_for("scheduled-sweep", "-");
+    let dispatch = invoke(schedule, settings, home, ports, fanout, has_time).await;
+    let Ok(InvocationReport::Dispatch(dispatch)) = dispatch.result else {
+        panic!("no dispatch: {:?}", dispatch.result)
+    };
+    let mut invocations = Vec::new();
+    loop {
+        let bodies = world.drain(queue_url).await;
+        if bodies.is_empty() {
+            break;
+        }
+        for body in bodies {
+            let answer = invoke(sqs_event(&body), settings, home, ports, fanout, has_time).await;
+            let Ok(InvocationReport::Sweeps(reports)) = answer.result else { panic!("{body}: {:?}", answer.result) };
+            invocations.push(reports);
+        }
+    }
+    (dispatch, invocations)
+}
+
+/// An SQS event as Lambda's event source mapping delivers one message: `{"Records": [{…, "body": body}]}`.
+pub fn sqs_event(body: &str) -> Value {
+    serde_json::json!({"Records": [{
+        "messageId": "8e4a1c2b-0000-4000-8000-000000000001",
+        "receiptHandle": "handle",
+        "body": body,
+        "attributes": {"ApproximateReceiveCount": "1"},
+        "messageAttributes": {},
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:sweeps",
+        "awsRegion": "eu-west-1"
+    }]})
+}
+
 /// `events/<name>.json` with the sample group id swapped for `group_id`.
 pub fn event_for(name: &str, group_id: &str) -> Value {
     let path = repo_root().join("events").join(format!("{name}.json"));
@@ -387,6 +462,10 @@ impl<P: SecurityGroups + Sync> SecurityGroups for Counted<P> {
     async fn describe(&self, group_id: &str) -> Result<Option<SecurityGroup>, P::Error> {
         self.record("describe");
         self.inner.describe(group_id).await
+    }
+    async fn default_group(&self, vpc_id: &str) -> Result<Option<SecurityGroup>, P::Error> {
+        self.record("default_group");
+        self.inner.default_group(vpc_id).await
     }
     async fn list(&self) -> Result<Vec<SecurityGroup>, P::Error> {
         self.record("list");
@@ -435,6 +514,9 @@ impl<P: SecurityGroups + Sync> SecurityGroups for Gated<P> {
     type Error = P::Error;
     async fn describe(&self, group_id: &str) -> Result<Option<SecurityGroup>, P::Error> {
         self.inner.describe(group_id).await
+    }
+    async fn default_group(&self, vpc_id: &str) -> Result<Option<SecurityGroup>, P::Error> {
+        self.inner.default_group(vpc_id).await
     }
     async fn list(&self) -> Result<Vec<SecurityGroup>, P::Error> {
         self.inner.list().await

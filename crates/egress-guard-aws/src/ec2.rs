@@ -6,7 +6,7 @@
 use aws_sdk_ec2::config::http::HttpResponse;
 use aws_sdk_ec2::config::retry::RetryConfig;
 use aws_sdk_ec2::operation::revoke_security_group_egress::RevokeSecurityGroupEgressOutput;
-use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range};
+use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, Ipv6Range};
 use egress_guard_core::permission::permissions;
 use egress_guard_core::ports::Revoked;
 use egress_guard_core::{
@@ -17,6 +17,7 @@ use crate::error::{Error, code_and_message};
 
 const GROUP_GONE: [&str; 2] = ["InvalidGroup.NotFound", "InvalidGroupId.NotFound"];
 const PERMISSION_GONE: &str = "InvalidPermission.NotFound";
+const VPC_GONE: [&str; 2] = ["InvalidVpcID.NotFound", "InvalidVpcId.NotFound"];
 
 #[derive(Clone, Debug)]
 pub struct Ec2SecurityGroups {
@@ -148,6 +149,27 @@ impl SecurityGroups for Ec2SecurityGroups {
             Err(err) => {
                 let err = ec2_error("DescribeSecurityGroups", &err);
                 if GROUP_GONE.contains(&err.code()) { Ok(None) } else { Err(err) }
+            }
+        }
+    }
+
+    /// The VPC's default group: the one group named `default` in it. A VPC EC2 does not find (yet) has none.
+    async fn default_group(&self, vpc_id: &str) -> Result<Option<SecurityGroup>, Error> {
+        let filter = |name: &str, value: &str| Filter::builder().name(name).values(value).build();
+        let request = self
+            .client
+            .describe_security_groups()
+            .filters(filter("vpc-id", vpc_id))
+            .filters(filter("group-name", "default"));
+        match request.send().await {
+            Ok(out) => Ok(out
+                .security_groups()
+                .iter()
+                .find(|g| g.vpc_id() == Some(vpc_id) && g.group_name() == Some("default"))
+                .map(to_domain)),
+            Err(err) => {
+                let err = ec2_error("DescribeSecurityGroups", &err);
+                if VPC_GONE.contains(&err.code()) { Ok(None) } else { Err(err) }
             }
         }
     }

@@ -11,13 +11,18 @@ pub enum Error {
     Sns { topic: String, code: String, message: String },
     #[error("DynamoDB {operation} on {table} failed: {code}: {message}")]
     Dynamo { operation: &'static str, table: String, code: String, message: String },
+    #[error("SQS SendMessageBatch to {queue} failed: {code}: {message}")]
+    Sqs { queue: String, code: String, message: String },
 }
 
 impl Error {
     /// The AWS error code (`InvalidGroup.NotFound`, `RequestLimitExceeded`, …), or `transport` when none came back.
     pub fn code(&self) -> &str {
         match self {
-            Error::Ec2 { code, .. } | Error::Sns { code, .. } | Error::Dynamo { code, .. } => code,
+            Error::Ec2 { code, .. }
+            | Error::Sns { code, .. }
+            | Error::Dynamo { code, .. }
+            | Error::Sqs { code, .. } => code,
         }
     }
 }

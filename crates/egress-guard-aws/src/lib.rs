@@ -7,12 +7,14 @@ mod ec2;
 mod error;
 mod fleet;
 mod sns;
+mod sqs;
 
 pub use dynamodb::DynamoHistory;
 pub use ec2::{Ec2SecurityGroups, to_domain, to_permissions};
 pub use error::Error;
 pub use fleet::{Fleet, SESSION_NAME};
 pub use sns::SnsNotifier;
+pub use sqs::SqsSweepQueue;
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
@@ -93,6 +95,11 @@ impl Clients {
     /// Security groups in any account and region, for organization mode.
     pub fn fleet(&self) -> Fleet {
         Fleet::new(self.config.clone())
+    }
+
+    /// The queue the scheduled dispatch sends one sweep request per (account, region) to.
+    pub fn sweep_queue(&self, queue_url: &str) -> SqsSweepQueue {
+        SqsSweepQueue::new(aws_sdk_sqs::Client::new(&self.config), queue_url)
     }
 
     pub fn notifier(&self, topic_arn: &str) -> SnsNotifier {

@@ -15,15 +15,17 @@ pub enum Error {
     #[error("the event is a call to {0}, not to ec2.amazonaws.com")]
     OtherService(String),
     #[error(
-        "the event is {0}; egress-guard handles AuthorizeSecurityGroupEgress, CreateSecurityGroup and ModifySecurityGroupRules"
+        "the event is {0}; egress-guard handles AuthorizeSecurityGroupEgress, CreateSecurityGroup, ModifySecurityGroupRules, CreateVpc, CreateDefaultVpc and AssociateVpcCidrBlock"
     )]
     UnsupportedEvent(String),
     #[error("the event has no `{0}`")]
     MissingField(&'static str),
-    #[error("the {event_name} event names no security group (looked in {looked_in})")]
+    #[error("the {event_name} event names no security group or VPC (looked in {looked_in})")]
     MissingGroupId { event_name: &'static str, looked_in: &'static str },
     #[error("{0:?} is not a security group id: expected sg- and 8 or 17 lowercase hex digits")]
     InvalidGroupId(String),
+    #[error("{0:?} is not a VPC id: expected vpc- and 8 or 17 lowercase hex digits")]
+    InvalidVpcId(String),
     #[error("{0:?} is not a CIDR block")]
     InvalidCidr(String),
     #[error("{text:?} is not an egress rule: {why}")]
@@ -39,6 +41,9 @@ pub enum Error {
     /// The revoke (if any) stands; the notice travels with the error so that it is not lost.
     #[error("the notice for {group_id} could not be published ({source}); the notice follows:\n{subject}\n\n{text}")]
     Notify { group_id: String, subject: String, text: String, source: BoxError },
+    /// The scheduled dispatch could not queue some (account, region) sweeps; those queued stand.
+    #[error("the sweeps could not all be queued: {source}")]
+    Dispatch { source: BoxError },
     /// The sweep's revokes stand; its summary travels with the error.
     #[error("the sweep summary could not be published ({source}); it follows:\n{text}")]
     NotifySummary { text: String, source: BoxError },
@@ -57,12 +62,16 @@ impl Error {
             | Error::MissingField(_)
             | Error::MissingGroupId { .. }
             | Error::InvalidGroupId(_)
+            | Error::InvalidVpcId(_)
             | Error::InvalidCidr(_)
             | Error::InvalidRule { .. }
             | Error::InvalidProtocol(_)
             | Error::InvalidAllowedPort { .. }
             | Error::InvalidSetting { .. } => true,
-            Error::SecurityGroups { .. } | Error::Notify { .. } | Error::NotifySummary { .. } => false,
+            Error::SecurityGroups { .. }
+            | Error::Notify { .. }
+            | Error::NotifySummary { .. }
+            | Error::Dispatch { .. } => false,
         }
     }
 }

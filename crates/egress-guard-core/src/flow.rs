@@ -29,13 +29,16 @@ where
         tracing::info!(event_id = %trigger.event_id, error_code = %failed.error_code, outcome = "call_failed", "skipped: the call failed");
         return Ok(EventReport::new(trigger, vec![GroupReport::untouched(first, Outcome::CallFailed)]));
     }
-    let mut results = Vec::with_capacity(trigger.group_ids.len());
-    for group_id in &trigger.group_ids {
+    let targets =
+        trigger.group_ids.iter().map(|id| Target::Group(id)).chain(trigger.vpc_ids.iter().map(|id| Target::Vpc(id)));
+    let mut results = Vec::with_capacity(trigger.group_ids.len() + trigger.vpc_ids.len());
+    for target in targets {
         let read_error =
-            |source: G::Error| Error::SecurityGroups { group_id: group_id.clone(), source: Box::new(source) };
-        let report = match describe_settled(ports.groups, group_id).await.map_err(read_error)? {
-            None => GroupReport::untouched(Some(group_id), Outcome::GroupGone),
+            |source: G::Error| Error::SecurityGroups { group_id: target.id().to_owned(), source: Box::new(source) };
+        let report = match describe_settled(ports.groups, target).await.map_err(read_error)? {
+            None => GroupReport::untouched(Some(target.id()), Outcome::GroupGone),
             Some(before) => {
+                let group_id = &before.id;
                 let notice = act(trigger, settings, &before, &evaluate(&before, settings), ports).await?;
                 let publish = should_notify(&notice, trigger, settings);
                 if publish && let Err(source) = ports.notifier.publish(&notice).await {
@@ -56,7 +59,8 @@ where
         };
         tracing::info!(
             event_id = %trigger.event_id,
-            group_id = %group_id,
+            target = target.id(),
+            group_id = report.group_id.as_deref().unwrap_or("-"),
             outcome = report.outcome.as_str(),
             revoked = report.revoked.len(),
             notified = report.notice.is_some(),
@@ -71,15 +75,41 @@ where
 /// the EC2 adapter) before it is called gone: right after `CreateSecurityGroup`, EC2 may not show it yet.
 pub const SETTLE_ATTEMPTS: u32 = 4;
 
-/// The group as EC2 shows it, looked for again while it is not found, `SETTLE_ATTEMPTS` times.
-async fn describe_settled<G: SecurityGroups>(groups: &G, group_id: &str) -> Result<Option<SecurityGroup>, G::Error> {
+/// What an event asks to re-read: a group it names, or the default group of a VPC it names.
+#[derive(Clone, Copy, Debug)]
+enum Target<'a> {
+    Group(&'a str),
+    Vpc(&'a str),
+}
+
+impl Target<'_> {
+    fn id(&self) -> &str {
+        match self {
+            Target::Group(id) | Target::Vpc(id) => id,
+        }
+    }
+
+    async fn describe<G: SecurityGroups>(&self, groups: &G) -> Result<Option<SecurityGroup>, G::Error> {
+        match self {
+            Target::Group(id) => groups.describe(id).await,
+            Target::Vpc(id) => groups.default_group(id).await,
+        }
+    }
+}
+
+/// The group as EC2 shows it, looked for again while it is not found, `SETTLE_ATTEMPTS` times: right after
+/// `CreateSecurityGroup` or `CreateVpc`, EC2 may not show the group yet.
+async fn describe_settled<G: SecurityGroups>(
+    groups: &G,
+    target: Target<'_>,
+) -> Result<Option<SecurityGroup>, G::Error> {
     for attempt in 0..SETTLE_ATTEMPTS {
-        if let Some(group) = groups.describe(group_id).await? {
+        if let Some(group) = target.describe(groups).await? {
             return Ok(Some(group));
         }
         groups.settle(attempt).await;
     }
-    groups.describe(group_id).await
+    target.describe(groups).await
 }
 
 /// A group that is gone has no egress left to report on (the log still records the revoke), and a group another

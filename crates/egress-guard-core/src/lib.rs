@@ -34,4 +34,4 @@ pub use ports::{History, Message, NoHistory, Notifier, Ports, SecurityGroups};
 pub use report::{EventReport, GroupReport, SweepReport};
 pub use settings::{AllowedPort, Members, Organization, Settings};
 pub use sweep::sweep;
-pub use trigger::{Actor, EventName, Trigger, TriggerKind, parse_event, parse_value};
+pub use trigger::{Actor, EventName, SweepRequest, Trigger, TriggerKind, parse_event, parse_value, sweep_requests};

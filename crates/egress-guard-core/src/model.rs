@@ -290,9 +290,17 @@ pub fn is_account_id(text: &str) -> bool {
 
 /// Checks the shape of an EC2 security group id: `sg-` and 8 or 17 lowercase hex digits.
 pub fn validate_group_id(id: &str) -> Result<(), Error> {
-    let hex = id.strip_prefix("sg-").unwrap_or("");
-    let ok = matches!(hex.len(), 8 | 17) && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    if ok { Ok(()) } else { Err(Error::InvalidGroupId(id.chars().take(64).collect())) }
+    if is_resource_id(id, "sg-") { Ok(()) } else { Err(Error::InvalidGroupId(id.chars().take(64).collect())) }
+}
+
+/// A VPC id: `vpc-` and 8 or 17 lowercase hex digits.
+pub fn validate_vpc_id(id: &str) -> Result<(), Error> {
+    if is_resource_id(id, "vpc-") { Ok(()) } else { Err(Error::InvalidVpcId(id.chars().take(64).collect())) }
+}
+
+fn is_resource_id(id: &str, prefix: &str) -> bool {
+    let hex = id.strip_prefix(prefix).unwrap_or("");
+    matches!(hex.len(), 8 | 17) && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 #[cfg(test)]

@@ -14,6 +14,9 @@ pub trait SecurityGroups {
     /// The group as EC2 holds it now; `None` if it does not exist (any more).
     fn describe(&self, group_id: &str) -> impl Future<Output = Result<Option<SecurityGroup>, Self::Error>> + Send;
 
+    /// The default group of a VPC as EC2 holds it now; `None` if the VPC is not found (yet, or any more).
+    fn default_group(&self, vpc_id: &str) -> impl Future<Output = Result<Option<SecurityGroup>, Self::Error>> + Send;
+
     /// Every group of the region, for the sweep.
     fn list(&self) -> impl Future<Output = Result<Vec<SecurityGroup>, Self::Error>> + Send;
 

@@ -356,10 +356,16 @@ impl Message for SweepReport {
         let needed = if action > 0 { format!(", ACTION NEEDED on {action}") } else { String::new() };
         let text = if self.dry_run {
             let n = self.count(Outcome::DryRun);
-            format!("egress-guard sweep [dry run]: {n} group(s) would lose open egress{needed} - {}", self.region)
+            format!(
+                "egress-guard sweep [dry run]: {n} group(s) would lose open egress{needed} - {} {}",
+                self.account, self.region
+            )
         } else {
             let n = self.count(Outcome::Remediated);
-            format!("egress-guard sweep: revoked open egress on {n} group(s){needed} - {}", self.region)
+            format!(
+                "egress-guard sweep: revoked open egress on {n} group(s){needed} - {} {}",
+                self.account, self.region
+            )
         };
         one_line(&text, MAX_SUBJECT_CHARS)
     }

@@ -6,7 +6,7 @@ use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
-use crate::model::validate_group_id;
+use crate::model::{validate_group_id, validate_vpc_id};
 
 /// EventBridge accepts events of at most 256 KiB; anything larger is not one.
 pub const MAX_EVENT_BYTES: usize = 256 * 1024;
@@ -21,6 +21,12 @@ pub enum EventName {
     AuthorizeSecurityGroupEgress,
     CreateSecurityGroup,
     ModifySecurityGroupRules,
+    /// A new VPC, made with a default group that allows all egress.
+    CreateVpc,
+    /// A new default VPC, with its default group.
+    CreateDefaultVpc,
+    /// A CIDR block added to a VPC: an IPv6 block adds `::/0` egress to the VPC's default group.
+    AssociateVpcCidrBlock,
     /// Not a CloudTrail call: a person ran `egress-guard fix` on the group.
     ManualFix,
     /// Not a CloudTrail call: the scheduled sweep.
@@ -56,14 +62,24 @@ impl Trigger {
 }
 
 impl EventName {
-    pub const ALL: [EventName; 3] =
-        [EventName::AuthorizeSecurityGroupEgress, EventName::CreateSecurityGroup, EventName::ModifySecurityGroupRules];
+    /// The CloudTrail calls egress-guard handles, as the templates' event patterns name them.
+    pub const ALL: [EventName; 6] = [
+        EventName::AuthorizeSecurityGroupEgress,
+        EventName::CreateSecurityGroup,
+        EventName::ModifySecurityGroupRules,
+        EventName::CreateVpc,
+        EventName::CreateDefaultVpc,
+        EventName::AssociateVpcCidrBlock,
+    ];
 
     pub fn as_str(&self) -> &'static str {
         match self {
             EventName::AuthorizeSecurityGroupEgress => "AuthorizeSecurityGroupEgress",
             EventName::CreateSecurityGroup => "CreateSecurityGroup",
             EventName::ModifySecurityGroupRules => "ModifySecurityGroupRules",
+            EventName::CreateVpc => "CreateVpc",
+            EventName::CreateDefaultVpc => "CreateDefaultVpc",
+            EventName::AssociateVpcCidrBlock => "AssociateVpcCidrBlock",
             EventName::ManualFix => "egress-guard fix",
             EventName::ScheduledSweep => "scheduled sweep",
         }
@@ -114,8 +130,12 @@ pub struct Trigger {
     pub event_time: String,
     pub account: String,
     pub region: String,
-    /// Groups to re-read, deduplicated, each of the shape `sg-…`. Empty only for a failed call.
+    /// Groups to re-read, deduplicated, each of the shape `sg-…`.
     pub group_ids: Vec<String>,
+    /// VPCs whose default group is re-read (`CreateVpc`, `CreateDefaultVpc`, `AssociateVpcCidrBlock`), each of the
+    /// shape `vpc-…`. This and `group_ids` are both empty only for a failed call or a sweep.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vpc_ids: Vec<String>,
     pub actor: Actor,
     /// Set when the call failed: the event is skipped.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -156,6 +176,7 @@ struct UserIdentity {
 #[serde(rename_all = "camelCase")]
 struct RequestParameters {
     group_id: Option<String>,
+    vpc_id: Option<String>,
     #[serde(rename = "ModifySecurityGroupRulesRequest")]
     modify: Option<ModifyRequest>,
 }
@@ -171,6 +192,33 @@ struct ModifyRequest {
 struct ResponseElements {
     group_id: Option<String>,
     security_group_rule_set: Option<RuleSet>,
+    vpc_id: Option<String>,
+    vpc: Option<Vpc>,
+    /// Some EC2 calls are recorded inside a `<Call>Response` element.
+    #[serde(rename = "CreateVpcResponse")]
+    create_vpc: Option<Box<ResponseElements>>,
+    #[serde(rename = "CreateDefaultVpcResponse")]
+    create_default_vpc: Option<Box<ResponseElements>>,
+    #[serde(rename = "AssociateVpcCidrBlockResponse")]
+    associate_vpc_cidr_block: Option<Box<ResponseElements>>,
+}
+
+impl ResponseElements {
+    /// The VPC ids the response names, its `<Call>Response` wrappers included.
+    fn vpc_ids(self) -> Vec<String> {
+        let nested = [self.create_vpc, self.create_default_vpc, self.associate_vpc_cidr_block];
+        self.vpc_id
+            .into_iter()
+            .chain(self.vpc.and_then(|vpc| vpc.vpc_id))
+            .chain(nested.into_iter().flatten().flat_map(|inner| inner.vpc_ids()))
+            .collect()
+    }
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Vpc {
+    vpc_id: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -196,6 +244,7 @@ impl Trigger {
             account: account.to_owned(),
             region: region.to_owned(),
             group_ids: vec![group_id.to_owned()],
+            vpc_ids: Vec::new(),
             actor: Actor { principal_id: Some(who.to_owned()), ..Actor::default() },
             failed: None,
         })
@@ -235,6 +284,7 @@ fn from_event(event: CloudWatchEvent<Detail>) -> Result<Trigger, Error> {
             account: event.account_id.ok_or(Error::MissingField("account"))?,
             region: event.region.ok_or(Error::MissingField("region"))?,
             group_ids: Vec::new(),
+            vpc_ids: Vec::new(),
             actor: Actor { principal_id: Some("the EventBridge schedule".into()), ..Actor::default() },
             failed: None,
         });
@@ -255,7 +305,9 @@ fn from_event(event: CloudWatchEvent<Detail>) -> Result<Trigger, Error> {
     let event_id = detail.event_id.clone().or(event.id).ok_or(Error::MissingField("detail.eventID"))?;
     let account =
         event.account_id.or_else(|| detail.recipient_account_id.clone()).ok_or(Error::MissingField("account"))?;
-    let region = event.region.or_else(|| detail.aws_region.clone()).ok_or(Error::MissingField("region"))?;
+    // Where the call was made: a rule that forwards the event to another region's bus may leave that region in the
+    // envelope, never in the CloudTrail record.
+    let region = detail.aws_region.clone().or(event.region).ok_or(Error::MissingField("region"))?;
     let event_time = detail.event_time.clone().unwrap_or_else(|| event.time.to_rfc3339());
     let identity = detail.user_identity.unwrap_or_default();
     let actor = Actor {
@@ -267,42 +319,57 @@ fn from_event(event: CloudWatchEvent<Detail>) -> Result<Trigger, Error> {
         user_agent: detail.user_agent,
     };
     let failed = detail.error_code.map(|error_code| FailedCall { error_code, error_message: detail.error_message });
-    let candidates = group_ids(event_name, detail.request_parameters, detail.response_elements);
-    let group_ids = if failed.is_some() {
+    let (groups, vpcs) = targets(event_name, detail.request_parameters, detail.response_elements);
+    let (group_ids, vpc_ids) = if failed.is_some() {
         // A failed call changed nothing; its ids are only shown, so a malformed one is dropped, not an error.
-        candidates.into_iter().filter(|id| validate_group_id(id).is_ok()).collect()
+        (
+            groups.into_iter().filter(|id| validate_group_id(id).is_ok()).collect(),
+            vpcs.into_iter().filter(|id| validate_vpc_id(id).is_ok()).collect(),
+        )
     } else {
-        for id in &candidates {
+        for id in &groups {
             validate_group_id(id)?;
         }
-        if candidates.is_empty() {
+        for id in &vpcs {
+            validate_vpc_id(id)?;
+        }
+        if groups.is_empty() && vpcs.is_empty() {
             return Err(Error::MissingGroupId {
                 event_name: event_name.as_str(),
                 looked_in: where_group_ids_live(event_name),
             });
         }
-        candidates
+        (groups, vpcs)
     };
-    Ok(Trigger { event_id, event_name, event_time, account, region, group_ids, actor, failed })
+    Ok(Trigger { event_id, event_name, event_time, account, region, group_ids, vpc_ids, actor, failed })
 }
 
-fn group_ids(name: EventName, request: Option<RequestParameters>, response: Option<ResponseElements>) -> Vec<String> {
+/// The groups an event names, and the VPCs whose default group it concerns, each deduplicated in order.
+fn targets(
+    name: EventName,
+    request: Option<RequestParameters>,
+    response: Option<ResponseElements>,
+) -> (Vec<String>, Vec<String>) {
     let request = request.unwrap_or_default();
     let response = response.unwrap_or_default();
-    let found: Vec<String> = match name {
-        EventName::CreateSecurityGroup => response.group_id.into_iter().collect(),
-        EventName::AuthorizeSecurityGroupEgress => request
-            .group_id
-            .into_iter()
-            .chain(
-                response.security_group_rule_set.into_iter().flat_map(|set| set.items).filter_map(|item| item.group_id),
-            )
-            .collect(),
-        EventName::ModifySecurityGroupRules => request.modify.and_then(|m| m.group_id).into_iter().collect(),
-        EventName::ManualFix | EventName::ScheduledSweep => Vec::new(),
+    let (groups, vpcs): (Vec<String>, Vec<String>) = match name {
+        EventName::CreateSecurityGroup => (response.group_id.into_iter().collect(), vec![]),
+        EventName::AuthorizeSecurityGroupEgress => {
+            let items = response.security_group_rule_set.into_iter().flat_map(|set| set.items);
+            (request.group_id.into_iter().chain(items.filter_map(|item| item.group_id)).collect(), vec![])
+        }
+        EventName::ModifySecurityGroupRules => (request.modify.and_then(|m| m.group_id).into_iter().collect(), vec![]),
+        EventName::CreateVpc | EventName::CreateDefaultVpc | EventName::AssociateVpcCidrBlock => {
+            (vec![], request.vpc_id.into_iter().chain(response.vpc_ids()).collect())
+        }
+        EventName::ManualFix | EventName::ScheduledSweep => (vec![], vec![]),
     };
-    let mut unique = Vec::new();
-    for id in found {
+    (unique(groups), unique(vpcs))
+}
+
+fn unique(ids: Vec<String>) -> Vec<String> {
+    let mut unique = Vec::with_capacity(ids.len());
+    for id in ids {
         if !unique.contains(&id) {
             unique.push(id);
         }
@@ -317,6 +384,159 @@ fn where_group_ids_live(name: EventName) -> &'static str {
             "requestParameters.groupId, responseElements.securityGroupRuleSet.items[].groupId"
         }
         EventName::ModifySecurityGroupRules => "requestParameters.ModifySecurityGroupRulesRequest.GroupId",
+        EventName::CreateVpc | EventName::CreateDefaultVpc | EventName::AssociateVpcCidrBlock => {
+            "requestParameters.vpcId, responseElements.vpc.vpcId (also inside a <Call>Response element)"
+        }
         EventName::ManualFix | EventName::ScheduledSweep => "nowhere: not a CloudTrail call",
+    }
+}
+
+/// One (account, region) to sweep, as the scheduled dispatch queues it (an SQS message body) and the function reads
+/// it back: each is swept by its own invocation, with its own time budget and its own report. `run` counts the
+/// invocations of one scheduled sweep of that (account, region): a sweep cut short queues the next run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepRequest {
+    /// The Scheduled Event's id, shared by every request of one dispatch.
+    pub schedule_id: String,
+    pub time: String,
+    pub account: String,
+    pub region: String,
+    pub run: u32,
+}
+
+impl SweepRequest {
+    /// Reads a queued request; every field is checked before anything else can happen.
+    pub fn parse(body: &str) -> Result<SweepRequest, Error> {
+        if body.len() > MAX_EVENT_BYTES {
+            return Err(Error::EventTooLarge { size: body.len(), limit: MAX_EVENT_BYTES });
+        }
+        let de = &mut serde_json::Deserializer::from_str(body);
+        let request: SweepRequest = serde_path_to_error::deserialize(de).map_err(|err| {
+            let path = err.path().to_string();
+            let inner = err.into_inner();
+            if inner.is_syntax() || inner.is_eof() {
+                Error::MalformedJson(inner.to_string())
+            } else {
+                Error::InvalidField { path: format!("sweep request: {path}"), message: inner.to_string() }
+            }
+        })?;
+        let bad = |path: &str, message: &str| Error::InvalidField { path: path.into(), message: message.into() };
+        if !crate::model::is_account_id(&request.account) {
+            return Err(bad("sweep request: account", "not a 12-digit account id"));
+        }
+        if !crate::org::is_region(&request.region) {
+            return Err(bad("sweep request: region", "not a region name"));
+        }
+        if request.schedule_id.is_empty() || request.schedule_id.len() > 128 {
+            return Err(bad("sweep request: schedule_id", "empty or over 128 characters"));
+        }
+        Ok(request)
+    }
+
+    /// The sweep trigger this request stands for.
+    pub fn trigger(&self) -> Trigger {
+        Trigger {
+            event_id: format!("{}/{}/{}/{}", self.schedule_id, self.account, self.region, self.run),
+            event_name: EventName::ScheduledSweep,
+            event_time: self.time.clone(),
+            account: self.account.clone(),
+            region: self.region.clone(),
+            group_ids: Vec::new(),
+            vpc_ids: Vec::new(),
+            actor: Actor { principal_id: Some("the EventBridge schedule".into()), ..Actor::default() },
+            failed: None,
+        }
+    }
+
+    /// The request for the run after this one.
+    pub fn next(&self) -> SweepRequest {
+        SweepRequest { run: self.run + 1, ..self.clone() }
+    }
+}
+
+/// The requests one Scheduled Event fans out to: every account × every region, in that order, deduplicated. The
+/// schedule's own account and region are those of the function.
+pub fn sweep_requests(schedule: &Trigger, accounts: &[String], regions: &[String]) -> Vec<SweepRequest> {
+    let accounts = unique(std::iter::once(schedule.account.clone()).chain(accounts.iter().cloned()).collect());
+    let regions = if regions.is_empty() { vec![schedule.region.clone()] } else { unique(regions.to_vec()) };
+    accounts
+        .iter()
+        .flat_map(|account| {
+            regions.iter().map(move |region| SweepRequest {
+                schedule_id: schedule.event_id.clone(),
+                time: schedule.event_time.clone(),
+                account: account.clone(),
+                region: region.clone(),
+                run: 1,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schedule() -> Trigger {
+        let mut t = SweepRequest {
+            schedule_id: "s".into(),
+            time: "2026-11-26T00:00:00Z".into(),
+            account: "123456789012".into(),
+            region: "eu-west-1".into(),
+            run: 1,
+        }
+        .trigger();
+        t.event_id = "e7a0".into();
+        t
+    }
+
+    #[test]
+    fn a_schedule_fans_out_to_every_account_and_region_once() {
+        let accounts = ["111111111111".to_owned(), "123456789012".to_owned()];
+        let regions = ["eu-west-1".to_owned(), "us-east-1".to_owned(), "us-east-1".to_owned()];
+        let pairs: Vec<(String, String)> =
+            sweep_requests(&schedule(), &accounts, &regions).into_iter().map(|r| (r.account, r.region)).collect();
+        let want = [
+            ("123456789012", "eu-west-1"),
+            ("123456789012", "us-east-1"),
+            ("111111111111", "eu-west-1"),
+            ("111111111111", "us-east-1"),
+        ];
+        assert_eq!(pairs, want.map(|(a, r)| (a.to_owned(), r.to_owned())));
+    }
+
+    #[test]
+    fn no_regions_means_the_schedules_own() {
+        let requests = sweep_requests(&schedule(), &[], &[]);
+        assert_eq!(requests.len(), 1);
+        assert_eq!((requests[0].region.as_str(), requests[0].run), ("eu-west-1", 1));
+    }
+
+    #[test]
+    fn a_request_reads_back_as_a_sweep_of_its_account_and_region() {
+        let request = &sweep_requests(&schedule(), &["111111111111".into()], &["us-west-2".into()])[1];
+        let back = SweepRequest::parse(&serde_json::to_string(request).unwrap()).unwrap();
+        assert_eq!(&back, request);
+        let t = back.next().trigger();
+        assert_eq!(
+            (t.kind(), t.account.as_str(), t.region.as_str()),
+            (TriggerKind::Sweep, "111111111111", "us-west-2")
+        );
+        assert_eq!(t.event_id, "e7a0/111111111111/us-west-2/2");
+    }
+
+    #[test]
+    fn a_bad_request_names_its_field() {
+        for (body, field) in [
+            (r#"{"schedule_id":"s","time":"t","account":"12","region":"eu-west-1","run":1}"#, "account"),
+            (r#"{"schedule_id":"s","time":"t","account":"123456789012","region":"EU WEST","run":1}"#, "region"),
+            (r#"{"schedule_id":"s","time":"t","account":"123456789012","region":"eu-west-1"}"#, "run"),
+            (r#"{"schedule_id":"s","time":"t","account":"123456789012","region":"eu-west-1","run":1,"x":2}"#, "x"),
+        ] {
+            let err = SweepRequest::parse(body).unwrap_err().to_string();
+            assert!(err.contains(field), "{body}: {err}");
+        }
+        assert!(matches!(SweepRequest::parse("{"), Err(Error::MalformedJson(_))));
     }
 }

@@ -78,6 +78,47 @@ event_case!(
     &[EVENT_GROUP],
     false
 );
+
+/// A VPC event names the VPC whose default group is re-read, and no group.
+fn check_vpc(name: &str, call: EventName, vpc: &str) {
+    let t = parsed(name);
+    assert_eq!(t.event_name, call, "{name}");
+    assert!(t.group_ids.is_empty(), "{name}");
+    assert_eq!(t.vpc_ids, [vpc], "{name}");
+    assert_eq!((t.account.as_str(), t.region.as_str()), ("123456789012", "eu-west-1"), "{name}");
+}
+
+#[test]
+fn create_vpc_takes_the_vpc_from_the_response() {
+    check_vpc("create-vpc", EventName::CreateVpc, "vpc-0c4d5e6f7a8b9c0d1");
+}
+
+#[test]
+fn create_default_vpc_takes_the_vpc_from_the_wrapped_response() {
+    check_vpc("create-default-vpc", EventName::CreateDefaultVpc, "vpc-0d5e6f7a8b9c0d1e2");
+}
+
+#[test]
+fn associate_vpc_cidr_block_takes_the_vpc_once_from_request_and_response() {
+    check_vpc("associate-vpc-ipv6-cidr-block", EventName::AssociateVpcCidrBlock, "vpc-0c4d5e6f7a8b9c0d1");
+}
+
+#[test]
+fn a_vpc_event_without_a_vpc_id_or_with_a_bad_one_is_refused() {
+    let err = edited("create-vpc", |v| v["detail"]["responseElements"] = serde_json::json!({})).unwrap_err();
+    assert!(matches!(err, Error::MissingGroupId { .. }), "{err}");
+    assert!(err.to_string().contains("responseElements.vpc.vpcId"), "{err}");
+    let err = edited("create-vpc", |v| v["detail"]["responseElements"]["vpc"]["vpcId"] = "vpc-XYZ".into()).unwrap_err();
+    assert!(matches!(err, Error::InvalidVpcId(_)), "{err}");
+}
+
+#[test]
+fn the_call_region_wins_over_a_forwarded_envelope() {
+    // A rule that forwards an event to another region's bus may leave that region in the envelope.
+    let t = edited("authorize-egress-open-ipv4", |v| v["region"] = "us-east-1".into()).unwrap();
+    assert_eq!(t.region, "eu-west-1");
+}
+
 event_case!(failed_call_is_marked, "authorize-egress-failed-call", AuthorizeSecurityGroupEgress, &[EVENT_GROUP], true);
 
 /// The callers' samples: real user agents and `invokedBy` of each tool, told apart from the event alone.
@@ -105,6 +146,7 @@ fn each_callers_sample_is_told_apart() {
 #[test]
 fn every_sample_event_is_covered_here() {
     let covered = [
+        "associate-vpc-ipv6-cidr-block",
         "authorize-egress-console",
         "authorize-egress-exempt-group",
         "authorize-egress-failed-call",
@@ -116,9 +158,11 @@ fn every_sample_event_is_covered_here() {
         "authorize-egress-restricted",
         "authorize-egress-sdk",
         "authorize-egress-terraform",
+        "create-default-vpc",
         "create-security-group",
         "create-security-group-cdk",
         "create-security-group-cloudformation",
+        "create-vpc",
         "malformed-no-group-id",
         "modify-security-group-rules",
         "scheduled-sweep",

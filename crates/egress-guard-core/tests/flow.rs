@@ -448,3 +448,47 @@ fn a_revoke_stopped_midway_is_told_and_fails_the_invocation() {
     );
     assert_eq!(r.egress_after(), [rule("all traffic to ::/0")]);
 }
+
+/// The default group of the VPC `events/create-vpc.json` makes, beside another VPC's default group.
+fn default_groups() -> FakeGroups {
+    let mut mine = group(EVENT_GROUP, default_egress());
+    mine.name = "default".into();
+    mine.vpc_id = Some("vpc-0c4d5e6f7a8b9c0d1".into());
+    let mut other = group("sg-0b1b2c3d4e5f60719", default_egress());
+    other.name = "default".into();
+    FakeGroups::with([mine, other])
+}
+
+#[test]
+fn create_vpc_closes_the_new_vpcs_default_group_and_no_other() {
+    let r = run_with("create-vpc", default_groups(), FakeNotifier::default(), &Settings::default());
+    assert_eq!(r.outcome(), Outcome::Remediated);
+    assert_eq!(r.egress_after(), []);
+    assert_eq!(r.groups.egress("sg-0b1b2c3d4e5f60719"), default_egress(), "another VPC's default group is untouched");
+    assert_eq!(
+        r.groups.calls(),
+        ["default_group vpc-0c4d5e6f7a8b9c0d1".to_owned(), revoke(2), DESCRIBE.to_owned()],
+        "found through its VPC, then revoked and re-read by its own id"
+    );
+    let notice = r.notice();
+    assert_eq!(notice.group.id, EVENT_GROUP);
+    assert!(notice.subject().contains(EVENT_GROUP), "{}", notice.subject());
+}
+
+#[test]
+fn a_new_vpcs_default_group_not_shown_yet_is_looked_for_again() {
+    let groups = default_groups();
+    *groups.hidden_describes.lock().unwrap() = 2;
+    let r = run_with("create-vpc", groups, FakeNotifier::default(), &Settings::default());
+    assert_eq!(r.outcome(), Outcome::Remediated);
+    let lookups = r.groups.calls().iter().filter(|c| c.starts_with("default_group")).count();
+    assert_eq!(lookups, 3);
+}
+
+#[test]
+fn a_vpc_that_never_shows_is_gone_and_nothing_is_revoked() {
+    let r = run_with("create-default-vpc", default_groups(), FakeNotifier::default(), &Settings::default());
+    assert_eq!(r.outcome(), Outcome::GroupGone);
+    assert!(r.groups.calls().iter().all(|c| !c.starts_with("revoke")), "{:?}", r.groups.calls());
+    assert!(r.notifier.sent().is_empty());
+}

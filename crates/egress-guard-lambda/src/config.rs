@@ -11,9 +11,15 @@ pub const TOPIC_ARN_VAR: &str = "EGRESS_GUARD_TOPIC_ARN";
 /// The variable naming the DynamoDB table of past revokes (repeat counts); unset or empty: no counts.
 pub const HISTORY_TABLE_VAR: &str = "EGRESS_GUARD_HISTORY_TABLE";
 
+/// The variable naming the regions the function guards, comma-separated; unset or empty: its own region only.
+pub const REGIONS_VAR: &str = "EGRESS_GUARD_REGIONS";
+/// The variable naming the SQS queue a Scheduled Event fans out to, one message per (account, region); unset or
+/// empty: a Scheduled Event sweeps the function's own account and region itself.
+pub const SWEEP_QUEUE_VAR: &str = "EGRESS_GUARD_SWEEP_QUEUE_URL";
+
 /// Every variable the function reads, for the template check.
 pub fn variables() -> Vec<&'static str> {
-    let mut all = vec![TOPIC_ARN_VAR, HISTORY_TABLE_VAR];
+    let mut all = vec![TOPIC_ARN_VAR, HISTORY_TABLE_VAR, REGIONS_VAR, SWEEP_QUEUE_VAR];
     all.extend(egress_guard_core::settings::vars::ALL);
     all
 }
@@ -23,6 +29,9 @@ pub fn variables() -> Vec<&'static str> {
 pub struct Config {
     pub topic_arn: String,
     pub history_table: Option<String>,
+    /// The regions a sweep covers (empty: the function's own).
+    pub regions: Vec<String>,
+    pub sweep_queue_url: Option<String>,
     pub settings: Settings,
 }
 
@@ -47,7 +56,22 @@ impl Config {
                 value: table.chars().take(300).collect(),
             });
         }
-        Ok(Config { topic_arn, history_table, settings: Settings::from_vars(lookup)? })
+        let regions: Vec<String> = lookup(REGIONS_VAR)
+            .unwrap_or_default()
+            .split(',')
+            .map(|r| r.trim().to_owned())
+            .filter(|r| !r.is_empty())
+            .collect();
+        if let Some(bad) = regions.iter().find(|r| !egress_guard_core::org::is_region(r)) {
+            return Err(Error::InvalidRegion { variable: REGIONS_VAR, value: bad.chars().take(64).collect() });
+        }
+        let sweep_queue_url = lookup(SWEEP_QUEUE_VAR).map(|u| u.trim().to_owned()).filter(|u| !u.is_empty());
+        if let Some(url) = &sweep_queue_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(Error::InvalidQueueUrl { variable: SWEEP_QUEUE_VAR, value: url.chars().take(300).collect() });
+        }
+        Ok(Config { topic_arn, history_table, regions, sweep_queue_url, settings: Settings::from_vars(lookup)? })
     }
 
     pub fn from_env() -> Result<Config, Error> {
@@ -115,6 +139,21 @@ mod tests {
         assert_eq!(c.history_table.as_deref(), Some("egress-guard-History-1A2B"));
         let err = config(&[(TOPIC_ARN_VAR, TOPIC), (HISTORY_TABLE_VAR, "no spaces")]).unwrap_err().to_string();
         assert!(err.contains(HISTORY_TABLE_VAR), "{err}");
+    }
+
+    #[test]
+    fn regions_and_sweep_queue_are_optional_and_checked() {
+        let c = config(&[(TOPIC_ARN_VAR, TOPIC)]).unwrap();
+        assert!(c.regions.is_empty() && c.sweep_queue_url.is_none());
+        let queue = "https://sqs.eu-west-1.amazonaws.com/123456789012/sweeps";
+        let c = config(&[(TOPIC_ARN_VAR, TOPIC), (REGIONS_VAR, "eu-west-1, us-east-1,"), (SWEEP_QUEUE_VAR, queue)])
+            .unwrap();
+        assert_eq!(c.regions, ["eu-west-1", "us-east-1"]);
+        assert_eq!(c.sweep_queue_url.as_deref(), Some(queue));
+        let err = config(&[(TOPIC_ARN_VAR, TOPIC), (REGIONS_VAR, "eu-west-1,Mars 1")]).unwrap_err().to_string();
+        assert!(err.contains(REGIONS_VAR) && err.contains("Mars 1"), "{err}");
+        let err = config(&[(TOPIC_ARN_VAR, TOPIC), (SWEEP_QUEUE_VAR, "sweeps")]).unwrap_err().to_string();
+        assert!(err.contains(SWEEP_QUEUE_VAR), "{err}");
     }
 
     #[test]

@@ -13,6 +13,12 @@ pub enum Error {
     InvalidTopicArn { variable: &'static str, value: String },
     #[error("{variable}={value:?} is invalid: expected a DynamoDB table name (3 to 255 of letters, digits, _ - .)")]
     InvalidTableName { variable: &'static str, value: String },
+    #[error("{variable} holds {value:?}, which is not a region name (e.g. eu-west-1)")]
+    InvalidRegion { variable: &'static str, value: String },
+    #[error(
+        "{variable}={value:?} is invalid: expected an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)"
+    )]
+    InvalidQueueUrl { variable: &'static str, value: String },
     #[error(transparent)]
     Core(#[from] egress_guard_core::Error),
 }

@@ -8,13 +8,15 @@ mod metrics;
 
 use std::future::Future;
 
-pub use config::{Config, HISTORY_TABLE_VAR, TOPIC_ARN_VAR, variables};
+pub use config::{Config, HISTORY_TABLE_VAR, REGIONS_VAR, SWEEP_QUEUE_VAR, TOPIC_ARN_VAR, variables};
 pub use error::{Error, diagnostic, error_code};
 pub use metrics::metrics_line;
 
 use egress_guard_core::org::{self, Access, Home};
+use egress_guard_core::settings::Members;
 use egress_guard_core::{
-    EventReport, History, Notifier, Ports, SecurityGroups, Settings, SweepReport, TriggerKind, parse_value,
+    EventReport, History, Notifier, Ports, SecurityGroups, Settings, SweepReport, SweepRequest, Trigger, TriggerKind,
+    parse_value, sweep_requests,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -25,7 +27,54 @@ use serde_json::Value;
 pub enum InvocationReport {
     Event(EventReport),
     Sweep(SweepReport),
+    /// A Scheduled Event fanned out: the (account, region) sweeps it queued.
+    Dispatch(DispatchReport),
+    /// The sweeps of one SQS batch, one report each.
+    Sweeps(Vec<SweepReport>),
 }
+
+/// What a Scheduled Event queued: one sweep per (account, region), each swept by its own invocation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DispatchReport {
+    pub schedule_id: String,
+    /// `account/region` of each sweep queued.
+    pub queued: Vec<String>,
+    /// Organization mode with every member (`*`): members are not listed, so only the hub's account is swept.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub members_not_listed: bool,
+}
+
+/// A scheduled sweep goes this many runs at most: a run cut short by time queues the next, up to this one.
+pub const MAX_SWEEP_RUNS: u32 = 5;
+
+/// Where scheduled sweeps fan out to: one request per (account, region), each swept by its own invocation.
+pub trait SweepQueue {
+    type Error: std::error::Error + Send + Sync + 'static;
+    fn send(&self, requests: &[SweepRequest]) -> impl Future<Output = Result<(), Self::Error>> + Send;
+}
+
+impl SweepQueue for egress_guard_aws::SqsSweepQueue {
+    type Error = egress_guard_aws::Error;
+    fn send(&self, requests: &[SweepRequest]) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        egress_guard_aws::SqsSweepQueue::send(self, requests)
+    }
+}
+
+/// How the function fans its sweeps out: the queue, and the regions every account is swept in (empty: the
+/// function's own).
+#[derive(Debug)]
+pub struct Fanout<'a, Q> {
+    pub queue: &'a Q,
+    pub regions: &'a [String],
+}
+
+impl<Q> Clone for Fanout<'_, Q> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<Q> Copy for Fanout<'_, Q> {}
 
 /// One invocation as the handler saw it: the kind of trigger it handled (an event, also when the event was bad, or
 /// a sweep), and its result.
@@ -65,6 +114,18 @@ pub async fn handle<R: Reach, N: Notifier, H: History>(
             return Invocation { trigger: TriggerKind::Event, result: Err(err) };
         }
     };
+    run(&trigger, settings, home, (reach, notifier, history), has_time).await
+}
+
+/// Takes one trigger through the core in its account and region: refuse an account the function does not act in
+/// (no AWS call), then an event's groups or a sweep of the region.
+async fn run<R: Reach, N: Notifier, H: History>(
+    trigger: &Trigger,
+    settings: &Settings,
+    home: Option<&Home>,
+    (reach, notifier, history): (&R, &N, &H),
+    has_time: impl Fn() -> bool,
+) -> Invocation {
     let kind = trigger.kind();
     tracing::info!(
         event_id = %trigger.event_id,
@@ -73,13 +134,14 @@ pub async fn handle<R: Reach, N: Notifier, H: History>(
         account = %trigger.account,
         region = %trigger.region,
         group_ids = ?trigger.group_ids,
+        vpc_ids = ?trigger.vpc_ids,
         actor = trigger.actor.name(),
         "event received"
     );
     let access = match org::access(settings.organization.as_ref(), home, &trigger.account, &trigger.region) {
         Ok(access) => access,
         Err(reason) => {
-            let report = InvocationReport::Event(EventReport::refused(&trigger, reason));
+            let report = InvocationReport::Event(EventReport::refused(trigger, reason));
             return Invocation { trigger: kind, result: Ok(report) };
         }
     };
@@ -87,13 +149,120 @@ pub async fn handle<R: Reach, N: Notifier, H: History>(
     let ports = Ports { groups: &groups, notifier, history };
     let result = match kind {
         TriggerKind::Sweep => {
-            egress_guard_core::sweep(&trigger, settings, ports, has_time).await.map(InvocationReport::Sweep)
+            egress_guard_core::sweep(trigger, settings, ports, has_time).await.map(InvocationReport::Sweep)
         }
-        TriggerKind::Event => egress_guard_core::handle(&trigger, settings, ports).await.map(InvocationReport::Event),
+        TriggerKind::Event => egress_guard_core::handle(trigger, settings, ports).await.map(InvocationReport::Event),
     };
     if let Err(err) = &result {
         let error_code = error_code(err).unwrap_or("-");
         tracing::error!(event_id = %trigger.event_id, error_code, error = %err, "remediation failed");
     }
     Invocation { trigger: kind, result }
+}
+
+/// The function's entry: an SQS batch of sweep requests (each swept in its own account and region; one cut short
+/// by time queues its next run), a Scheduled Event fanned out to the queue when there is one, or any other event
+/// through `handle`.
+pub async fn invoke<R: Reach, N: Notifier, H: History, Q: SweepQueue>(
+    event: Value,
+    settings: &Settings,
+    home: Option<&Home>,
+    ports: (&R, &N, &H),
+    fanout: Option<Fanout<'_, Q>>,
+    has_time: impl Fn() -> bool,
+) -> Invocation {
+    if let Some(records) = sqs_bodies(&event) {
+        return sweep_requested(records, settings, home, ports, fanout, has_time).await;
+    }
+    let Some(fanout) = fanout.filter(|_| is_scheduled(&event)) else {
+        return handle(event, settings, home, ports, has_time).await;
+    };
+    let schedule = match parse_value(event) {
+        Ok(trigger) => trigger,
+        Err(err) => return Invocation { trigger: TriggerKind::Sweep, result: Err(err) },
+    };
+    let (accounts, members_not_listed) = match settings.organization.as_ref().map(|org| &org.members) {
+        Some(Members::Only(members)) => (members.iter().cloned().collect(), false),
+        Some(Members::Any) => (vec![], true),
+        None => (vec![], false),
+    };
+    if members_not_listed {
+        tracing::warn!("organization mode with every member (*): members are not listed, only this account is swept");
+    }
+    let requests = sweep_requests(&schedule, &accounts, fanout.regions);
+    let queued: Vec<String> = requests.iter().map(|r| format!("{}/{}", r.account, r.region)).collect();
+    let result = match fanout.queue.send(&requests).await {
+        Ok(()) => {
+            tracing::info!(event_id = %schedule.event_id, sweeps = queued.len(), queued = ?queued, "sweeps queued");
+            Ok(InvocationReport::Dispatch(DispatchReport {
+                schedule_id: schedule.event_id.clone(),
+                queued,
+                members_not_listed,
+            }))
+        }
+        Err(source) => {
+            tracing::error!(event_id = %schedule.event_id, error = %source, "sweeps not queued");
+            Err(egress_guard_core::Error::Dispatch { source: Box::new(source) })
+        }
+    };
+    Invocation { trigger: TriggerKind::Sweep, result }
+}
+
+/// Each queued request swept in turn; the first failure fails the batch (SQS then moves it to the failure queue).
+async fn sweep_requested<R: Reach, N: Notifier, H: History, Q: SweepQueue>(
+    bodies: Vec<String>,
+    settings: &Settings,
+    home: Option<&Home>,
+    ports: (&R, &N, &H),
+    fanout: Option<Fanout<'_, Q>>,
+    has_time: impl Fn() -> bool,
+) -> Invocation {
+    let mut reports = Vec::with_capacity(bodies.len());
+    for body in bodies {
+        let request = match SweepRequest::parse(&body) {
+            Ok(request) => request,
+            Err(err) => {
+                tracing::warn!(error = %err, "rejected sweep request");
+                return Invocation { trigger: TriggerKind::Sweep, result: Err(err) };
+            }
+        };
+        let invocation = run(&request.trigger(), settings, home, ports, &has_time).await;
+        match invocation.result {
+            Ok(InvocationReport::Sweep(report)) => {
+                if !report.complete
+                    && request.run < MAX_SWEEP_RUNS
+                    && let Some(fanout) = fanout
+                {
+                    let next = request.next();
+                    match fanout.queue.send(std::slice::from_ref(&next)).await {
+                        Ok(()) => {
+                            tracing::info!(event_id = %report.event_id, run = next.run, "sweep cut short: next run queued")
+                        }
+                        Err(err) => {
+                            tracing::error!(event_id = %report.event_id, error = %err, "sweep cut short: next run not queued; the next schedule takes up")
+                        }
+                    }
+                }
+                reports.push(report);
+            }
+            // A refused account: told in the log, nothing else to do.
+            Ok(other) => tracing::warn!(report = ?other, "sweep request not acted on"),
+            Err(err) => return Invocation { trigger: TriggerKind::Sweep, result: Err(err) },
+        }
+    }
+    Invocation { trigger: TriggerKind::Sweep, result: Ok(InvocationReport::Sweeps(reports)) }
+}
+
+/// The message bodies of an SQS event (`Records` from `aws:sqs`), or `None` for any other event.
+fn sqs_bodies(event: &Value) -> Option<Vec<String>> {
+    let records = event.get("Records")?.as_array()?;
+    if records.is_empty() || !records.iter().all(|r| r.get("eventSource").and_then(Value::as_str) == Some("aws:sqs")) {
+        return None;
+    }
+    Some(records.iter().map(|r| r.get("body").and_then(Value::as_str).unwrap_or_default().to_owned()).collect())
+}
+
+fn is_scheduled(event: &Value) -> bool {
+    event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event")
+        && event.get("source").and_then(Value::as_str) == Some("aws.events")
 }

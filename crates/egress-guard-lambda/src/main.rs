@@ -1,10 +1,11 @@
 //! The Lambda's entry point: JSON logs, configuration and SDK clients once at init, then the event loop.
+#![recursion_limit = "256"] // the handler's nested futures (event, sweep, fan-out) are deep
 
 use egress_guard_aws::Clients;
 use egress_guard_core::Home;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use egress_guard_lambda::{Config, diagnostic, handle, metrics_line};
+use egress_guard_lambda::{Config, Fanout, diagnostic, invoke, metrics_line};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 use tracing_subscriber::EnvFilter;
@@ -36,15 +37,18 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let fleet = clients.fleet();
     let notifier = clients.notifier(&config.topic_arn);
     let history = config.history_table.as_deref().map(|table| clients.history(table));
+    let queue = config.sweep_queue_url.as_deref().map(|url| clients.sweep_queue(url));
     let settings = &config.settings;
     let (fleet, notifier, history) = (&fleet, &notifier, &history);
+    let fanout = queue.as_ref().map(|queue| Fanout { queue, regions: &config.regions });
 
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let started = Instant::now();
         let deadline = UNIX_EPOCH + Duration::from_millis(event.context.deadline);
         let has_time = || SystemTime::now() + SWEEP_MARGIN < deadline;
         let home = Home::from_function_arn(&event.context.invoked_function_arn);
-        let invocation = handle(event.payload, settings, home.as_ref(), (fleet, notifier, history), has_time).await;
+        let ports = (fleet, notifier, history);
+        let invocation = invoke(event.payload, settings, home.as_ref(), ports, fanout, has_time).await;
         let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
         println!("{}", metrics_line(&invocation, started.elapsed().as_secs_f64() * 1000.0, now_ms));
         invocation.result.map_err(diagnostic)

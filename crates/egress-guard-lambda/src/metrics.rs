@@ -12,6 +12,7 @@ pub fn metrics_line(invocation: &Invocation, duration_ms: f64, now_ms: u64) -> S
     let result = &invocation.result;
     let mut counts = std::collections::BTreeMap::<String, f64>::new();
     let (mut revoked, mut repeats, mut split) = (0usize, 0usize, 0usize);
+    let mut sweeps: Vec<&egress_guard_core::SweepReport> = Vec::new();
     match result {
         Ok(InvocationReport::Event(r)) => {
             for report in &r.results {
@@ -24,13 +25,15 @@ pub fn metrics_line(invocation: &Invocation, duration_ms: f64, now_ms: u64) -> S
                 }
             }
         }
-        Ok(InvocationReport::Sweep(s)) => {
-            for (outcome, n) in &s.counts {
-                *counts.entry(outcome.as_str().to_owned()).or_default() += *n as f64;
-            }
-            revoked = s.lines.iter().filter(|l| l.outcome != Outcome::DryRun).map(|l| l.revoked.len()).sum();
+        Ok(InvocationReport::Sweep(s)) => sweeps.push(s),
+        Ok(InvocationReport::Sweeps(all)) => sweeps.extend(all),
+        Ok(InvocationReport::Dispatch(_)) | Err(_) => {}
+    }
+    for s in sweeps {
+        for (outcome, n) in &s.counts {
+            *counts.entry(outcome.as_str().to_owned()).or_default() += *n as f64;
         }
-        Err(_) => {}
+        revoked += s.lines.iter().filter(|l| l.outcome != Outcome::DryRun).map(|l| l.revoked.len()).sum::<usize>();
     }
     let notice_failed =
         matches!(result, Err(egress_guard_core::Error::Notify { .. } | egress_guard_core::Error::NotifySummary { .. }));

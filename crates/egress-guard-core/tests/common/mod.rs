@@ -107,6 +107,17 @@ impl SecurityGroups for FakeGroups {
         Ok(self.groups.lock().unwrap().get(group_id).cloned())
     }
 
+    async fn default_group(&self, vpc_id: &str) -> Result<Option<SecurityGroup>, FakeError> {
+        self.calls.lock().unwrap().push(format!("default_group {vpc_id}"));
+        let mut hidden = self.hidden_describes.lock().unwrap();
+        if *hidden > 0 {
+            *hidden -= 1;
+            return Ok(None);
+        }
+        let groups = self.groups.lock().unwrap();
+        Ok(groups.values().find(|g| g.vpc_id.as_deref() == Some(vpc_id) && g.name == "default").cloned())
+    }
+
     async fn list(&self) -> Result<Vec<SecurityGroup>, FakeError> {
         self.calls.lock().unwrap().push("list".into());
         Ok(self.groups.lock().unwrap().values().cloned().collect())

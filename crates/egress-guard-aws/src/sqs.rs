@@ -1,0 +1,72 @@
+//! The sweep queue on SQS: the scheduled dispatch sends one message per (account, region), ten per call.
+
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use egress_guard_core::SweepRequest;
+
+use crate::error::Error;
+
+/// SQS takes at most ten messages per `SendMessageBatch`.
+const BATCH: usize = 10;
+
+#[derive(Clone, Debug)]
+pub struct SqsSweepQueue {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl SqsSweepQueue {
+    pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
+        SqsSweepQueue { client, queue_url: queue_url.into() }
+    }
+
+    /// Queues every request, ten per call. An entry SQS refuses is sent once more on its own batch; what still fails
+    /// is the error, naming each (account, region) left out.
+    pub async fn send(&self, requests: &[SweepRequest]) -> Result<(), Error> {
+        let mut left_out = Vec::new();
+        for chunk in requests.chunks(BATCH) {
+            let mut pending: Vec<&SweepRequest> = chunk.iter().collect();
+            for attempt in 0..2 {
+                let failed = self.send_batch(&pending).await?;
+                pending = failed.into_iter().map(|i| pending[i]).collect();
+                if pending.is_empty() {
+                    break;
+                }
+                tracing::warn!(attempt, failed = pending.len(), "SQS refused some sweep requests");
+            }
+            left_out.extend(pending.iter().map(|r| format!("{}/{}", r.account, r.region)));
+        }
+        if left_out.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Sqs {
+                queue: self.queue_url.clone(),
+                code: "BatchEntryFailed".into(),
+                message: format!("sweeps not queued: {}", left_out.join(", ")),
+            })
+        }
+    }
+
+    /// One `SendMessageBatch`; answers the indexes of the entries SQS refused.
+    async fn send_batch(&self, requests: &[&SweepRequest]) -> Result<Vec<usize>, Error> {
+        let entries = requests.iter().enumerate().map(|(i, request)| {
+            let body = serde_json::to_string(request).expect("a sweep request serializes");
+            SendMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .message_body(body)
+                .build()
+                .expect("id and body set")
+        });
+        let out = self
+            .client
+            .send_message_batch()
+            .queue_url(&self.queue_url)
+            .set_entries(Some(entries.collect()))
+            .send()
+            .await
+            .map_err(|err| {
+                let (code, message) = crate::error::code_and_message(&err);
+                Error::Sqs { queue: self.queue_url.clone(), code, message }
+            })?;
+        Ok(out.failed().iter().filter_map(|f| f.id().parse().ok()).collect())
+    }
+}
