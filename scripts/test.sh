@@ -15,11 +15,11 @@ cargo fmt --all --check
 step "sam validate --lint"
 sam validate --lint
 
-step "cfn-lint template.yaml templates/spoke.yaml"
-cfn-lint template.yaml templates/spoke.yaml
+step "cfn-lint template.yaml templates/spoke.yaml templates/region.yaml"
+cfn-lint template.yaml templates/spoke.yaml templates/region.yaml
 
-step "checkov (template.yaml, templates/spoke.yaml)"
-.venv/checkov/bin/checkov -f template.yaml -f templates/spoke.yaml --skip-download --compact --quiet
+step "checkov (template.yaml, templates/spoke.yaml, templates/region.yaml)"
+.venv/checkov/bin/checkov -f template.yaml -f templates/spoke.yaml -f templates/region.yaml --skip-download --compact --quiet
 
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings

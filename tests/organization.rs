@@ -185,3 +185,65 @@ async fn bootstrap_assumes_a_members_role_once_for_many_events_under_the_rie() {
     assert_eq!(assumed[0]["role_arn"], format!("arn:aws:iam::{MEMBER}:role/{ROLE}"));
     assert!(output.contains("event refused"), "{output}");
 }
+
+/// Organization mode: one schedule sweeps every named member's regions and the hub's own, each (account, region) in
+/// an invocation of its own, through the member's remediation role; each that acted sends its own summary.
+#[tokio::test]
+async fn a_schedule_sweeps_two_members_two_regions_each_and_the_hub() {
+    const SECOND: &str = "333333333333";
+    let hub = World::start().await;
+    let (topic, notices) = hub.topic_with_queue().await;
+    let (sweeps, _) = hub.queue("sweeps").await;
+    let regions: Vec<String> = ["eu-west-1", "us-east-1"].map(str::to_owned).into();
+    let mut open = Vec::new();
+    for account in [MEMBER, SECOND] {
+        for region in &regions {
+            let member = hub.as_account(account, region).await;
+            let (group, _) = member_groups(&member).await;
+            open.push((member, group));
+        }
+    }
+    let settings = Settings::from_vars(|name| match name {
+        vars::REMEDIATION_ROLE => Some(ROLE.into()),
+        vars::MEMBER_ACCOUNTS => Some(format!("{MEMBER},{SECOND}")),
+        _ => None,
+    })
+    .unwrap();
+    let fleet = Fleet::new(hub.config.clone());
+    let notifier = SnsNotifier::new(hub.sns.clone(), &topic);
+    let home = hub_home();
+    let ports = (&fleet, &notifier, &NoHistory);
+    let (dispatch, invocations) =
+        egress_guard_tests::run_schedule(&hub, &sweeps, &regions, &settings, Some(&home), ports, || true).await;
+
+    let mut want = std::collections::BTreeSet::new();
+    for account in [HUB, MEMBER, SECOND] {
+        for region in &regions {
+            want.insert(format!("{account}/{region}"));
+        }
+    }
+    assert_eq!(dispatch.queued.iter().cloned().collect::<std::collections::BTreeSet<_>>(), want);
+    assert_eq!(invocations.len(), 6, "one invocation per (account, region)");
+    let swept: std::collections::BTreeSet<String> = invocations
+        .iter()
+        .map(|reports| {
+            assert_eq!(reports.len(), 1);
+            format!("{}/{}", reports[0].account, reports[0].region)
+        })
+        .collect();
+    assert_eq!(swept, want);
+    for (member, group) in &open {
+        assert!(member.egress(group).await.iter().all(|r| !r.ends_with("/0")), "{group} still open");
+    }
+    // Every (account, region) acted (at least on its default VPC's default group), and each told its own summary.
+    let summaries = hub.notices(&notices).await;
+    assert_eq!(summaries.len(), 6, "one summary each, no more");
+    let told: std::collections::BTreeSet<String> = summaries
+        .iter()
+        .map(|n| {
+            let attr = |k: &str| n["MessageAttributes"][k]["Value"].as_str().unwrap().to_owned();
+            format!("{}/{}", attr("account"), attr("region"))
+        })
+        .collect();
+    assert_eq!(told, want, "one summary per (account, region)");
+}
