@@ -807,8 +807,9 @@ async fn a_schedule_sweeps_three_regions_each_in_its_own_invocation() {
     let fleet = egress_guard_aws::Fleet::new(home.config.clone());
     let notifier = SnsNotifier::new(home.sns.clone(), &topic);
     let (settings, ports) = (Settings::default(), (&fleet, &notifier, &NoHistory));
+    let me = own();
     let (dispatch, invocations) =
-        egress_guard_tests::run_schedule(&home, &sweeps, &regions, &settings, None, ports, || true).await;
+        egress_guard_tests::run_schedule(&home, &sweeps, &regions, &settings, Some(&me), ports, || true).await;
 
     let pairs = |it: &mut dyn Iterator<Item = (String, String)>| it.collect::<std::collections::BTreeSet<_>>();
     let want = pairs(&mut regions.iter().map(|r| ("123456789012".to_owned(), r.clone())));
@@ -846,8 +847,9 @@ async fn a_sweep_cut_short_queues_its_next_run_until_the_region_is_done() {
     let budget = std::sync::atomic::AtomicUsize::new(0);
     let has_time = || budget.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 3 != 2;
     let (settings, ports) = (Settings::default(), (&fleet, &notifier, &NoHistory));
+    let me = own();
     let (_, invocations) =
-        egress_guard_tests::run_schedule(&home, &sweeps, &[], &settings, None, ports, &has_time).await;
+        egress_guard_tests::run_schedule(&home, &sweeps, &[], &settings, Some(&me), ports, &has_time).await;
     let runs: Vec<(bool, usize)> =
         invocations.iter().map(|r| (r[0].complete, r[0].count(Outcome::Remediated))).collect();
     // Five open groups (three, and the default groups of the two VPCs), two per run.
@@ -881,4 +883,37 @@ async fn create_vpc_event_closes_the_new_vpcs_default_group() {
     let notices = c.world.notices(&c.queue).await;
     assert_eq!(notices.len(), 1);
     assert!(notices[0]["Subject"].as_str().unwrap().contains(&default), "{}", notices[0]["Subject"]);
+}
+
+/// The function's own account, from its ARN, as the Lambda runtime hands it over.
+fn own() -> egress_guard_core::Home {
+    egress_guard_core::Home::from_function_arn("arn:aws:lambda:eu-west-1:123456789012:function:egress-guard").unwrap()
+}
+
+/// Anyone who can send to the sweep queue gets no more than the schedule would do: a request for another account,
+/// or for a region not guarded, is refused before any AWS call; the same request for a guarded one is swept.
+#[tokio::test]
+async fn a_sweep_request_outside_the_guarded_accounts_and_regions_is_refused_with_no_aws_call() {
+    let c = Case::new().await;
+    let (queue_url, _) = c.world.queue("sweeps").await;
+    let queue = egress_guard_aws::SqsSweepQueue::new(c.world.sqs.clone(), &queue_url);
+    let regions = vec!["eu-west-1".to_owned()];
+    let groups = Counted::new(Ec2SecurityGroups::new(c.world.ec2.clone()));
+    let notifier = SnsNotifier::new(c.world.sns.clone(), &c.topic);
+    let (me, settings) = (own(), Settings::default());
+    let sweep = async |account: &str, region: &str| {
+        let body = serde_json::json!({"schedule_id": "s", "time": "2026-11-26T06:00:00Z", "account": account,
+            "region": region, "run": 1});
+        let fanout = Some(egress_guard_lambda::Fanout { queue: &queue, regions: &regions });
+        let ports = (&groups, &notifier, &NoHistory);
+        let event = egress_guard_tests::sqs_event(&body.to_string());
+        let answer = egress_guard_lambda::invoke(event, &settings, Some(&me), ports, fanout, || true);
+        let Ok(InvocationReport::Sweeps(reports)) = answer.await.result else { panic!("not a sweep answer") };
+        reports
+    };
+    assert!(sweep("999999999999", "eu-west-1").await.is_empty(), "another account");
+    assert!(sweep("123456789012", "us-east-1").await.is_empty(), "a region not guarded");
+    assert!(groups.calls().is_empty(), "no AWS call: {:?}", groups.calls());
+    let reports = sweep("123456789012", "eu-west-1").await;
+    assert_eq!((reports.len(), groups.calls()[0]), (1, "list"), "the guarded account and region is swept");
 }

@@ -19,19 +19,26 @@ impl SqsSweepQueue {
         SqsSweepQueue { client, queue_url: queue_url.into() }
     }
 
-    /// Queues every request, ten per call. An entry SQS refuses is sent once more on its own batch; what still fails
-    /// is the error, naming each (account, region) left out.
+    /// Queues every request, ten per call. An entry SQS refuses is sent once more; a batch whose call fails is sent
+    /// once more whole, and the next batches are still sent. What still failed is the error, naming each
+    /// (account, region) left out and the last cause.
     pub async fn send(&self, requests: &[SweepRequest]) -> Result<(), Error> {
         let mut left_out = Vec::new();
+        let mut cause = String::new();
         for chunk in requests.chunks(BATCH) {
             let mut pending: Vec<&SweepRequest> = chunk.iter().collect();
             for attempt in 0..2 {
-                let failed = self.send_batch(&pending).await?;
-                pending = failed.into_iter().map(|i| pending[i]).collect();
+                pending = match self.send_batch(&pending).await {
+                    Ok(failed) => failed.into_iter().map(|i| pending[i]).collect(),
+                    Err(err) => {
+                        cause = err.to_string();
+                        pending
+                    }
+                };
                 if pending.is_empty() {
                     break;
                 }
-                tracing::warn!(attempt, failed = pending.len(), "SQS refused some sweep requests");
+                tracing::warn!(attempt, failed = pending.len(), "SQS did not take some sweep requests");
             }
             left_out.extend(pending.iter().map(|r| format!("{}/{}", r.account, r.region)));
         }
@@ -40,8 +47,8 @@ impl SqsSweepQueue {
         } else {
             Err(Error::Sqs {
                 queue: self.queue_url.clone(),
-                code: "BatchEntryFailed".into(),
-                message: format!("sweeps not queued: {}", left_out.join(", ")),
+                code: "NotQueued".into(),
+                message: format!("sweeps not queued: {} (last cause: {cause})", left_out.join(", ")),
             })
         }
     }

@@ -35,7 +35,12 @@ where
     for target in targets {
         let read_error =
             |source: G::Error| Error::SecurityGroups { group_id: target.id().to_owned(), source: Box::new(source) };
-        let report = match describe_settled(ports.groups, target).await.map_err(read_error)? {
+        let found = describe_settled(ports.groups, target).await.map_err(read_error)?;
+        let found = match (target, found) {
+            (Target::Vpc(_), Some(group)) => Some(settle_default_group(ports.groups, target, group, settings).await),
+            (_, found) => found,
+        };
+        let report = match found {
             None => GroupReport::untouched(Some(target.id()), Outcome::GroupGone),
             Some(before) => {
                 let group_id = &before.id;
@@ -110,6 +115,29 @@ async fn describe_settled<G: SecurityGroups>(
         groups.settle(attempt).await;
     }
     target.describe(groups).await
+}
+
+/// A new VPC's default group gets its open egress as the VPC's blocks are associated, which may come after the
+/// group itself shows (an IPv6 block is `associating` when `CreateVpc` or `AssociateVpcCidrBlock` returns): a group
+/// with nothing to revoke is looked at again `SETTLE_ATTEMPTS` times (a few seconds), so that the `::/0` rule is not
+/// missed. A read that fails here keeps what was read before.
+async fn settle_default_group<G: SecurityGroups>(
+    groups: &G,
+    target: Target<'_>,
+    mut group: SecurityGroup,
+    settings: &Settings,
+) -> SecurityGroup {
+    for attempt in 0..SETTLE_ATTEMPTS {
+        if !evaluate(&group, settings).plan.is_empty() {
+            break;
+        }
+        groups.settle(attempt).await;
+        match target.describe(groups).await {
+            Ok(Some(again)) => group = again,
+            Ok(None) | Err(_) => break,
+        }
+    }
+    group
 }
 
 /// A group that is gone has no egress left to report on (the log still records the revoke), and a group another

@@ -492,3 +492,20 @@ fn a_vpc_that_never_shows_is_gone_and_nothing_is_revoked() {
     assert!(r.groups.calls().iter().all(|c| !c.starts_with("revoke")), "{:?}", r.groups.calls());
     assert!(r.notifier.sent().is_empty());
 }
+
+#[test]
+fn an_ipv6_rule_that_lands_after_the_new_vpc_shows_is_not_missed() {
+    let groups = default_groups();
+    groups.groups.lock().unwrap().get_mut(EVENT_GROUP).unwrap().egress = vec![rule("all traffic to 0.0.0.0/0")];
+    let r0 = run_with("create-vpc", groups, FakeNotifier::default(), &Settings::default());
+    assert_eq!(r0.outcome(), Outcome::Remediated, "an open group is acted on at the first read");
+    assert_eq!(r0.groups.calls().iter().filter(|c| c.starts_with("default_group")).count(), 1, "and read once");
+
+    let groups = default_groups();
+    groups.groups.lock().unwrap().get_mut(EVENT_GROUP).unwrap().egress = vec![];
+    *groups.late_default_rule.lock().unwrap() = Some((2, rule("all traffic to ::/0")));
+    let r = run_with("associate-vpc-ipv6-cidr-block", groups, FakeNotifier::default(), &Settings::default());
+    assert_eq!(r.outcome(), Outcome::Remediated);
+    assert_eq!(r.notice().revoked, [rule("all traffic to ::/0")]);
+    assert_eq!(r.egress_after(), []);
+}

@@ -226,6 +226,10 @@ async fn sweep_requested<R: Reach, N: Notifier, H: History, Q: SweepQueue>(
                 return Invocation { trigger: TriggerKind::Sweep, result: Err(err) };
             }
         };
+        if let Err(reason) = admissible(&request, settings, home, fanout.map(|f| f.regions)) {
+            tracing::warn!(account = %request.account, region = %request.region, reason, "sweep request refused");
+            continue;
+        }
         let invocation = run(&request.trigger(), settings, home, ports, &has_time).await;
         match invocation.result {
             Ok(InvocationReport::Sweep(report)) => {
@@ -251,6 +255,30 @@ async fn sweep_requested<R: Reach, N: Notifier, H: History, Q: SweepQueue>(
         }
     }
     Invocation { trigger: TriggerKind::Sweep, result: Ok(InvocationReport::Sweeps(reports)) }
+}
+
+/// Only what the dispatch itself would queue is swept: the function's own account or a named member, in a guarded
+/// region. Anyone else who can send to the queue gets nothing done (and no role assumed).
+fn admissible(
+    request: &SweepRequest,
+    settings: &Settings,
+    home: Option<&Home>,
+    regions: Option<&[String]>,
+) -> Result<(), &'static str> {
+    let own = home.is_some_and(|h| h.account == request.account);
+    let member = match settings.organization.as_ref().map(|org| &org.members) {
+        Some(Members::Only(members)) => members.contains(&request.account),
+        Some(Members::Any) | None => false,
+    };
+    if !own && !member {
+        return Err("not the function's own account nor a named member");
+    }
+    if let Some(regions) = regions.filter(|r| !r.is_empty())
+        && !regions.contains(&request.region)
+    {
+        return Err("not a guarded region");
+    }
+    Ok(())
 }
 
 /// The message bodies of an SQS event (`Records` from `aws:sqs`), or `None` for any other event.

@@ -71,6 +71,9 @@ pub struct FakeGroups {
     pub concurrent_revoke: bool,
     /// A revoke removes the plan's first rule, then fails (throttled past its attempts).
     pub partial_revoke: bool,
+    /// After this many `default_group` reads, the rule is added to the default group (an IPv6 block that finishes
+    /// associating after the VPC shows).
+    pub late_default_rule: Mutex<Option<(usize, EgressRule)>>,
 }
 
 impl FakeGroups {
@@ -108,7 +111,20 @@ impl SecurityGroups for FakeGroups {
     }
 
     async fn default_group(&self, vpc_id: &str) -> Result<Option<SecurityGroup>, FakeError> {
-        self.calls.lock().unwrap().push(format!("default_group {vpc_id}"));
+        let reads = {
+            let mut calls = self.calls.lock().unwrap();
+            calls.push(format!("default_group {vpc_id}"));
+            calls.iter().filter(|c| c.starts_with("default_group")).count()
+        };
+        let mut groups = self.groups.lock().unwrap();
+        let mut late = self.late_default_rule.lock().unwrap();
+        if late.as_ref().is_some_and(|(after, _)| reads > *after)
+            && let Some((_, rule)) = late.take()
+            && let Some(g) = groups.values_mut().find(|g| g.vpc_id.as_deref() == Some(vpc_id) && g.name == "default")
+        {
+            g.egress.push(rule);
+        }
+        drop(groups);
         let mut hidden = self.hidden_describes.lock().unwrap();
         if *hidden > 0 {
             *hidden -= 1;
