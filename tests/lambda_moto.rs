@@ -897,14 +897,14 @@ async fn a_sweep_request_outside_the_guarded_accounts_and_regions_is_refused_wit
     let c = Case::new().await;
     let (queue_url, _) = c.world.queue("sweeps").await;
     let queue = egress_guard_aws::SqsSweepQueue::new(c.world.sqs.clone(), &queue_url);
-    let regions = vec!["eu-west-1".to_owned()];
+    let (regions, accounts) = (vec!["eu-west-1".to_owned()], c.world.organization_accounts());
     let groups = Counted::new(Ec2SecurityGroups::new(c.world.ec2.clone()));
     let notifier = SnsNotifier::new(c.world.sns.clone(), &c.topic);
     let (me, settings) = (own(), Settings::default());
     let sweep = async |account: &str, region: &str| {
         let body = serde_json::json!({"schedule_id": "s", "time": "2026-11-26T06:00:00Z", "account": account,
             "region": region, "run": 1});
-        let fanout = Some(egress_guard_lambda::Fanout { queue: &queue, regions: &regions });
+        let fanout = Some(egress_guard_lambda::Fanout { queue: &queue, accounts: &accounts, regions: &regions });
         let ports = (&groups, &notifier, &NoHistory);
         let event = egress_guard_tests::sqs_event(&body.to_string());
         let answer = egress_guard_lambda::invoke(event, &settings, Some(&me), ports, fanout, || true);

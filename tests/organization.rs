@@ -247,3 +247,94 @@ async fn a_schedule_sweeps_two_members_two_regions_each_and_the_hub() {
         .collect();
     assert_eq!(told, want, "one summary per (account, region)");
 }
+
+/// With every member (`*`), the schedule lists the organization's accounts (`organizations:ListAccounts`, moto's
+/// Organizations here) and sweeps each of them in each region.
+#[tokio::test]
+async fn with_every_member_the_schedule_sweeps_the_organizations_accounts() {
+    let hub = World::start().await;
+    let orgs = aws_sdk_organizations::Client::new(&hub.config);
+    orgs.create_organization()
+        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
+        .send()
+        .await
+        .unwrap();
+    let mut members = Vec::new();
+    for name in ["payments", "analytics"] {
+        let created =
+            orgs.create_account().email(format!("{name}@example.com")).account_name(name).send().await.unwrap();
+        members.push(created.create_account_status().unwrap().account_id().unwrap().to_owned());
+    }
+    let (topic, notices) = hub.topic_with_queue().await;
+    let (sweeps, _) = hub.queue("sweeps").await;
+    let regions: Vec<String> = vec!["us-east-1".to_owned()];
+    let mut open = Vec::new();
+    for account in &members {
+        let member = hub.as_account(account, "us-east-1").await;
+        let (group, _) = member_groups(&member).await;
+        open.push((member, group));
+    }
+    let settings = Settings::from_vars(|name| match name {
+        vars::REMEDIATION_ROLE => Some(ROLE.into()),
+        vars::MEMBER_ACCOUNTS => Some("*".into()),
+        _ => None,
+    })
+    .unwrap();
+    let fleet = Fleet::new(hub.config.clone());
+    let notifier = SnsNotifier::new(hub.sns.clone(), &topic);
+    let home = hub_home();
+    let ports = (&fleet, &notifier, &NoHistory);
+    let (dispatch, invocations) =
+        egress_guard_tests::run_schedule(&hub, &sweeps, &regions, &settings, Some(&home), ports, || true).await;
+    let queued: std::collections::BTreeSet<String> = dispatch.queued.iter().cloned().collect();
+    let mut want: std::collections::BTreeSet<String> = members.iter().map(|a| format!("{a}/us-east-1")).collect();
+    want.insert(format!("{HUB}/us-east-1"));
+    assert_eq!(queued, want, "the hub and every account ListAccounts names");
+    assert_eq!(invocations.len(), 3);
+    for (member, group) in &open {
+        assert!(member.egress(group).await.iter().all(|r| !r.ends_with("/0")), "{group} still open");
+    }
+    assert_eq!(hub.notices(&notices).await.len(), 3, "one summary per (account, region)");
+}
+
+/// With every member (`*`) and no way to list them (the hub is not the management account or a delegated
+/// administrator), the hub's own regions are still swept and the invocation fails, saying why, so the alarm fires.
+#[tokio::test]
+async fn members_that_cannot_be_listed_fail_the_schedule_after_the_hub_is_queued() {
+    let hub = World::start().await;
+    // What a hub that is neither the management account nor a delegated administrator gets from Organizations.
+    hub.moto.inject_json_error("ListAccounts", 4, "AccessDeniedException");
+    let (sweeps, _) = hub.queue("sweeps").await;
+    let queue = egress_guard_aws::SqsSweepQueue::new(hub.sqs.clone(), &sweeps);
+    let accounts = hub.organization_accounts();
+    let regions: Vec<String> = vec!["eu-west-1".to_owned(), "us-east-1".to_owned()];
+    let settings = Settings::from_vars(|name| match name {
+        vars::REMEDIATION_ROLE => Some(ROLE.into()),
+        vars::MEMBER_ACCOUNTS => Some("*".into()),
+        _ => None,
+    })
+    .unwrap();
+    let (topic, _) = hub.topic_with_queue().await;
+    let fleet = Fleet::new(hub.config.clone());
+    let notifier = SnsNotifier::new(hub.sns.clone(), &topic);
+    let home = hub_home();
+    let fanout = Some(egress_guard_lambda::Fanout { queue: &queue, accounts: &accounts, regions: &regions });
+    let schedule = egress_guard_tests::event_for("scheduled-sweep", "-");
+    let answer =
+        egress_guard_lambda::invoke(schedule, &settings, Some(&home), (&fleet, &notifier, &NoHistory), fanout, || true)
+            .await;
+    let err = answer.result.unwrap_err().to_string();
+    assert!(err.contains("could not be listed") && err.contains("MemberAccounts"), "{err}");
+    assert!(err.contains("AccessDeniedException"), "the cause is named: {err}");
+    let queued: Vec<String> = hub
+        .drain(&sweeps)
+        .await
+        .iter()
+        .map(|b| {
+            let r: Value = serde_json::from_str(b).unwrap();
+            format!("{}/{}", r["account"].as_str().unwrap(), r["region"].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(queued.len(), 2, "{queued:?}");
+    assert!(queued.iter().all(|q| q.starts_with(HUB)), "the hub's own regions are queued: {queued:?}");
+}

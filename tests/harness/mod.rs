@@ -99,6 +99,16 @@ impl Moto {
         assert_eq!(status, 200, "the limits proxy took the fault");
     }
 
+    /// Answers the next `times` calls of a JSON-protocol `operation` (`ListAccounts`) with the error `code`, as real
+    /// AWS does where moto answers (a member account calling Organizations gets `AccessDeniedException`).
+    pub fn inject_json_error(&self, operation: &str, times: u32, code: &str) {
+        let body = serde_json::json!({"__type": code, "Message": format!("injected {code}")}).to_string();
+        let fault = serde_json::json!({"operation": operation, "times": times, "status": 400, "body": body,
+            "content_type": "application/x-amz-json-1.1"});
+        let (status, _) = http_post(self.port, "/egress-guard-limits/inject", &fault.to_string());
+        assert_eq!(status, 200, "the limits proxy took the fault");
+    }
+
     /// The environment a process needs to talk to this moto with dummy credentials.
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![
@@ -294,6 +304,11 @@ impl World {
         (topic, queue_url)
     }
 
+    /// The organization's accounts, as the hub's function lists them (moto's Organizations, this world's account).
+    pub fn organization_accounts(&self) -> egress_guard_aws::OrganizationAccounts {
+        egress_guard_aws::OrganizationAccounts::new(aws_sdk_organizations::Client::new(&self.config))
+    }
+
     /// The id of a VPC's default group.
     pub async fn default_group(&self, vpc: &str) -> String {
         let filter = |name: &str, value: &str| aws_sdk_ec2::types::Filter::builder().name(name).values(value).build();
@@ -386,7 +401,8 @@ pub async fn run_schedule<R: Reach, N: Notifier, H: History>(
     has_time: impl Fn() -> bool + Copy,
 ) -> (DispatchReport, Vec<Vec<SweepReport>>) {
     let queue = egress_guard_aws::SqsSweepQueue::new(world.sqs.clone(), queue_url);
-    let fanout = Some(Fanout { queue: &queue, regions });
+    let accounts = world.organization_accounts();
+    let fanout = Some(Fanout { queue: &queue, accounts: &accounts, regions });
     let schedule = event_for("scheduled-sweep", "-");
     let dispatch = invoke(schedule, settings, home, ports, fanout, has_time).await;
     let Ok(InvocationReport::Dispatch(dispatch)) = dispatch.result else {

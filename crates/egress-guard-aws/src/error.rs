@@ -13,6 +13,8 @@ pub enum Error {
     Dynamo { operation: &'static str, table: String, code: String, message: String },
     #[error("SQS SendMessageBatch to {queue} failed: {code}: {message}")]
     Sqs { queue: String, code: String, message: String },
+    #[error("Organizations ListAccounts failed: {code}: {message}")]
+    Organizations { code: String, message: String },
 }
 
 impl Error {
@@ -22,7 +24,8 @@ impl Error {
             Error::Ec2 { code, .. }
             | Error::Sns { code, .. }
             | Error::Dynamo { code, .. }
-            | Error::Sqs { code, .. } => code,
+            | Error::Sqs { code, .. }
+            | Error::Organizations { code, .. } => code,
         }
     }
 }

@@ -6,6 +6,7 @@ mod dynamodb;
 mod ec2;
 mod error;
 mod fleet;
+mod organizations;
 mod sns;
 mod sqs;
 
@@ -13,6 +14,7 @@ pub use dynamodb::DynamoHistory;
 pub use ec2::{Ec2SecurityGroups, to_domain, to_permissions};
 pub use error::Error;
 pub use fleet::{Fleet, SESSION_NAME};
+pub use organizations::OrganizationAccounts;
 pub use sns::SnsNotifier;
 pub use sqs::SqsSweepQueue;
 
@@ -95,6 +97,11 @@ impl Clients {
     /// Security groups in any account and region, for organization mode.
     pub fn fleet(&self) -> Fleet {
         Fleet::new(self.config.clone())
+    }
+
+    /// The organization's accounts (`organizations:ListAccounts`), for a sweep of every member.
+    pub fn organization_accounts(&self) -> OrganizationAccounts {
+        OrganizationAccounts::new(aws_sdk_organizations::Client::new(&self.config))
     }
 
     /// The queue the scheduled dispatch sends one sweep request per (account, region) to.

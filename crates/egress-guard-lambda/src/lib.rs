@@ -39,9 +39,6 @@ pub struct DispatchReport {
     pub schedule_id: String,
     /// `account/region` of each sweep queued.
     pub queued: Vec<String>,
-    /// Organization mode with every member (`*`): members are not listed, so only the hub's account is swept.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub members_not_listed: bool,
 }
 
 /// A scheduled sweep goes this many runs at most: a run cut short by time queues the next, up to this one.
@@ -60,21 +57,35 @@ impl SweepQueue for egress_guard_aws::SqsSweepQueue {
     }
 }
 
-/// How the function fans its sweeps out: the queue, and the regions every account is swept in (empty: the
-/// function's own).
+/// The organization's active accounts, for a sweep of every member when the function acts in all of them (`*`).
+pub trait Accounts {
+    type Error: std::error::Error + Send + Sync + 'static;
+    fn list(&self) -> impl Future<Output = Result<Vec<String>, Self::Error>> + Send;
+}
+
+impl Accounts for egress_guard_aws::OrganizationAccounts {
+    type Error = egress_guard_aws::Error;
+    fn list(&self) -> impl Future<Output = Result<Vec<String>, Self::Error>> + Send {
+        egress_guard_aws::OrganizationAccounts::active(self)
+    }
+}
+
+/// How the function fans its sweeps out: the queue, the organization's accounts (asked only when every member is
+/// acted in), and the regions every account is swept in (empty: the function's own).
 #[derive(Debug)]
-pub struct Fanout<'a, Q> {
+pub struct Fanout<'a, Q, A> {
     pub queue: &'a Q,
+    pub accounts: &'a A,
     pub regions: &'a [String],
 }
 
-impl<Q> Clone for Fanout<'_, Q> {
+impl<Q, A> Clone for Fanout<'_, Q, A> {
     fn clone(&self) -> Self {
         *self
     }
 }
 
-impl<Q> Copy for Fanout<'_, Q> {}
+impl<Q, A> Copy for Fanout<'_, Q, A> {}
 
 /// One invocation as the handler saw it: the kind of trigger it handled (an event, also when the event was bad, or
 /// a sweep), and its result.
@@ -163,12 +174,12 @@ async fn run<R: Reach, N: Notifier, H: History>(
 /// The function's entry: an SQS batch of sweep requests (each swept in its own account and region; one cut short
 /// by time queues its next run), a Scheduled Event fanned out to the queue when there is one, or any other event
 /// through `handle`.
-pub async fn invoke<R: Reach, N: Notifier, H: History, Q: SweepQueue>(
+pub async fn invoke<R: Reach, N: Notifier, H: History, Q: SweepQueue, A: Accounts>(
     event: Value,
     settings: &Settings,
     home: Option<&Home>,
     ports: (&R, &N, &H),
-    fanout: Option<Fanout<'_, Q>>,
+    fanout: Option<Fanout<'_, Q, A>>,
     has_time: impl Fn() -> bool,
 ) -> Invocation {
     if let Some(records) = sqs_bodies(&event) {
@@ -181,40 +192,43 @@ pub async fn invoke<R: Reach, N: Notifier, H: History, Q: SweepQueue>(
         Ok(trigger) => trigger,
         Err(err) => return Invocation { trigger: TriggerKind::Sweep, result: Err(err) },
     };
-    let (accounts, members_not_listed) = match settings.organization.as_ref().map(|org| &org.members) {
-        Some(Members::Only(members)) => (members.iter().cloned().collect(), false),
-        Some(Members::Any) => (vec![], true),
-        None => (vec![], false),
+    // Every member (`*`): the organization's accounts. When they cannot be listed, the function's own account is
+    // still swept, and the invocation fails, so that the alarm says the members were not.
+    let (accounts, unlisted) = match settings.organization.as_ref().map(|org| &org.members) {
+        Some(Members::Only(members)) => (members.iter().cloned().collect(), None),
+        Some(Members::Any) => match fanout.accounts.list().await {
+            Ok(accounts) => (accounts, None),
+            Err(err) => (vec![], Some(err)),
+        },
+        None => (vec![], None),
     };
-    if members_not_listed {
-        tracing::warn!("organization mode with every member (*): members are not listed, only this account is swept");
-    }
     let requests = sweep_requests(&schedule, &accounts, fanout.regions);
     let queued: Vec<String> = requests.iter().map(|r| format!("{}/{}", r.account, r.region)).collect();
-    let result = match fanout.queue.send(&requests).await {
-        Ok(()) => {
-            tracing::info!(event_id = %schedule.event_id, sweeps = queued.len(), queued = ?queued, "sweeps queued");
-            Ok(InvocationReport::Dispatch(DispatchReport {
-                schedule_id: schedule.event_id.clone(),
-                queued,
-                members_not_listed,
-            }))
-        }
-        Err(source) => {
+    let sent = fanout.queue.send(&requests).await;
+    let result = match (sent, unlisted) {
+        (Err(source), _) => {
             tracing::error!(event_id = %schedule.event_id, error = %source, "sweeps not queued");
             Err(egress_guard_core::Error::Dispatch { source: Box::new(source) })
+        }
+        (Ok(()), Some(source)) => {
+            tracing::error!(event_id = %schedule.event_id, queued = ?queued, error = %source, "members not listed: only this account is swept");
+            Err(egress_guard_core::Error::Dispatch { source: format!("the member accounts could not be listed, so only this account was swept ({source}); organizations:ListAccounts works in the management account or a delegated administrator, or name the members in MemberAccounts").into() })
+        }
+        (Ok(()), None) => {
+            tracing::info!(event_id = %schedule.event_id, sweeps = queued.len(), queued = ?queued, "sweeps queued");
+            Ok(InvocationReport::Dispatch(DispatchReport { schedule_id: schedule.event_id.clone(), queued }))
         }
     };
     Invocation { trigger: TriggerKind::Sweep, result }
 }
 
 /// Each queued request swept in turn; the first failure fails the batch (SQS then moves it to the failure queue).
-async fn sweep_requested<R: Reach, N: Notifier, H: History, Q: SweepQueue>(
+async fn sweep_requested<R: Reach, N: Notifier, H: History, Q: SweepQueue, A: Accounts>(
     bodies: Vec<String>,
     settings: &Settings,
     home: Option<&Home>,
     ports: (&R, &N, &H),
-    fanout: Option<Fanout<'_, Q>>,
+    fanout: Option<Fanout<'_, Q, A>>,
     has_time: impl Fn() -> bool,
 ) -> Invocation {
     let mut reports = Vec::with_capacity(bodies.len());
@@ -257,8 +271,9 @@ async fn sweep_requested<R: Reach, N: Notifier, H: History, Q: SweepQueue>(
     Invocation { trigger: TriggerKind::Sweep, result: Ok(InvocationReport::Sweeps(reports)) }
 }
 
-/// Only what the dispatch itself would queue is swept: the function's own account or a named member, in a guarded
-/// region. Anyone else who can send to the queue gets nothing done (and no role assumed).
+/// Only what the dispatch itself would queue is swept: the function's own account or a member, in a guarded region.
+/// Anyone else who can send to the queue gets nothing done (and no role assumed). With every member (`*`), any account
+/// passes here; the remediation role is assumed only in the organization's accounts (`aws:ResourceOrgID`).
 fn admissible(
     request: &SweepRequest,
     settings: &Settings,
@@ -268,7 +283,8 @@ fn admissible(
     let own = home.is_some_and(|h| h.account == request.account);
     let member = match settings.organization.as_ref().map(|org| &org.members) {
         Some(Members::Only(members)) => members.contains(&request.account),
-        Some(Members::Any) | None => false,
+        Some(Members::Any) => true,
+        None => false,
     };
     if !own && !member {
         return Err("not the function's own account nor a named member");

@@ -38,9 +38,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let notifier = clients.notifier(&config.topic_arn);
     let history = config.history_table.as_deref().map(|table| clients.history(table));
     let queue = config.sweep_queue_url.as_deref().map(|url| clients.sweep_queue(url));
+    let accounts = clients.organization_accounts();
     let settings = &config.settings;
     let (fleet, notifier, history) = (&fleet, &notifier, &history);
-    let fanout = queue.as_ref().map(|queue| Fanout { queue, regions: &config.regions });
+    let fanout = queue.as_ref().map(|queue| Fanout { queue, accounts: &accounts, regions: &config.regions });
 
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let started = Instant::now();

@@ -1,0 +1,40 @@
+//! The organization's accounts, for a sweep of every member when the function acts in all of them (`*`).
+
+use crate::error::Error;
+
+#[derive(Clone, Debug)]
+pub struct OrganizationAccounts {
+    client: aws_sdk_organizations::Client,
+}
+
+impl OrganizationAccounts {
+    pub fn new(client: aws_sdk_organizations::Client) -> Self {
+        OrganizationAccounts { client }
+    }
+
+    /// The organization's active accounts, page by page. Only the management account and a delegated administrator
+    /// may call `ListAccounts`; elsewhere this is `AccessDeniedException`.
+    pub async fn active(&self) -> Result<Vec<String>, Error> {
+        let mut pages = self.client.list_accounts().into_paginator().send();
+        let mut accounts = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|err| {
+                let (code, message) = crate::error::code_and_message(&err);
+                Error::Organizations { code, message }
+            })?;
+            for account in page.accounts() {
+                // `State` replaces the deprecated `Status`; either says ACTIVE for an account that can be swept.
+                #[allow(deprecated)]
+                let active = match (account.state(), account.status()) {
+                    (Some(state), _) => state.as_str() == "ACTIVE",
+                    (None, Some(status)) => status.as_str() == "ACTIVE",
+                    (None, None) => false,
+                };
+                if active && let Some(id) = account.id() {
+                    accounts.push(id.to_owned());
+                }
+            }
+        }
+        Ok(accounts)
+    }
+}
