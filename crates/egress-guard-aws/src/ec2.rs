@@ -13,20 +13,62 @@ use egress_guard_core::{
     Cidr, Destination, EgressRule, PortRange, Protocol, RevokePlan, SecurityGroup, SecurityGroups,
 };
 
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+
 use crate::error::{Error, code_and_message};
 
 const GROUP_GONE: [&str; 2] = ["InvalidGroup.NotFound", "InvalidGroupId.NotFound"];
 const PERMISSION_GONE: &str = "InvalidPermission.NotFound";
 const VPC_GONE: [&str; 2] = ["InvalidVpcID.NotFound", "InvalidVpcId.NotFound"];
 
+/// EC2 refills its bucket of mutating calls (`RevokeSecurityGroupEgress` among them) at 5 a second per account and
+/// region, from at most 50. One client's revokes keep to that rate, with a burst of 20 that leaves the rest of the
+/// bucket to events and other tools: a sweep that acts on groups concurrently never outruns EC2.
+pub const REVOKES_PER_SECOND: f64 = 5.0;
+pub const REVOKE_BURST: f64 = 20.0;
+
 #[derive(Clone, Debug)]
 pub struct Ec2SecurityGroups {
     client: aws_sdk_ec2::Client,
+    pacer: Arc<Pacer>,
+}
+
+/// A token bucket for revokes: `REVOKE_BURST` at once, then `REVOKES_PER_SECOND`.
+#[derive(Debug)]
+struct Pacer {
+    /// Tokens left, and when they were counted.
+    state: Mutex<(f64, Instant)>,
+}
+
+impl Pacer {
+    fn new() -> Self {
+        Pacer { state: Mutex::new((REVOKE_BURST, Instant::now())) }
+    }
+
+    /// Waits for a token, then takes it.
+    async fn take(&self) {
+        loop {
+            let wait = {
+                let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let now = Instant::now();
+                let tokens =
+                    (state.0 + now.duration_since(state.1).as_secs_f64() * REVOKES_PER_SECOND).min(REVOKE_BURST);
+                *state = (if tokens >= 1.0 { tokens - 1.0 } else { tokens }, now);
+                (tokens < 1.0).then(|| Duration::from_secs_f64((1.0 - tokens) / REVOKES_PER_SECOND))
+            };
+            match wait {
+                None => return,
+                Some(wait) => tokio::time::sleep(wait).await,
+            }
+        }
+    }
 }
 
 impl Ec2SecurityGroups {
     pub fn new(client: aws_sdk_ec2::Client) -> Self {
-        Ec2SecurityGroups { client }
+        Ec2SecurityGroups { client, pacer: Arc::new(Pacer::new()) }
     }
 
     /// The regions enabled for the account.
@@ -51,6 +93,7 @@ impl Ec2SecurityGroups {
         let no_retry = aws_sdk_ec2::config::Builder::default().retry_config(RetryConfig::disabled());
         let mut attempt = 0;
         loop {
+            self.pacer.take().await;
             let result = self
                 .client
                 .revoke_security_group_egress()
@@ -304,4 +347,22 @@ pub fn to_permissions(rules: &[EgressRule]) -> Vec<IpPermission> {
                 .build()
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Past the burst, revokes wait for EC2's refill: 25 tokens take at least (25 - 20) / 5 = 1 s. (A lower bound on
+    /// time only: a busy machine can make it slower, never faster.)
+    #[tokio::test]
+    async fn revokes_beyond_the_burst_keep_to_ec2s_rate() {
+        let pacer = Pacer::new();
+        let started = Instant::now();
+        for _ in 0..(REVOKE_BURST as usize + 5) {
+            pacer.take().await;
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        assert!(elapsed >= 5.0 / REVOKES_PER_SECOND - 0.05, "{elapsed} s");
+    }
 }

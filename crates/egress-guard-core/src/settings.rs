@@ -12,6 +12,9 @@ use crate::model::{PortRange, Protocol};
 
 /// Revokes of the same destination within this many hours count as repeats.
 pub const DEFAULT_REPEAT_WINDOW_HOURS: u32 = 24;
+/// Groups a sweep acts on at once: with EC2's latency (about 0.1 s a call, three calls a group) two to four keep the
+/// revokes near EC2's sustained rate for one account and region (5 a second), which the adapter's pacing holds.
+pub const DEFAULT_SWEEP_CONCURRENCY: usize = 4;
 
 /// The tag key that exempts a group unless another is configured.
 pub const DEFAULT_EXEMPT_TAG_KEY: &str = "egress-guard:exempt";
@@ -33,6 +36,8 @@ pub struct Settings {
     pub revoke_split_ranges: bool,
     /// The window in which revokes of the same destination count as repeats, in hours.
     pub repeat_window_hours: u32,
+    /// Groups a sweep acts on at once (1 to 16).
+    pub sweep_concurrency: usize,
     /// Organization mode: act in member accounts through their remediation role. `None`: single-account.
     pub organization: Option<Organization>,
 }
@@ -48,6 +53,7 @@ impl Default for Settings {
             revoke_other_protocols: false,
             revoke_split_ranges: false,
             repeat_window_hours: DEFAULT_REPEAT_WINDOW_HOURS,
+            sweep_concurrency: DEFAULT_SWEEP_CONCURRENCY,
             organization: None,
         }
     }
@@ -81,7 +87,8 @@ pub mod vars {
     pub const REPEAT_WINDOW_HOURS: &str = "EGRESS_GUARD_REPEAT_WINDOW_HOURS";
     pub const REMEDIATION_ROLE: &str = "EGRESS_GUARD_REMEDIATION_ROLE";
     pub const MEMBER_ACCOUNTS: &str = "EGRESS_GUARD_MEMBER_ACCOUNTS";
-    pub const ALL: [&str; 10] = [
+    pub const SWEEP_CONCURRENCY: &str = "EGRESS_GUARD_SWEEP_CONCURRENCY";
+    pub const ALL: [&str; 11] = [
         DRY_RUN,
         EXEMPT_TAG_KEY,
         EXEMPT_GROUP_IDS,
@@ -92,6 +99,7 @@ pub mod vars {
         REPEAT_WINDOW_HOURS,
         REMEDIATION_ROLE,
         MEMBER_ACCOUNTS,
+        SWEEP_CONCURRENCY,
     ];
 }
 
@@ -170,9 +178,16 @@ impl Settings {
                 invalid(vars::REPEAT_WINDOW_HOURS, v, "expected a whole number of hours from 1 to 720".into())
             })?,
         };
+        let sweep_concurrency = match lookup(vars::SWEEP_CONCURRENCY).as_deref().map(str::trim) {
+            None | Some("") => DEFAULT_SWEEP_CONCURRENCY,
+            Some(v) => v.parse::<usize>().ok().filter(|n| (1..=16).contains(n)).ok_or_else(|| {
+                invalid(vars::SWEEP_CONCURRENCY, v, "expected a whole number of groups from 1 to 16".into())
+            })?,
+        };
         Ok(Settings {
             organization,
             repeat_window_hours,
+            sweep_concurrency,
             dry_run: flag(vars::DRY_RUN)?,
             exempt_tag_key,
             exempt_group_ids,
@@ -299,6 +314,8 @@ mod tests {
             (vars::REMEDIATION_ROLE, "role/with/path"),
             (vars::MEMBER_ACCOUNTS, "111111111111"),
             (vars::REPEAT_WINDOW_HOURS, "0"),
+            (vars::SWEEP_CONCURRENCY, "0"),
+            (vars::SWEEP_CONCURRENCY, "17"),
             (vars::REPEAT_WINDOW_HOURS, "a day"),
         ] {
             let err = from(&[(var, value)]).unwrap_err().to_string();

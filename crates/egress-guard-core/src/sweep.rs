@@ -3,15 +3,27 @@
 
 use std::collections::BTreeMap;
 
+use futures_util::stream::{self, StreamExt};
+
 use crate::Error;
 use crate::evaluate::evaluate;
 use crate::flow::act;
+use crate::model::SecurityGroup;
 use crate::outcome::Outcome;
 use crate::ports::{History, Message, Notifier, Ports, SecurityGroups};
 use crate::render::MAX_MESSAGE_BYTES;
 use crate::report::{SweepLine, SweepReport};
 use crate::settings::Settings;
 use crate::trigger::Trigger;
+
+/// What became of one group of the sweep.
+enum Step {
+    /// Nothing to revoke: its outcome, and its line when it is exempt with open egress.
+    Untouched(Outcome, Option<SweepLine>),
+    Acted(SweepLine),
+    /// Not started: the time ran short.
+    NoTime,
+}
 
 /// Sweeps the region: lists every group, acts on each with open egress while `has_time()` says there is time for one
 /// more (a group is never left half-done; a group whose revoke fails is a line of the report and the sweep goes on),
@@ -29,6 +41,7 @@ where
     N: Notifier,
     H: History,
 {
+    let has_time: &dyn Fn() -> bool = &has_time;
     let all = ports
         .groups
         .list()
@@ -46,46 +59,36 @@ where
         counts: BTreeMap::new(),
         lines: Vec::new(),
     };
-    for group in &all {
-        let evaluation = evaluate(group, settings);
-        let outcome = if evaluation.plan.is_empty() {
-            let outcome = Outcome::untouched(&evaluation);
-            if outcome == Outcome::Exempt && !evaluation.findings.is_empty() {
-                report.lines.push(SweepLine::exempt(group, &evaluation));
-            }
-            outcome
-        } else {
-            if !has_time() {
-                report.complete = false;
-                report.stopped_at = Some(group.id.clone());
-                tracing::warn!(
-                    checked = report.groups_checked,
-                    total = report.groups_total,
-                    stopped_at = %group.id,
-                    "sweep stopped: time ran short"
-                );
-                break;
-            }
-            // One group's failure is a line of the report, never the end of the sweep.
-            let line = match act(trigger, settings, group, &evaluation, ports).await {
-                Ok(notice) => SweepLine::new(&notice),
-                Err(err) => {
-                    tracing::error!(event_id = %trigger.event_id, group_id = %group.id, error = %err, "sweep: revoke failed");
-                    SweepLine::failed(group, err.to_string())
+    // Up to `sweep_concurrency` groups are acted on at once, each checking the time as it starts. Every step runs to
+    // its end (none is ever dropped half-way through a revoke), and the report keeps the list's order.
+    let steps: Vec<Step> = stream::iter(all.iter().map(|group| step(trigger, settings, group, ports, has_time)))
+        .buffered(settings.sweep_concurrency.max(1))
+        .collect()
+        .await;
+    for (group, step) in all.iter().zip(steps) {
+        let outcome = match step {
+            Step::NoTime => {
+                if report.stopped_at.is_none() {
+                    report.complete = false;
+                    report.stopped_at = Some(group.id.clone());
+                    tracing::warn!(
+                        checked = report.groups_checked,
+                        total = report.groups_total,
+                        stopped_at = %group.id,
+                        "sweep stopped: time ran short"
+                    );
                 }
-            };
-            // The log keeps each undo command too: a report that cannot be published loses none of them.
-            tracing::info!(
-                event_id = %trigger.event_id,
-                group_id = %group.id,
-                outcome = line.outcome.as_str(),
-                revoked = line.revoked.len(),
-                undo = line.undo_command.as_deref().unwrap_or("-"),
-                "sweep: group handled"
-            );
-            let outcome = line.outcome;
-            report.lines.push(line);
-            outcome
+                continue;
+            }
+            Step::Untouched(outcome, exempt) => {
+                report.lines.extend(exempt);
+                outcome
+            }
+            Step::Acted(line) => {
+                let outcome = line.outcome;
+                report.lines.push(line);
+                outcome
+            }
         };
         *report.counts.entry(outcome).or_default() += 1;
         report.groups_checked += 1;
@@ -111,4 +114,42 @@ where
         }
     }
     Ok(report)
+}
+
+/// One group of the sweep: evaluated, and acted on if it has something to revoke and there is time to start.
+async fn step<G: SecurityGroups, N, H: History>(
+    trigger: &Trigger,
+    settings: &Settings,
+    group: &SecurityGroup,
+    ports: Ports<'_, G, N, H>,
+    has_time: &dyn Fn() -> bool,
+) -> Step {
+    let evaluation = evaluate(group, settings);
+    if evaluation.plan.is_empty() {
+        let outcome = Outcome::untouched(&evaluation);
+        let exempt = (outcome == Outcome::Exempt && !evaluation.findings.is_empty())
+            .then(|| SweepLine::exempt(group, &evaluation));
+        return Step::Untouched(outcome, exempt);
+    }
+    if !has_time() {
+        return Step::NoTime;
+    }
+    // One group's failure is a line of the report, never the end of the sweep.
+    let line = match act(trigger, settings, group, &evaluation, ports).await {
+        Ok(notice) => SweepLine::new(&notice),
+        Err(err) => {
+            tracing::error!(event_id = %trigger.event_id, group_id = %group.id, error = %err, "sweep: revoke failed");
+            SweepLine::failed(group, err.to_string())
+        }
+    };
+    // The log keeps each undo command too: a report that cannot be published loses none of them.
+    tracing::info!(
+        event_id = %trigger.event_id,
+        group_id = %group.id,
+        outcome = line.outcome.as_str(),
+        revoked = line.revoked.len(),
+        undo = line.undo_command.as_deref().unwrap_or("-"),
+        "sweep: group handled"
+    );
+    Step::Acted(line)
 }

@@ -80,7 +80,8 @@ fn sweep_cut_short_stops_between_groups_and_reports_progress() {
     let untouched: Vec<&str> = OPEN.iter().copied().filter(|id| groups.egress(id).len() == 2).collect();
     assert_eq!((fixed.len(), untouched.len()), (1, 2), "each group is fully done or untouched");
     assert!(notifier.sent()[0].text.contains("stopped early"), "{}", notifier.sent()[0].text);
-    assert_eq!(s.groups_checked, 1);
+    // The open group acted on, and the restricted and exempt ones, which cost no call to check.
+    assert_eq!(s.groups_checked, 3);
 }
 
 #[test]
@@ -174,4 +175,37 @@ fn a_report_that_cannot_be_published_travels_in_the_error() {
     for id in OPEN {
         assert!(text.contains(&format!("--group-id {id} --ip-permissions")), "{id}: {text}");
     }
+}
+
+/// A sweep acts on at most `sweep_concurrency` groups at once, and its report keeps the list's order whatever order
+/// the revokes finish in.
+#[test]
+fn a_sweep_acts_on_at_most_its_concurrency_at_once_in_the_lists_order() {
+    let ids: Vec<String> = (0..10).map(|i| format!("sg-{i:017x}")).collect();
+    for concurrency in [1, 3] {
+        let groups = FakeGroups::with(ids.iter().map(|id| group(id, vec![rule("all traffic to 0.0.0.0/0")])));
+        let notifier = FakeNotifier::default();
+        let settings = Settings { sweep_concurrency: concurrency, ..Settings::default() };
+        let s = run(&groups, &notifier, &settings, usize::MAX);
+        assert_eq!(groups.in_flight.lock().unwrap().1, concurrency, "at most {concurrency} revokes at once");
+        assert_eq!(s.count(Outcome::Remediated), 10);
+        let reported: Vec<&str> = s.lines.iter().map(|l| l.group_id.as_str()).collect();
+        assert_eq!(reported, ids, "the report in the list's order");
+    }
+}
+
+/// When time runs short with several groups under way, every one of them is finished and reported; none is dropped
+/// half-way, and the first group not started is where the sweep stopped.
+#[test]
+fn a_concurrent_sweep_cut_short_finishes_and_reports_every_group_it_started() {
+    let ids: Vec<String> = (0..10).map(|i| format!("sg-{i:017x}")).collect();
+    let groups = FakeGroups::with(ids.iter().map(|id| group(id, vec![rule("all traffic to 0.0.0.0/0")])));
+    let notifier = FakeNotifier::default();
+    let settings = Settings { sweep_concurrency: 4, ..Settings::default() };
+    let s = run(&groups, &notifier, &settings, 6);
+    let revoked: Vec<&String> = ids.iter().filter(|id| groups.egress(id).is_empty()).collect();
+    assert_eq!(revoked.len(), 6, "six groups started, six finished");
+    assert_eq!(s.count(Outcome::Remediated), 6, "and each is reported");
+    assert_eq!(s.stopped_at.as_deref(), Some(ids[6].as_str()));
+    assert!(!s.complete);
 }

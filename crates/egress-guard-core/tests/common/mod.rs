@@ -74,6 +74,8 @@ pub struct FakeGroups {
     /// After this many `default_group` reads, the rule is added to the default group (an IPv6 block that finishes
     /// associating after the VPC shows).
     pub late_default_rule: Mutex<Option<(usize, EgressRule)>>,
+    /// Revokes under way now, and the most there ever were at once.
+    pub in_flight: Mutex<(usize, usize)>,
 }
 
 impl FakeGroups {
@@ -141,6 +143,16 @@ impl SecurityGroups for FakeGroups {
 
     async fn revoke(&self, plan: &RevokePlan) -> Revoked<FakeError> {
         self.calls.lock().unwrap().push(format!("revoke {} x{}", plan.group_id, plan.rules.len()));
+        {
+            let mut n = self.in_flight.lock().unwrap();
+            n.0 += 1;
+            n.1 = n.1.max(n.0);
+        }
+        // A revoke takes a while: the others the sweep started meanwhile are under way too.
+        for _ in 0..3 {
+            tokio::task::yield_now().await;
+        }
+        self.in_flight.lock().unwrap().0 -= 1;
         if self.fail_revoke.as_deref() == Some(plan.group_id.as_str()) {
             return Revoked { removed: vec![], error: Some(FakeError("UnauthorizedOperation".into())) };
         }
