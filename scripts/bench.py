@@ -29,6 +29,8 @@ class CountingProxy:
 
     def __init__(self, upstream_port):
         self.calls = []
+        # Added to every call, as the round trip to a real AWS endpoint would be (moto answers in milliseconds).
+        self.latency_s = 0.0
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -42,6 +44,8 @@ class CountingProxy:
                 target = self.headers.get("X-Amz-Target")
                 action = target.split(".")[-1] if target else urllib.parse.parse_qs(body.decode()).get("Action", ["?"])[0]
                 proxy.calls.append(action)
+                if proxy.latency_s:
+                    time.sleep(proxy.latency_s)
                 conn = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=60)
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
                 conn.request("POST", self.path, body=body, headers=headers)
@@ -122,6 +126,47 @@ def cold_starts(rie, bootstrap, env, event_body, runs, tmp):
     return {"init_ms": summary(init), "spawn_to_first_response_ms": summary(spawn), "peak_rss_mib": summary(rss)}
 
 
+def sweeps(args, endpoint, proxy, env, tmp):
+    """One region's sweep of N open groups by the bootstrap, one group at a time and four at once, with no added
+    latency and with an AWS-like round trip on every call: the handler's Duration, median over the runs. Each run is a
+    fresh function (a full revoke bucket) after the groups are opened again."""
+    region = "ap-south-1"  # none of the benchmark's other groups are here
+    ec2 = boto3.client("ec2", endpoint_url=endpoint, **dict(DUMMY, region_name=region))
+    ids = [ec2.create_security_group(GroupName=f"sweep-{i}", Description="sweep")["GroupId"]
+           for i in range(args.sweep_groups)]
+    everything = [{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
+    schedule = (ROOT / "events/scheduled-sweep.json").read_text().replace("eu-west-1", region)
+    results = {"region": region, "groups": len(ids), "added_latency_ms": args.sweep_latency_ms}
+    for latency_ms in (0, args.sweep_latency_ms):
+        proxy.latency_s = latency_ms / 1000
+        for concurrency in (1, 4):
+            durations = []
+            for run in range(args.sweep_runs):
+                for g in ids:
+                    if not ec2.describe_security_groups(GroupIds=[g])["SecurityGroups"][0]["IpPermissionsEgress"]:
+                        ec2.authorize_security_group_egress(GroupId=g, IpPermissions=everything)
+                f = Function(args.rie, args.bootstrap, dict(env, AWS_REGION=region, AWS_LAMBDA_FUNCTION_TIMEOUT="300",
+                                                            EGRESS_GUARD_SWEEP_CONCURRENCY=str(concurrency)),
+                             tmp / f"sweep-{latency_ms}-{concurrency}-{run}.log")
+                out = f.invoke(schedule)
+                assert out["counts"].get("remediated", 0) >= len(ids), out["counts"]
+                deadline = time.time() + 5
+                while "REPORT RequestId" not in f.output() and time.time() < deadline:
+                    time.sleep(0.005)
+                reports = re.findall(r"REPORT RequestId: \S+\s+(?:Init Duration: [0-9.]+ ms\s+)?Duration: ([0-9.]+) ms",
+                                     f.output())
+                durations.append(float(reports[-1]))
+                f.stop()
+            results[f"latency_{latency_ms}ms_concurrency_{concurrency}_ms"] = summary(durations)
+        one = results[f"latency_{latency_ms}ms_concurrency_1_ms"]["median"]
+        four = results[f"latency_{latency_ms}ms_concurrency_4_ms"]["median"]
+        results[f"latency_{latency_ms}ms_speedup"] = round(one / four, 2)
+        results[f"latency_{latency_ms}ms_per_group_ms"] = {"concurrency_1": round(one / len(ids), 1),
+                                                           "concurrency_4": round(four / len(ids), 1)}
+    proxy.latency_s = 0.0
+    return results
+
+
 def audit(args, endpoint, proxy, env):
     """`egress-guard audit` over N regions x M groups: wall time and AWS calls, median over 5 runs."""
     regions = ["us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-west-2", "eu-central-1",
@@ -156,6 +201,9 @@ def main():
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--audit-regions", type=int, default=10)
     ap.add_argument("--audit-groups", type=int, default=500)
+    ap.add_argument("--sweep-groups", type=int, default=40)
+    ap.add_argument("--sweep-runs", type=int, default=5)
+    ap.add_argument("--sweep-latency-ms", type=int, default=100)
     ap.add_argument("--out", default=str(ROOT / "bench/results.json"))
     args = ap.parse_args()
     tmp = ROOT / "bench/out"
@@ -233,6 +281,7 @@ def main():
             f.stop()
         results["warm_handler_ms"] = warm
         results["aws_calls"] = {k: {"count": len(v), "calls": v} for k, v in calls.items()}
+        results["sweep"] = sweeps(args, endpoint, proxy, env, tmp)
         results["audit"] = audit(args, endpoint, proxy, env)
         ours, hello = results["cold_egress_guard"], results["cold_hello"]
         results["ratio_to_hello"] = {k: round(ours[k]["median"] / hello[k]["median"], 2) for k in ours}
@@ -259,6 +308,11 @@ def main():
     print(f"{'audit ' + str(a['regions']) + ' regions x ' + str(a['groups_per_region']) + ' groups, ms':<36}"
           f"{a['wall_ms']['median']:>18} ({a['wall_ms']['max']:>7})   {a['aws_calls']} AWS calls, {a['groups']} groups, "
           f"{a['open_rules']} open rules")
+    sw = results["sweep"]
+    for latency in (0, sw["added_latency_ms"]):
+        one, four = sw[f"latency_{latency}ms_concurrency_1_ms"], sw[f"latency_{latency}ms_concurrency_4_ms"]
+        print(f"{'sweep ' + str(sw['groups']) + ' open groups, +' + str(latency) + ' ms/call, ms':<36}"
+              f"{one['median']:>18} one at a time, {four['median']} four at once: x{sw[f'latency_{latency}ms_speedup']}")
     b = results["binary_mib"]
     print(f"{'stripped bootstrap, MiB':<36}{b['egress_guard']:>18}{'':>10}{b['hello']:>14}")
     print(f"\nwritten to {args.out}")
