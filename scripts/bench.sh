@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark: builds egress-guard and a hello-world floor exactly as `sam build` does (cargo-lambda, release), then
-# measures cold start, peak memory, warm handler time and AWS calls under the Lambda Runtime Interface Emulator,
+# measures cold start, peak memory, warm handler time, AWS calls and a sweep (one group at a time and four at once)
+# under the Lambda Runtime Interface Emulator,
 # and `egress-guard audit` over 10 regions x 500 groups.
 # Usage: scripts/bench.sh [RUNS]   (default 20). Writes bench/results.json.
 set -euo pipefail
