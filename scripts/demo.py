@@ -26,8 +26,11 @@ def egress_lines(ec2, group_id):
     return "\n".join(lines) or "  (none)"
 
 
-def event(name, group_id):
-    return (ROOT / "events" / f"{name}.json").read_text().replace(EVENT_GROUP, group_id)
+SAMPLE_VPC = "vpc-0c4d5e6f7a8b9c0d1"  # the VPC that events/create-vpc.json names
+
+
+def event(name, group_id, vpc_id=SAMPLE_VPC):
+    return (ROOT / "events" / f"{name}.json").read_text().replace(EVENT_GROUP, group_id).replace(SAMPLE_VPC, vpc_id)
 
 
 def main():
@@ -94,11 +97,12 @@ def main():
             ("authorize-egress-exempt-group", proxy, "egress-proxy: tagged egress-guard:exempt"),
             ("authorize-egress-failed-call", web, "a call that CloudTrail recorded as failed"),
             ("malformed-no-group-id", web, "an event that names no group"),
+            ("create-vpc", web, "a new VPC: its default group allows all egress, IPv4 and IPv6"),
         ]
         for name, group, what, *before_event in cases:
             for action in before_event:
                 action()
-            req = urllib.request.Request(url, data=event(name, group).encode(), method="POST")
+            req = urllib.request.Request(url, data=event(name, group, vpc).encode(), method="POST")
             with urllib.request.urlopen(req, timeout=60) as resp:
                 body = json.loads(resp.read())
             if "errorType" in body:
