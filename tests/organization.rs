@@ -302,6 +302,12 @@ async fn with_every_member_the_schedule_sweeps_the_organizations_accounts() {
 #[tokio::test]
 async fn members_that_cannot_be_listed_fail_the_schedule_after_the_hub_is_queued() {
     let hub = World::start().await;
+    let orgs = aws_sdk_organizations::Client::new(&hub.config);
+    orgs.create_organization()
+        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
+        .send()
+        .await
+        .unwrap();
     // What a hub that is neither the management account nor a delegated administrator gets from Organizations.
     hub.moto.inject_json_error("ListAccounts", 4, "AccessDeniedException");
     let (sweeps, _) = hub.queue("sweeps").await;

@@ -25,7 +25,8 @@ const VPC_GONE: [&str; 2] = ["InvalidVpcID.NotFound", "InvalidVpcId.NotFound"];
 
 /// EC2 refills its bucket of mutating calls (`RevokeSecurityGroupEgress` among them) at 5 a second per account and
 /// region, from at most 50. One client's revokes keep to that rate, with a burst of 20 that leaves the rest of the
-/// bucket to events and other tools: a sweep that acts on groups concurrently never outruns EC2.
+/// bucket to events and other tools: a sweep that acts on groups concurrently does not outrun EC2 on its own (two
+/// instances sweeping the same account and region at once may; EC2 then throttles, and the attempts retry).
 pub const REVOKES_PER_SECOND: f64 = 5.0;
 pub const REVOKE_BURST: f64 = 20.0;
 
@@ -114,16 +115,24 @@ impl Ec2SecurityGroups {
             };
             attempt += 1;
             if !is_transient(err.code()) || attempt >= crate::MAX_ATTEMPTS {
+                *unclear |= may_have_applied(err.code());
                 return Err(err);
             }
-            *unclear = true;
+            // A throttled call was refused before it ran; a timeout, a dropped connection or a 5xx may have run.
+            *unclear |= may_have_applied(err.code());
             tracing::info!(group_id, attempt, code = err.code(), "revoke retried");
             tokio::time::sleep(std::time::Duration::from_millis(200 << (attempt - 1))).await;
         }
     }
 }
 
-/// Errors after which the same call may succeed, and the failed attempt may or may not have been applied.
+/// Errors after which the attempt may have been applied, for all we were told.
+fn may_have_applied(code: &str) -> bool {
+    matches!(code, "timeout" | "transport" | "InternalError" | "InternalFailure" | "ServiceUnavailable" | "Unavailable")
+        || code.starts_with("HTTP 5")
+}
+
+/// Errors after which the same call may succeed.
 fn is_transient(code: &str) -> bool {
     const CODES: [&str; 9] = [
         "timeout",
@@ -256,6 +265,17 @@ impl SecurityGroups for Ec2SecurityGroups {
                 }
                 Revoked::removed(removed)
             }
+            // The last attempts failed, but an earlier one got no clear answer and may have been applied: the
+            // planned rules the group no longer holds were removed by this call, and are reported with the error.
+            Err(err) if unclear => {
+                let removed = match self.describe(&plan.group_id).await {
+                    Ok(Some(now)) => {
+                        rules.iter().filter(|r| !now.egress.iter().any(|n| same_traffic(n, r))).cloned().collect()
+                    }
+                    Ok(None) | Err(_) => vec![],
+                };
+                Revoked { removed, error: Some(err) }
+            }
             Err(err) => Revoked { removed: vec![], error: Some(err) },
         }
     }
@@ -264,6 +284,11 @@ impl SecurityGroups for Ec2SecurityGroups {
     async fn settle(&self, attempt: u32) {
         tokio::time::sleep(std::time::Duration::from_millis(250 << attempt.min(3))).await;
     }
+}
+
+/// The same protocol, ports and destination, whatever the description.
+fn same_traffic(a: &EgressRule, b: &EgressRule) -> bool {
+    a.protocol == b.protocol && a.ports == b.ports && a.destination == b.destination
 }
 
 /// EC2's group, flattened into one rule per destination.

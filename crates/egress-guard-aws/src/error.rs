@@ -13,7 +13,7 @@ pub enum Error {
     Dynamo { operation: &'static str, table: String, code: String, message: String },
     #[error("SQS SendMessageBatch to {queue} failed: {code}: {message}")]
     Sqs { queue: String, code: String, message: String },
-    #[error("Organizations ListAccounts failed: {code}: {message}")]
+    #[error("Organizations DescribeOrganization or ListAccounts failed: {code}: {message}")]
     Organizations { code: String, message: String },
 }
 

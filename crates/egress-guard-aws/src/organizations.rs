@@ -12,9 +12,16 @@ impl OrganizationAccounts {
         OrganizationAccounts { client }
     }
 
-    /// The organization's active accounts, page by page. Only the management account and a delegated administrator
-    /// may call `ListAccounts`; elsewhere this is `AccessDeniedException`.
+    /// The organization's active accounts, page by page, but its management account: the spoke StackSet (service
+    /// managed) never reaches it, so it holds no remediation role to sweep with. Only the management account and a
+    /// delegated administrator may call `ListAccounts`; elsewhere this is `AccessDeniedException`.
     pub async fn active(&self) -> Result<Vec<String>, Error> {
+        let error = |code, message| Error::Organizations { code, message };
+        let organization = self.client.describe_organization().send().await.map_err(|err| {
+            let (code, message) = crate::error::code_and_message(&err);
+            error(code, message)
+        })?;
+        let management = organization.organization().and_then(|o| o.master_account_id()).map(str::to_owned);
         let mut pages = self.client.list_accounts().into_paginator().send();
         let mut accounts = Vec::new();
         while let Some(page) = pages.next().await {
@@ -30,7 +37,10 @@ impl OrganizationAccounts {
                     (None, Some(status)) => status.as_str() == "ACTIVE",
                     (None, None) => false,
                 };
-                if active && let Some(id) = account.id() {
+                if active
+                    && let Some(id) = account.id()
+                    && management.as_deref() != Some(id)
+                {
                     accounts.push(id.to_owned());
                 }
             }

@@ -390,3 +390,50 @@ async fn a_not_found_at_the_first_attempt_is_not_counted() {
     let revoked = Ec2SecurityGroups::new(retrying_ec2(&rule)).revoke(&plan).await;
     assert!(revoked.error.is_none() && revoked.removed.is_empty(), "{revoked:?}");
 }
+
+/// The first attempt got no clear answer (a 503) and was applied; the next ones fail: the rule the group no longer
+/// holds is reported as removed, with the error, never lost as a plain failure.
+#[tokio::test]
+async fn an_unanswered_attempt_then_failures_reports_what_the_group_lost() {
+    let plan = RevokePlan {
+        group_id: GROUP.into(),
+        rules: vec![egress_rule("tcp 443 to 0.0.0.0/0"), egress_rule("all traffic to 0.0.0.0/0")],
+    };
+    let revoke = mock!(Ec2::revoke_security_group_egress)
+        .sequence()
+        .http_status(503, None)
+        .http_status(400, Some(ec2_error("UnauthorizedOperation")))
+        .build();
+    // The group as it is after the first attempt: tcp 443 to 0.0.0.0/0 is gone (sdk_group holds it; drop it).
+    let after = || {
+        let mut g = sdk_group();
+        g.ip_permissions_egress = Some(vec![
+            IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(443)
+                .to_port(443)
+                .ip_ranges(IpRange::builder().cidr_ip("10.0.0.0/8").build())
+                .build(),
+        ]);
+        DescribeSecurityGroupsOutput::builder().security_groups(g).build()
+    };
+    let describe = mock!(Ec2::describe_security_groups).then_output(after);
+    let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&revoke, &describe]);
+    let revoked = Ec2SecurityGroups::new(ec2).revoke(&plan).await;
+    assert_eq!(revoked.removed, plan.rules, "both planned rules are gone from the group: this call removed them");
+    assert_eq!(revoked.error.map(|e| e.code().to_owned()).as_deref(), Some("UnauthorizedOperation"));
+}
+
+/// A throttled attempt was refused before it ran: a later "already gone" is another invocation's removal.
+#[tokio::test]
+async fn a_not_found_after_a_throttled_attempt_is_not_counted() {
+    let plan = RevokePlan { group_id: GROUP.into(), rules: vec![egress_rule("tcp 22 to 0.0.0.0/0")] };
+    let rule = mock!(Ec2::revoke_security_group_egress)
+        .sequence()
+        .http_status(400, Some(ec2_error("RequestLimitExceeded")))
+        .http_status(400, Some(ec2_error("InvalidPermission.NotFound")))
+        .build();
+    let revoked = Ec2SecurityGroups::new(retrying_ec2(&rule)).revoke(&plan).await;
+    assert!(revoked.error.is_none() && revoked.removed.is_empty(), "{revoked:?}");
+    assert_eq!(rule.num_calls(), 2);
+}

@@ -61,23 +61,28 @@ where
     };
     // Up to `sweep_concurrency` groups are acted on at once, each checking the time as it starts. Every step runs to
     // its end (none is ever dropped half-way through a revoke), and the report keeps the list's order.
-    let steps: Vec<Step> = stream::iter(all.iter().map(|group| step(trigger, settings, group, ports, has_time)))
-        .buffered(settings.sweep_concurrency.max(1))
-        .collect()
-        .await;
-    for (group, step) in all.iter().zip(steps) {
+    // Unordered, so that one slow group does not hold the others' places; put back in the list's order after.
+    let numbered = all
+        .iter()
+        .enumerate()
+        .map(|(i, group)| async move { (i, step(trigger, settings, group, ports, has_time).await) });
+    let mut steps: Vec<(usize, Step)> =
+        stream::iter(numbered).buffer_unordered(settings.sweep_concurrency.max(1)).collect().await;
+    steps.sort_by_key(|(i, _)| *i);
+    for (group, (_, step)) in all.iter().zip(steps) {
         let outcome = match step {
+            // Past the first group not started, only the groups acted on anyway (started before the time ran out)
+            // are counted: "checked N" means the groups before where the sweep stopped, and those.
+            _ if report.stopped_at.is_some() && !matches!(step, Step::Acted(_)) => continue,
             Step::NoTime => {
-                if report.stopped_at.is_none() {
-                    report.complete = false;
-                    report.stopped_at = Some(group.id.clone());
-                    tracing::warn!(
-                        checked = report.groups_checked,
-                        total = report.groups_total,
-                        stopped_at = %group.id,
-                        "sweep stopped: time ran short"
-                    );
-                }
+                report.complete = false;
+                report.stopped_at = Some(group.id.clone());
+                tracing::warn!(
+                    checked = report.groups_checked,
+                    total = report.groups_total,
+                    stopped_at = %group.id,
+                    "sweep stopped: time ran short"
+                );
                 continue;
             }
             Step::Untouched(outcome, exempt) => {

@@ -212,7 +212,7 @@ pub async fn invoke<R: Reach, N: Notifier, H: History, Q: SweepQueue, A: Account
         }
         (Ok(()), Some(source)) => {
             tracing::error!(event_id = %schedule.event_id, queued = ?queued, error = %source, "members not listed: only this account is swept");
-            Err(egress_guard_core::Error::Dispatch { source: format!("the member accounts could not be listed, so only this account was swept ({source}); organizations:ListAccounts works in the management account or a delegated administrator, or name the members in MemberAccounts").into() })
+            Err(egress_guard_core::Error::Dispatch { source: format!("the member accounts could not be listed, so only this account's sweeps were queued ({source}); organizations:ListAccounts works in the management account or a delegated administrator, or name the members in MemberAccounts").into() })
         }
         (Ok(()), None) => {
             tracing::info!(event_id = %schedule.event_id, sweeps = queued.len(), queued = ?queued, "sweeps queued");

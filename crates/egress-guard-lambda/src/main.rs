@@ -10,9 +10,11 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 use tracing_subscriber::EnvFilter;
 
-/// A sweep takes on another group only with this much time left: the worst case of one group (revoke, two re-reads
-/// and the history, four calls of at most `OPERATION_TIMEOUT` each, and a settle) and of its report (three parts).
-const SWEEP_MARGIN: Duration = Duration::from_secs(egress_guard_aws::OPERATION_TIMEOUT.as_secs() * 7 + 1);
+/// A sweep takes on another group only with this much time left: the worst case of one group and of the report. The
+/// revoke: `MAX_ATTEMPTS` attempts of `ATTEMPT_TIMEOUT` with 1.4 s of backoff, each waiting behind at most
+/// 4 x 4 revokes of the groups under way for a token at 5 a second (24.6 s); the re-read, a settle and a second look
+/// (30.25 s); the history (15 s); the report in up to three parts (45 s). 115 s, rounded up.
+const SWEEP_MARGIN: Duration = Duration::from_secs(120);
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
