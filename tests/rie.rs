@@ -1,5 +1,5 @@
 //! The release `bootstrap` (as `sam build` builds it) under the Lambda Runtime Interface Emulator, against moto:
-//! every sample event, and init failures that name the bad variable.
+//! every sample event, init failures that name the bad variable, and the sweep fan-out through SQS.
 
 use aws_sdk_ec2::types::IpPermission;
 use egress_guard_tests::{Moto, Rie, World, bootstrap, event_for, perm};
@@ -220,4 +220,53 @@ async fn each_invocation_logs_one_emf_metrics_line() {
     assert_eq!(counts(&lines[0]), (Some(1.0), Some(0.0), Some(0.0), Some(2.0)), "remediated: {}", lines[0]);
     assert_eq!(counts(&lines[1]), (Some(0.0), Some(1.0), Some(0.0), Some(0.0)), "compliant: {}", lines[1]);
     assert_eq!(counts(&lines[2]), (Some(0.0), Some(0.0), Some(1.0), Some(0.0)), "failed: {}", lines[2]);
+}
+
+/// The deployed wiring of the sweep fan-out, in the release bootstrap: a Scheduled Event with
+/// `EGRESS_GUARD_SWEEP_QUEUE_URL` set only queues (one message per account and region, through moto's SQS), and each
+/// message handed back as an SQS event is swept by its own invocation. The account is named as a member, so that it is
+/// swept whatever account the emulator's function ARN carries.
+#[tokio::test]
+async fn bootstrap_fans_a_schedule_out_on_sqs_and_sweeps_each_message() {
+    let w = World::start().await;
+    let (topic, notices) = w.topic_with_queue().await;
+    let (sweeps, _) = w.queue("sweeps").await;
+    let vpc = w.dual_stack_vpc().await;
+    let open = w.group_with(&vpc, "web", vec![perm("tcp", Some((443, 443)), &["0.0.0.0/0"], &[])]).await;
+    let env = function_env(
+        &w.moto,
+        &topic,
+        &[
+            ("EGRESS_GUARD_SWEEP_QUEUE_URL", sweeps.as_str()),
+            ("EGRESS_GUARD_REGIONS", "eu-west-1,us-east-1"),
+            ("EGRESS_GUARD_REMEDIATION_ROLE", "egress-guard-remediation"),
+            ("EGRESS_GUARD_MEMBER_ACCOUNTS", "123456789012"),
+            // The template's timeout: a sweep keeps 120 s in hand, so it takes on no group with less.
+            ("AWS_LAMBDA_FUNCTION_TIMEOUT", "300"),
+        ],
+    );
+    let rie = Rie::start(&bootstrap(), &env);
+    let (status, body) = rie.invoke(&event_for("scheduled-sweep", "-"));
+    assert_eq!(status, 200, "{body}");
+    let dispatch: Value = serde_json::from_str(&body).unwrap();
+    let queued: Vec<&str> = dispatch["queued"].as_array().expect(&body).iter().filter_map(Value::as_str).collect();
+    for region in ["eu-west-1", "us-east-1"] {
+        assert!(queued.contains(&format!("123456789012/{region}").as_str()), "{queued:?}");
+    }
+    let messages = w.drain(&sweeps).await;
+    assert_eq!(messages.len(), queued.len(), "one message per (account, region)");
+    let mut swept = Vec::new();
+    for message in &messages {
+        let (status, body) = rie.invoke(&egress_guard_tests::sqs_event(message));
+        assert_eq!(status, 200, "{body}");
+        let reports: Value = serde_json::from_str(&body).unwrap();
+        for report in reports.as_array().expect(&body) {
+            swept.push(format!("{}/{}", report["account"].as_str().unwrap(), report["region"].as_str().unwrap()));
+        }
+    }
+    assert!(swept.contains(&"123456789012/eu-west-1".to_owned()), "{swept:?}");
+    assert!(w.egress(&open).await.is_empty(), "the open group was fixed by its region's own invocation");
+    let subjects: Vec<String> =
+        w.notices(&notices).await.iter().map(|n| n["Subject"].as_str().unwrap().to_owned()).collect();
+    assert!(subjects.iter().any(|s| s.ends_with("123456789012 eu-west-1")), "{subjects:?}");
 }
