@@ -20,9 +20,14 @@ const OUTSIDER: &str = "222222222222";
 const ROLE: &str = "egress-guard-remediation";
 
 fn org_settings() -> Settings {
+    org_settings_for(MEMBER)
+}
+
+/// Organization mode acting in `members` (`EGRESS_GUARD_MEMBER_ACCOUNTS`: ids, or `*`).
+fn org_settings_for(members: &str) -> Settings {
     Settings::from_vars(|name| match name {
         vars::REMEDIATION_ROLE => Some(ROLE.into()),
-        vars::MEMBER_ACCOUNTS => Some(MEMBER.into()),
+        vars::MEMBER_ACCOUNTS => Some(members.into()),
         _ => None,
     })
     .unwrap()
@@ -203,12 +208,7 @@ async fn a_schedule_sweeps_two_members_two_regions_each_and_the_hub() {
             open.push((member, group));
         }
     }
-    let settings = Settings::from_vars(|name| match name {
-        vars::REMEDIATION_ROLE => Some(ROLE.into()),
-        vars::MEMBER_ACCOUNTS => Some(format!("{MEMBER},{SECOND}")),
-        _ => None,
-    })
-    .unwrap();
+    let settings = org_settings_for(&format!("{MEMBER},{SECOND}"));
     let fleet = Fleet::new(hub.config.clone());
     let notifier = SnsNotifier::new(hub.sns.clone(), &topic);
     let home = hub_home();
@@ -274,12 +274,7 @@ async fn with_every_member_the_schedule_sweeps_the_organizations_accounts() {
         let (group, _) = member_groups(&member).await;
         open.push((member, group));
     }
-    let settings = Settings::from_vars(|name| match name {
-        vars::REMEDIATION_ROLE => Some(ROLE.into()),
-        vars::MEMBER_ACCOUNTS => Some("*".into()),
-        _ => None,
-    })
-    .unwrap();
+    let settings = org_settings_for("*");
     let fleet = Fleet::new(hub.config.clone());
     let notifier = SnsNotifier::new(hub.sns.clone(), &topic);
     let home = hub_home();
@@ -314,12 +309,7 @@ async fn members_that_cannot_be_listed_fail_the_schedule_after_the_hub_is_queued
     let queue = egress_guard_aws::SqsSweepQueue::new(hub.sqs.clone(), &sweeps);
     let accounts = hub.organization_accounts();
     let regions: Vec<String> = vec!["eu-west-1".to_owned(), "us-east-1".to_owned()];
-    let settings = Settings::from_vars(|name| match name {
-        vars::REMEDIATION_ROLE => Some(ROLE.into()),
-        vars::MEMBER_ACCOUNTS => Some("*".into()),
-        _ => None,
-    })
-    .unwrap();
+    let settings = org_settings_for("*");
     let (topic, _) = hub.topic_with_queue().await;
     let fleet = Fleet::new(hub.config.clone());
     let notifier = SnsNotifier::new(hub.sns.clone(), &topic);

@@ -253,20 +253,26 @@ impl Trigger {
 
 /// Parses an event: a CloudTrail call, or a Scheduled Event (`event_name` is then `ScheduledSweep`). Checks size, JSON, shape and group ids before anything else can happen.
 pub fn parse_event(bytes: &[u8]) -> Result<Trigger, Error> {
+    let event: CloudWatchEvent<Detail> = decode(bytes, "")?;
+    from_event(event)
+}
+
+/// Decodes JSON of at most `MAX_EVENT_BYTES`: a syntax error is `MalformedJson`, a wrong field `InvalidField` with
+/// its path (after `context`).
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], context: &str) -> Result<T, Error> {
     if bytes.len() > MAX_EVENT_BYTES {
         return Err(Error::EventTooLarge { size: bytes.len(), limit: MAX_EVENT_BYTES });
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    let event: CloudWatchEvent<Detail> = serde_path_to_error::deserialize(de).map_err(|err| {
+    serde_path_to_error::deserialize(de).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
         if inner.is_syntax() || inner.is_eof() {
             Error::MalformedJson(inner.to_string())
         } else {
-            Error::InvalidField { path, message: inner.to_string() }
+            Error::InvalidField { path: format!("{context}{path}"), message: inner.to_string() }
         }
-    })?;
-    from_event(event)
+    })
 }
 
 /// Parses an event already decoded as JSON (the Lambda runtime hands it over this way).
@@ -408,19 +414,7 @@ pub struct SweepRequest {
 impl SweepRequest {
     /// Reads a queued request; every field is checked before anything else can happen.
     pub fn parse(body: &str) -> Result<SweepRequest, Error> {
-        if body.len() > MAX_EVENT_BYTES {
-            return Err(Error::EventTooLarge { size: body.len(), limit: MAX_EVENT_BYTES });
-        }
-        let de = &mut serde_json::Deserializer::from_str(body);
-        let request: SweepRequest = serde_path_to_error::deserialize(de).map_err(|err| {
-            let path = err.path().to_string();
-            let inner = err.into_inner();
-            if inner.is_syntax() || inner.is_eof() {
-                Error::MalformedJson(inner.to_string())
-            } else {
-                Error::InvalidField { path: format!("sweep request: {path}"), message: inner.to_string() }
-            }
-        })?;
+        let request: SweepRequest = decode(body.as_bytes(), "sweep request: ")?;
         let bad = |path: &str, message: &str| Error::InvalidField { path: path.into(), message: message.into() };
         if !crate::model::is_account_id(&request.account) {
             return Err(bad("sweep request: account", "not a 12-digit account id"));
