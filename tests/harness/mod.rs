@@ -12,7 +12,7 @@ use aws_sdk_ec2::config::Credentials;
 use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range};
 use egress_guard_core::ports::Revoked;
 use egress_guard_core::{Access, EgressRule, Message, Notifier, RevokePlan, SecurityGroup, SecurityGroups};
-use egress_guard_core::{History, Home, Settings, SweepReport};
+use egress_guard_core::{History, Home, NoFlowLogs, Settings, SweepReport};
 use egress_guard_lambda::{DispatchReport, Fanout, InvocationReport, Reach, invoke};
 use serde_json::Value;
 
@@ -502,6 +502,10 @@ impl<P: SecurityGroups + Clone + Send + Sync> Reach for Counted<P> {
     async fn security_groups(&self, _access: &Access, _region: &str) -> Counted<P> {
         self.clone()
     }
+    type FlowLogs = NoFlowLogs;
+    async fn flow_logs(&self, _access: &Access, _region: &str) -> NoFlowLogs {
+        NoFlowLogs
+    }
 }
 
 impl<P: Notifier + Sync> Notifier for Counted<P> {
@@ -550,6 +554,10 @@ impl<P: SecurityGroups + Clone + Send + Sync> Reach for Gated<P> {
     type Groups = Gated<P>;
     async fn security_groups(&self, _access: &Access, _region: &str) -> Gated<P> {
         self.clone()
+    }
+    type FlowLogs = NoFlowLogs;
+    async fn flow_logs(&self, _access: &Access, _region: &str) -> NoFlowLogs {
+        NoFlowLogs
     }
 }
 

@@ -6,7 +6,7 @@
 use aws_sdk_ec2::config::http::HttpResponse;
 use aws_sdk_ec2::config::retry::RetryConfig;
 use aws_sdk_ec2::operation::revoke_security_group_egress::RevokeSecurityGroupEgressOutput;
-use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, Ipv6Range};
+use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, Ipv6Range, PrefixListId};
 use egress_guard_core::permission::permissions;
 use egress_guard_core::ports::Revoked;
 use egress_guard_core::{
@@ -184,7 +184,7 @@ fn removed_by(rules: &[EgressRule], out: &RevokeSecurityGroupEgressOutput) -> Ve
     }
 }
 
-fn ec2_error<E>(operation: &'static str, err: &aws_sdk_ec2::error::SdkError<E, HttpResponse>) -> Error
+pub(crate) fn ec2_error<E>(operation: &'static str, err: &aws_sdk_ec2::error::SdkError<E, HttpResponse>) -> Error
 where
     E: aws_sdk_ec2::error::ProvideErrorMetadata + std::error::Error + 'static,
 {
@@ -350,25 +350,57 @@ pub fn to_domain(g: &aws_sdk_ec2::types::SecurityGroup) -> SecurityGroup {
             .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
             .collect(),
         egress,
+        ingress: g
+            .ip_permissions()
+            .iter()
+            .filter_map(|perm| {
+                let protocol = Protocol::parse(perm.ip_protocol()?).ok()?;
+                let ports = perm.from_port().zip(perm.to_port()).map(|(from, to)| PortRange { from, to });
+                Some((protocol, ports.filter(|_| protocol.has_ports())))
+            })
+            .collect(),
     }
 }
 
-/// The exact `IpPermissions` for a plan's rules: the core's one grouping (`permission::permissions`) as SDK types.
-/// Only CIDRs are ever included, and no description: EC2 matches the revoke by tuple alone (see `permission`).
+/// The exact `IpPermissions` for a plan's rules: the core's one grouping (`permission::permissions`) as SDK types,
+/// with no description: EC2 matches the revoke by tuple alone (see `permission`). A plan only ever holds CIDRs.
 pub fn to_permissions(rules: &[EgressRule]) -> Vec<IpPermission> {
+    to_sdk(rules, false)
+}
+
+/// `rules` as SDK permissions, descriptions included when `described` (an authorize: they say who added the rule).
+pub(crate) fn to_sdk(rules: &[EgressRule], described: bool) -> Vec<IpPermission> {
+    let describe = |d: Option<String>| d.filter(|_| described);
     permissions(rules)
         .into_iter()
         .map(|p| {
-            let v4: Vec<IpRange> =
-                p.ip_ranges.into_iter().map(|r| IpRange::builder().cidr_ip(r.cidr_ip).build()).collect();
-            let v6: Vec<Ipv6Range> =
-                p.ipv6_ranges.into_iter().map(|r| Ipv6Range::builder().cidr_ipv6(r.cidr_ipv6).build()).collect();
+            let v4: Vec<IpRange> = p
+                .ip_ranges
+                .into_iter()
+                .map(|r| IpRange::builder().cidr_ip(r.cidr_ip).set_description(describe(r.description)).build())
+                .collect();
+            let v6: Vec<Ipv6Range> = p
+                .ipv6_ranges
+                .into_iter()
+                .map(|r| Ipv6Range::builder().cidr_ipv6(r.cidr_ipv6).set_description(describe(r.description)).build())
+                .collect();
+            let lists: Vec<PrefixListId> = p
+                .prefix_list_ids
+                .into_iter()
+                .map(|l| {
+                    PrefixListId::builder()
+                        .prefix_list_id(l.prefix_list_id)
+                        .set_description(describe(l.description))
+                        .build()
+                })
+                .collect();
             IpPermission::builder()
                 .ip_protocol(p.ip_protocol.as_ec2())
                 .set_from_port(p.from_port)
                 .set_to_port(p.to_port)
                 .set_ip_ranges((!v4.is_empty()).then_some(v4))
                 .set_ipv6_ranges((!v6.is_empty()).then_some(v6))
+                .set_prefix_list_ids((!lists.is_empty()).then_some(lists))
                 .build()
         })
         .collect()

@@ -15,6 +15,12 @@ pub enum Error {
     Sqs { queue: String, code: String, message: String },
     #[error("Organizations DescribeOrganization or ListAccounts failed: {code}: {message}")]
     Organizations { code: String, message: String },
+    #[error("CloudWatch Logs {operation} failed: {code}: {message}")]
+    Logs { operation: &'static str, code: String, message: String },
+    #[error("S3 {operation} in {bucket} failed: {code}: {message}")]
+    S3 { operation: &'static str, bucket: String, code: String, message: String },
+    #[error("{message}")]
+    Budget { message: String },
 }
 
 impl Error {
@@ -25,7 +31,10 @@ impl Error {
             | Error::Sns { code, .. }
             | Error::Dynamo { code, .. }
             | Error::Sqs { code, .. }
-            | Error::Organizations { code, .. } => code,
+            | Error::Organizations { code, .. }
+            | Error::Logs { code, .. }
+            | Error::S3 { code, .. } => code,
+            Error::Budget { .. } => "budget",
         }
     }
 }

@@ -9,7 +9,7 @@ use aws_config::sts::AssumeRoleProvider;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider, future};
 use egress_guard_core::Access;
 
-use crate::Ec2SecurityGroups;
+use crate::{AwsFlowLogs, Ec2SecurityGroups};
 
 /// The session name, as it shows in the member account's CloudTrail (`assumed-role/<role>/egress-guard`).
 pub const SESSION_NAME: &str = "egress-guard";
@@ -18,7 +18,7 @@ pub const SESSION_NAME: &str = "egress-guard";
 #[derive(Debug)]
 pub struct Fleet {
     config: SdkConfig,
-    clients: Mutex<HashMap<(Access, String), Ec2SecurityGroups>>,
+    clients: Mutex<HashMap<(Access, String), (Ec2SecurityGroups, AwsFlowLogs)>>,
     roles: Mutex<HashMap<String, SharedCredentialsProvider>>,
 }
 
@@ -30,16 +30,26 @@ impl Fleet {
     /// The security groups of `region`, reached as `access` says. Builds no credentials until a call needs them;
     /// clients of one account in several regions share its credentials (one `AssumeRole` for all of them).
     pub async fn security_groups(&self, access: &Access, region: &str) -> Ec2SecurityGroups {
+        self.clients(access, region).await.0
+    }
+
+    /// The flow logs of `region`'s interfaces, reached as `access` says, with the same credentials.
+    pub async fn flow_logs(&self, access: &Access, region: &str) -> AwsFlowLogs {
+        self.clients(access, region).await.1
+    }
+
+    async fn clients(&self, access: &Access, region: &str) -> (Ec2SecurityGroups, AwsFlowLogs) {
         let key = (access.clone(), region.to_owned());
-        if let Some(groups) = self.clients.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-            return groups.clone();
+        if let Some(clients) = self.clients.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return clients.clone();
         }
         let mut config = self.config.to_builder().region(aws_config::Region::new(region.to_owned()));
         if let Access::AssumeRole { account, role_arn } = access {
             config = config.credentials_provider(self.role(account, role_arn).await);
         }
-        let groups = Ec2SecurityGroups::new(aws_sdk_ec2::Client::new(&config.build()));
-        self.clients.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_insert(groups).clone()
+        let config = config.build();
+        let clients = (Ec2SecurityGroups::new(aws_sdk_ec2::Client::new(&config)), AwsFlowLogs::new(&config));
+        self.clients.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_insert(clients).clone()
     }
 
     async fn role(&self, account: &str, role_arn: &str) -> SharedCredentialsProvider {

@@ -6,6 +6,7 @@ mod dynamodb;
 mod ec2;
 mod error;
 mod fleet;
+mod flowlogs;
 mod organizations;
 mod sns;
 mod sqs;
@@ -14,6 +15,7 @@ pub use dynamodb::DynamoHistory;
 pub use ec2::{Ec2SecurityGroups, to_domain, to_permissions};
 pub use error::Error;
 pub use fleet::{Fleet, SESSION_NAME};
+pub use flowlogs::AwsFlowLogs;
 pub use organizations::OrganizationAccounts;
 pub use sns::SnsNotifier;
 pub use sqs::SqsSweepQueue;
@@ -102,6 +104,11 @@ impl Clients {
     /// The organization's accounts (`organizations:ListAccounts`), for a sweep of every member.
     pub fn organization_accounts(&self) -> OrganizationAccounts {
         OrganizationAccounts::new(aws_sdk_organizations::Client::new(&self.config))
+    }
+
+    /// The flow logs of `region`'s interfaces, for a proposal (`egress-guard recommend`).
+    pub fn flow_logs_in(&self, region: &str) -> AwsFlowLogs {
+        AwsFlowLogs::new(&self.config.to_builder().region(aws_config::Region::new(region.to_owned())).build())
     }
 
     /// The queue the scheduled dispatch sends one sweep request per (account, region) to.

@@ -277,6 +277,7 @@ async fn publish_sends_subject_text_and_filterable_attributes() {
             revoke_error: None,
             verify_error: None,
             undo_command: None,
+            observed_egress: None,
         }
     };
     let subject = notice.subject();

@@ -1,6 +1,7 @@
 //! `egress-guard`: parses the command line, loads the AWS configuration once and dispatches; exit codes 0/1/2.
 
 mod audit;
+mod recommend;
 mod run;
 
 use std::io::IsTerminal;
@@ -93,6 +94,24 @@ enum Command {
         #[command(flatten)]
         out: RunArgs,
     },
+    /// Propose least-privilege egress for a group from its interfaces' VPC Flow Logs: the rules that allow what they
+    /// started, fitted to the rule quota, and the commands that apply it. `--apply` authorizes them, then revokes
+    /// the open rules as `fix` does (same notice and undo).
+    Recommend {
+        #[arg(long)]
+        group_id: String,
+        /// Days of flow logs read, ending now.
+        #[arg(long, default_value_t = egress_guard_core::recommend::DEFAULT_DAYS, value_parser = clap::value_parser!(u32).range(1..=90))]
+        days: u32,
+        /// Outbound rules the group may hold per address family (EC2's default quota: 60).
+        #[arg(long, default_value_t = egress_guard_core::recommend::DEFAULT_QUOTA, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        quota: u32,
+        /// Authorize the proposal, then revoke the open rules. Refused when a gap could hide needed traffic.
+        #[arg(long)]
+        apply: bool,
+        #[command(flatten)]
+        out: RunArgs,
+    },
     /// Remediate one security group now and print the notice.
     Fix {
         #[arg(long)]
@@ -146,17 +165,32 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             if let Some(region) = cli.region {
                 trigger.region = region;
             }
-            run::run(&clients, &trigger, &settings, out.topic_arn.as_deref(), out.format == Format::Json).await
+            run::run(&clients, &trigger, &settings, out.topic_arn.as_deref(), out.format == Format::Json, None).await
         }
         Command::Fix { group_id, out } => {
-            let region = cli
-                .region
-                .or_else(|| clients.region())
-                .ok_or_else(|| anyhow::anyhow!("no region: pass --region or set AWS_REGION (or a profile's region)"))?;
-            let who = format!("{} via egress-guard fix", std::env::var("USER").unwrap_or_else(|_| "a person".into()));
-            let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-            let trigger = egress_guard_core::Trigger::manual(&group_id, &region, "", &who, &now)?;
-            run::run(&clients, &trigger, &settings, out.topic_arn.as_deref(), out.format == Format::Json).await
+            let region = region_of(cli.region, &clients)?;
+            let trigger = manual(&group_id, &region, "fix")?;
+            run::run(&clients, &trigger, &settings, out.topic_arn.as_deref(), out.format == Format::Json, None).await
+        }
+        Command::Recommend { group_id, days, quota, apply, out } => {
+            let region = region_of(cli.region, &clients)?;
+            let options =
+                recommend::Options { days, quota, apply, topic_arn: out.topic_arn, json: out.format == Format::Json };
+            recommend::run(&clients, &region, &group_id, &settings, options).await
         }
     }
+}
+
+/// `--region`, else the configured one.
+fn region_of(region: Option<String>, clients: &Clients) -> anyhow::Result<String> {
+    region
+        .or_else(|| clients.region())
+        .ok_or_else(|| anyhow::anyhow!("no region: pass --region or set AWS_REGION (or a profile's region)"))
+}
+
+/// The trigger of a change a person asked for from the command line (`fix`, `recommend --apply`).
+fn manual(group_id: &str, region: &str, command: &str) -> anyhow::Result<egress_guard_core::Trigger> {
+    let who = format!("{} via egress-guard {command}", std::env::var("USER").unwrap_or_else(|_| "a person".into()));
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    Ok(egress_guard_core::Trigger::manual(group_id, region, "", &who, &now)?)
 }

@@ -2,7 +2,9 @@
 //! trigger, printing what it did.
 
 use egress_guard_aws::{Clients, SnsNotifier};
-use egress_guard_core::{Message, NoHistory, Notice, Notifier, Outcome, Ports, Settings, Trigger, TriggerKind};
+use egress_guard_core::{
+    Message, NoFlowLogs, NoHistory, Notice, Notifier, Outcome, Ports, Proposal, Settings, Trigger, TriggerKind,
+};
 
 /// Publishes to SNS when a topic is given; otherwise the notice is only printed.
 enum CliNotifier {
@@ -29,6 +31,7 @@ pub async fn run(
     settings: &Settings,
     topic_arn: Option<&str>,
     json: bool,
+    proposal: Option<&Proposal>,
 ) -> anyhow::Result<u8> {
     let groups = clients.security_groups_in(&trigger.region);
     let notifier = match topic_arn {
@@ -36,7 +39,7 @@ pub async fn run(
         None => CliNotifier::Print,
     };
     // The CLI keeps no history of its own: repeat counts are the Lambda's.
-    let ports = Ports { groups: &groups, notifier: &notifier, history: &NoHistory };
+    let ports = Ports { groups: &groups, notifier: &notifier, history: &NoHistory, flow_logs: &NoFlowLogs };
     if trigger.kind() == TriggerKind::Sweep {
         // As the Lambda does for its schedule: sweep the whole region, one report.
         let report = egress_guard_core::sweep(trigger, settings, ports, || true).await?;
@@ -51,7 +54,10 @@ pub async fn run(
     let report = egress_guard_core::handle(trigger, settings, ports).await?;
     if json {
         let notices: Vec<&Notice> = report.results.iter().filter_map(|r| r.notice.as_ref()).collect();
-        let out = serde_json::json!({ "response": report, "notices": notices });
+        let mut out = serde_json::json!({ "response": report, "notices": notices });
+        if let Some(proposal) = proposal {
+            out["proposal"] = serde_json::to_value(proposal)?;
+        }
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         for group_report in &report.results {

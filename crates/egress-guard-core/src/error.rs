@@ -36,6 +36,10 @@ pub enum Error {
     InvalidAllowedPort { entry: String, why: String },
     #[error("{variable}={value:?} is invalid: {why}")]
     InvalidSetting { variable: &'static str, value: String, why: String },
+    #[error("flow log format {format:?} cannot be read: {why}")]
+    InvalidFlowLogFormat { format: String, why: String },
+    #[error("the flow logs of {group_id} could not be read: {source}")]
+    FlowLogs { group_id: String, source: BoxError },
     #[error("security group {group_id}: {source}")]
     SecurityGroups { group_id: String, source: BoxError },
     /// The revoke (if any) stands; the notice travels with the error so that it is not lost.
@@ -67,8 +71,10 @@ impl Error {
             | Error::InvalidRule { .. }
             | Error::InvalidProtocol(_)
             | Error::InvalidAllowedPort { .. }
-            | Error::InvalidSetting { .. } => true,
+            | Error::InvalidSetting { .. }
+            | Error::InvalidFlowLogFormat { .. } => true,
             Error::SecurityGroups { .. }
+            | Error::FlowLogs { .. }
             | Error::Notify { .. }
             | Error::NotifySummary { .. }
             | Error::Dispatch { .. } => false,

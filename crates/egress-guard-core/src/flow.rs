@@ -7,22 +7,24 @@ use crate::history::{Repeat, Revocation, destination_key};
 use crate::model::{EgressRule, SecurityGroup};
 use crate::notice::{Notice, Verification};
 use crate::outcome::Outcome;
-use crate::ports::{History, Notifier, Ports, Revoked, SecurityGroups};
+use crate::ports::{FlowLogs, History, Notifier, Ports, Revoked, SecurityGroups};
+use crate::recommend::{self, AwsRanges, ObservedEgress, Request};
 use crate::report::{EventReport, GroupReport};
 use crate::settings::Settings;
 use crate::trigger::Trigger;
 
 /// Handles one trigger: each of its groups read, evaluated, acted on and notified. The Lambda and the CLI both come
 /// through here.
-pub async fn handle<G, N, H>(
+pub async fn handle<G, N, H, F>(
     trigger: &Trigger,
     settings: &Settings,
-    ports: Ports<'_, G, N, H>,
+    ports: Ports<'_, G, N, H, F>,
 ) -> Result<EventReport, Error>
 where
     G: SecurityGroups,
     N: Notifier,
     H: History,
+    F: FlowLogs,
 {
     let first = trigger.group_ids.first().map(String::as_str);
     if let Some(failed) = &trigger.failed {
@@ -44,7 +46,10 @@ where
             None => GroupReport::untouched(Some(target.id()), Outcome::GroupGone),
             Some(before) => {
                 let group_id = &before.id;
-                let notice = act(trigger, settings, &before, &evaluate(&before, settings), ports).await?;
+                let mut notice = act(trigger, settings, &before, &evaluate(&before, settings), ports).await?;
+                if settings.observed_egress_days > 0 && notice.outcome.acted_on_open() {
+                    notice.observed_egress = Some(observe(trigger, settings, &before, ports.flow_logs).await);
+                }
                 let publish = should_notify(&notice, trigger, settings);
                 if publish && let Err(source) = ports.notifier.publish(&notice).await {
                     return Err(Error::Notify {
@@ -160,12 +165,12 @@ fn should_notify(notice: &Notice, trigger: &Trigger, settings: &Settings) -> boo
 
 /// Acts on a group as read and evaluated: revokes its plan (unless dry-run), re-reads and verifies, records the
 /// revoke, and returns the notice that tells it (not yet published). Shared by events and sweeps.
-pub(crate) async fn act<G: SecurityGroups, N, H: History>(
+pub(crate) async fn act<G: SecurityGroups, N, H: History, F>(
     trigger: &Trigger,
     settings: &Settings,
     before: &SecurityGroup,
     evaluation: &Evaluation,
-    Ports { groups, history, .. }: Ports<'_, G, N, H>,
+    Ports { groups, history, .. }: Ports<'_, G, N, H, F>,
 ) -> Result<Notice, Error> {
     let plan = &evaluation.plan;
     let verification = if plan.is_empty() {
@@ -251,6 +256,34 @@ async fn remember<H: History>(trigger: &Trigger, settings: &Settings, notice: &N
         Err(err) => {
             tracing::warn!(event_id = %trigger.event_id, group_id = %notice.group.id, error = %err, "repeat count unknown: the history failed");
             Some(Repeat::Unknown { error: err.to_string() })
+        }
+    }
+}
+
+/// The notice's observed-egress section: the proposal for the group as read before the revoke, over
+/// `observed_egress_days` before the event, bounded (`recommend::NOTICE_MAX_RECORDS` lines a log, and the adapter's
+/// time budget). It never fails the remediation: a failure is the section's text.
+async fn observe<F: FlowLogs>(
+    trigger: &Trigger,
+    settings: &Settings,
+    group: &SecurityGroup,
+    logs: &F,
+) -> ObservedEgress {
+    let now = chrono::DateTime::parse_from_rfc3339(&trigger.event_time)
+        .map_or_else(|_| chrono::Utc::now().timestamp(), |t| t.timestamp());
+    let request = Request {
+        region: &trigger.region,
+        days: settings.observed_egress_days,
+        now,
+        quota: recommend::DEFAULT_QUOTA,
+        max_records: recommend::NOTICE_MAX_RECORDS,
+        ranges: AwsRanges::pinned(),
+    };
+    match recommend::recommend_for(group, &request, settings, logs).await {
+        Ok(proposal) => ObservedEgress::summary(&proposal),
+        Err(err) => {
+            tracing::warn!(event_id = %trigger.event_id, group_id = %group.id, error = %err, "observed egress not read");
+            ObservedEgress::Unavailable { error: err.to_string() }
         }
     }
 }

@@ -281,6 +281,10 @@ pub struct SecurityGroup {
     pub tags: BTreeMap<String, String>,
     #[serde(default)]
     pub egress: Vec<EgressRule>,
+    /// What the group accepts inbound, by protocol and ports (the sources do not matter to egress-guard): replies to
+    /// those connections need no egress rule.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ingress: Vec<(Protocol, Option<PortRange>)>,
 }
 
 /// An AWS account id: 12 digits.

@@ -9,6 +9,7 @@ use crate::history::Repeat;
 use crate::model::{EgressRule, SecurityGroup};
 use crate::outcome::Outcome;
 use crate::permission::undo_command;
+use crate::recommend::ObservedEgress;
 use crate::settings::Settings;
 use crate::trigger::{Actor, EventName, Trigger};
 
@@ -66,6 +67,9 @@ pub struct Notice {
     /// The AWS CLI command that restores exactly what was revoked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub undo_command: Option<String>,
+    /// What the group's interfaces were seen to need, when `EGRESS_GUARD_OBSERVED_EGRESS_DAYS` is on.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub observed_egress: Option<ObservedEgress>,
 }
 
 /// What acting on a group left, before the notice is built: the outcome, the rules this invocation removed (in a dry
@@ -139,6 +143,7 @@ impl Notice {
             revoke_error,
             verify_error,
             undo_command,
+            observed_egress: None,
         }
     }
 }

@@ -64,6 +64,12 @@ impl Outcome {
     pub fn revoked(&self) -> bool {
         matches!(self, Outcome::Remediated | Outcome::VerificationFailed | Outcome::GroupGone)
     }
+
+    /// Whether the group had open egress that was (or in a dry run would be) revoked: the notices that carry the
+    /// observed-egress section.
+    pub fn acted_on_open(&self) -> bool {
+        matches!(self, Outcome::Remediated | Outcome::DryRun | Outcome::VerificationFailed)
+    }
 }
 
 #[cfg(test)]

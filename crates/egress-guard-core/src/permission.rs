@@ -23,6 +23,16 @@ pub struct Permission {
     pub ip_ranges: Vec<Ipv4Range>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ipv6_ranges: Vec<Ipv6Range>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub prefix_list_ids: Vec<PrefixListId>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PrefixListId {
+    pub prefix_list_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -45,21 +55,34 @@ fn as_ec2<S: serde::Serializer>(protocol: &Protocol, serializer: S) -> Result<S:
     serializer.serialize_str(&protocol.as_ec2())
 }
 
-/// The permissions naming exactly `rules`' CIDR destinations, one per (protocol, ports), in first-seen order. Prefix
-/// lists and group references are left out: plans never hold them. All traffic (`-1`) carries no ports.
+/// The permissions naming exactly `rules`' CIDR and prefix-list destinations, one per (protocol, ports), in
+/// first-seen order. Group references are left out (no rule egress-guard writes names one; plans never hold a prefix
+/// list either). All traffic (`-1`) carries no ports.
 pub fn permissions(rules: &[EgressRule]) -> Vec<Permission> {
     let mut perms: Vec<Permission> = Vec::new();
     for rule in rules {
-        let Destination::Cidr(cidr) = &rule.destination else { continue };
+        if matches!(rule.destination, Destination::SecurityGroup { .. }) {
+            continue;
+        }
         let ports: Option<PortRange> = if rule.protocol == Protocol::All { None } else { rule.ports };
         let (from_port, to_port) = (ports.map(|p| p.from), ports.map(|p| p.to));
         let same = |p: &Permission| p.ip_protocol == rule.protocol && (p.from_port, p.to_port) == (from_port, to_port);
         let index = perms.iter().position(same).unwrap_or_else(|| {
             let ip_protocol = rule.protocol;
-            perms.push(Permission { ip_protocol, from_port, to_port, ip_ranges: vec![], ipv6_ranges: vec![] });
+            let (ip_ranges, ipv6_ranges, prefix_list_ids) = (vec![], vec![], vec![]);
+            perms.push(Permission { ip_protocol, from_port, to_port, ip_ranges, ipv6_ranges, prefix_list_ids });
             perms.len() - 1
         });
-        let (text, description) = (cidr.as_str().to_owned(), rule.description.clone());
+        let description = rule.description.clone();
+        let cidr = match &rule.destination {
+            Destination::Cidr(cidr) => cidr,
+            Destination::PrefixList(id) => {
+                perms[index].prefix_list_ids.push(PrefixListId { prefix_list_id: id.clone(), description });
+                continue;
+            }
+            Destination::SecurityGroup { .. } => continue,
+        };
+        let text = cidr.as_str().to_owned();
         if cidr.is_ipv6() {
             perms[index].ipv6_ranges.push(Ipv6Range { cidr_ipv6: text, description });
         } else {
@@ -76,8 +99,13 @@ pub fn ip_permissions_json(rules: &[EgressRule]) -> String {
 
 /// `aws ec2 authorize-security-group-egress …` restoring `rules`, quoted for a POSIX shell.
 pub fn undo_command(region: &str, group_id: &str, rules: &[EgressRule]) -> String {
+    aws_command("authorize-security-group-egress", region, group_id, rules)
+}
+
+/// `aws ec2 <verb> --region … --group-id … --ip-permissions '…'` naming exactly `rules`, quoted for a POSIX shell.
+pub fn aws_command(verb: &str, region: &str, group_id: &str, rules: &[EgressRule]) -> String {
     let json = ip_permissions_json(rules).replace('\'', r"'\''");
-    format!("aws ec2 authorize-security-group-egress --region {region} --group-id {group_id} --ip-permissions '{json}'")
+    format!("aws ec2 {verb} --region {region} --group-id {group_id} --ip-permissions '{json}'")
 }
 
 #[cfg(test)]
@@ -128,9 +156,15 @@ mod tests {
     }
 
     #[test]
-    fn prefix_lists_and_group_references_are_never_named() {
-        let rules = [rule("tcp 443 to pl-0123abcd", None), rule("tcp 443 to sg-0fedcba9", None)];
-        assert!(permissions(&rules).is_empty());
+    fn group_references_are_never_named_and_prefix_lists_are_named_by_id() {
+        assert!(permissions(&[rule("tcp 443 to sg-0fedcba9", None)]).is_empty());
+        let json: serde_json::Value =
+            serde_json::from_str(&ip_permissions_json(&[rule("tcp 443 to pl-0123abcd", Some("s3"))])).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!([{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
+                                "PrefixListIds": [{"PrefixListId": "pl-0123abcd", "Description": "s3"}]}])
+        );
     }
 
     #[test]

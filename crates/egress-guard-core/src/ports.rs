@@ -6,6 +6,7 @@ use std::future::Future;
 use crate::evaluate::RevokePlan;
 use crate::history::Revocation;
 use crate::model::{EgressRule, SecurityGroup};
+use crate::recommend::{FlowLog, Interface, Network, Records, Window};
 
 /// Reads and changes security groups. Speaks domain types only.
 pub trait SecurityGroups {
@@ -87,18 +88,75 @@ impl<H: History + Sync> History for Option<H> {
     }
 }
 
-/// The ports the flow runs over: the groups it reads and changes, where notices go, and where revokes are remembered.
+/// What the interfaces that use a group did: their flow logs and records, the VPC around them; and the authorize
+/// that applies a proposal.
+pub trait FlowLogs {
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// The network interfaces that use the group.
+    fn interfaces(&self, group_id: &str) -> impl Future<Output = Result<Vec<Interface>, Self::Error>> + Send;
+
+    /// The flow logs that capture any of `resource_ids` (interfaces, subnets, VPCs).
+    fn flow_logs(&self, resource_ids: &[String]) -> impl Future<Output = Result<Vec<FlowLog>, Self::Error>> + Send;
+
+    /// The records `log` holds for `interfaces` in `window`, at most `limit` lines (then `truncated`).
+    fn records(
+        &self,
+        log: &FlowLog,
+        interfaces: &[&Interface],
+        window: Window,
+        limit: usize,
+    ) -> impl Future<Output = Result<Records, Self::Error>> + Send;
+
+    /// The VPC's CIDR blocks and the region's AWS-managed prefix lists (S3, DynamoDB) with their entries.
+    fn network(&self, vpc_id: &str) -> impl Future<Output = Result<Network, Self::Error>> + Send;
+
+    /// Authorizes exactly `rules` on the group; a rule that already exists is not an error.
+    fn authorize(&self, group_id: &str, rules: &[EgressRule]) -> impl Future<Output = Result<(), Self::Error>> + Send;
+}
+
+/// No flow logs read (a sweep, or a notice without the observed-egress section).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoFlowLogs;
+
+/// `NoFlowLogs` cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error("flow logs are not read here")]
+pub struct NotRead;
+
+impl FlowLogs for NoFlowLogs {
+    type Error = NotRead;
+    async fn interfaces(&self, _: &str) -> Result<Vec<Interface>, NotRead> {
+        Err(NotRead)
+    }
+    async fn flow_logs(&self, _: &[String]) -> Result<Vec<FlowLog>, NotRead> {
+        Err(NotRead)
+    }
+    async fn records(&self, _: &FlowLog, _: &[&Interface], _: Window, _: usize) -> Result<Records, NotRead> {
+        Err(NotRead)
+    }
+    async fn network(&self, _: &str) -> Result<Network, NotRead> {
+        Err(NotRead)
+    }
+    async fn authorize(&self, _: &str, _: &[EgressRule]) -> Result<(), NotRead> {
+        Err(NotRead)
+    }
+}
+
+/// The ports the flow runs over: the groups it reads and changes, where notices go, where revokes are remembered,
+/// and the flow logs a notice's observed-egress section reads.
 #[derive(Debug)]
-pub struct Ports<'a, G, N, H> {
+pub struct Ports<'a, G, N, H, F = NoFlowLogs> {
     pub groups: &'a G,
     pub notifier: &'a N,
     pub history: &'a H,
+    pub flow_logs: &'a F,
 }
 
-impl<G, N, H> Clone for Ports<'_, G, N, H> {
+impl<G, N, H, F> Clone for Ports<'_, G, N, H, F> {
     fn clone(&self) -> Self {
         *self
     }
 }
 
-impl<G, N, H> Copy for Ports<'_, G, N, H> {}
+impl<G, N, H, F> Copy for Ports<'_, G, N, H, F> {}

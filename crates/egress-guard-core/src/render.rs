@@ -170,6 +170,10 @@ impl Notice {
             out.push_str(undo);
             out.push('\n');
         }
+        if let Some(observed) = &self.observed_egress {
+            out.push('\n');
+            out.push_str(&observed.text());
+        }
         out.push_str(
             "\nWhy: EC2-033 says a security group must not allow outbound traffic to 0.0.0.0/0 or ::/0. \
              Allow only the destinations the workload needs",

@@ -40,6 +40,8 @@ pub struct Settings {
     pub sweep_concurrency: usize,
     /// Organization mode: act in member accounts through their remediation role. `None`: single-account.
     pub organization: Option<Organization>,
+    /// Days of flow logs a notice's observed-egress section reads (1 to 14); 0: no section.
+    pub observed_egress_days: u32,
 }
 
 impl Default for Settings {
@@ -55,6 +57,7 @@ impl Default for Settings {
             repeat_window_hours: DEFAULT_REPEAT_WINDOW_HOURS,
             sweep_concurrency: DEFAULT_SWEEP_CONCURRENCY,
             organization: None,
+            observed_egress_days: 0,
         }
     }
 }
@@ -88,7 +91,8 @@ pub mod vars {
     pub const REMEDIATION_ROLE: &str = "EGRESS_GUARD_REMEDIATION_ROLE";
     pub const MEMBER_ACCOUNTS: &str = "EGRESS_GUARD_MEMBER_ACCOUNTS";
     pub const SWEEP_CONCURRENCY: &str = "EGRESS_GUARD_SWEEP_CONCURRENCY";
-    pub const ALL: [&str; 11] = [
+    pub const OBSERVED_EGRESS_DAYS: &str = "EGRESS_GUARD_OBSERVED_EGRESS_DAYS";
+    pub const ALL: [&str; 12] = [
         DRY_RUN,
         EXEMPT_TAG_KEY,
         EXEMPT_GROUP_IDS,
@@ -100,6 +104,7 @@ pub mod vars {
         REMEDIATION_ROLE,
         MEMBER_ACCOUNTS,
         SWEEP_CONCURRENCY,
+        OBSERVED_EGRESS_DAYS,
     ];
 }
 
@@ -184,8 +189,15 @@ impl Settings {
                 invalid(vars::SWEEP_CONCURRENCY, v, "expected a whole number of groups from 1 to 16".into())
             })?,
         };
+        let observed_egress_days = match lookup(vars::OBSERVED_EGRESS_DAYS).as_deref().map(str::trim) {
+            None | Some("") => 0,
+            Some(v) => v.parse::<u32>().ok().filter(|n| *n <= 14).ok_or_else(|| {
+                invalid(vars::OBSERVED_EGRESS_DAYS, v, "expected a whole number of days from 0 (off) to 14".into())
+            })?,
+        };
         Ok(Settings {
             organization,
+            observed_egress_days,
             repeat_window_hours,
             sweep_concurrency,
             dry_run: flag(vars::DRY_RUN)?,

@@ -30,10 +30,10 @@ enum Step {
 /// and publishes the report, in numbered parts that each fit SNS, if any group was acted on or failed. A sweep cut
 /// short names the group it stopped at; the next one, starting from the top, finds the groups before it fixed and
 /// costs them no call, so it takes up where this one stopped.
-pub async fn sweep<G, N, H>(
+pub async fn sweep<G, N, H, F>(
     trigger: &Trigger,
     settings: &Settings,
-    ports: Ports<'_, G, N, H>,
+    ports: Ports<'_, G, N, H, F>,
     has_time: impl Fn() -> bool,
 ) -> Result<SweepReport, Error>
 where
@@ -122,11 +122,11 @@ where
 }
 
 /// One group of the sweep: evaluated, and acted on if it has something to revoke and there is time to start.
-async fn step<G: SecurityGroups, N, H: History>(
+async fn step<G: SecurityGroups, N, H: History, F>(
     trigger: &Trigger,
     settings: &Settings,
     group: &SecurityGroup,
-    ports: Ports<'_, G, N, H>,
+    ports: Ports<'_, G, N, H, F>,
     has_time: &dyn Fn() -> bool,
 ) -> Step {
     let evaluation = evaluate(group, settings);

@@ -6,8 +6,8 @@ use std::sync::Mutex;
 
 use common::{EVENT_GROUP, FakeGroups, FakeHistory, FakeNotifier, event, group, rule};
 use egress_guard_core::{
-    EgressRule, Error, GroupReport, History, NoHistory, Notice, Outcome, Ports, SecurityGroup, Settings, handle,
-    parse_event,
+    EgressRule, Error, GroupReport, History, NoFlowLogs, NoHistory, Notice, Outcome, Ports, SecurityGroup, Settings,
+    handle, parse_event,
 };
 
 fn default_egress() -> Vec<EgressRule> {
@@ -54,7 +54,7 @@ fn run_remembering<H: History>(
 ) -> Run {
     let trigger = parse_event(&event(event_name)).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    let ports = Ports { groups: &groups, notifier: &notifier, history };
+    let ports = Ports { groups: &groups, notifier: &notifier, history, flow_logs: &NoFlowLogs };
     let result = rt.block_on(handle(&trigger, settings, ports)).map(|report| report.results);
     Run { result, groups, notifier }
 }
@@ -166,7 +166,7 @@ fn exempt_group_is_not_told_by_the_sweep_or_a_fix() {
     let notifier = FakeNotifier::default();
     let trigger =
         egress_guard_core::Trigger::manual(EVENT_GROUP, "eu-west-1", "", "alice", "2026-11-25T09:00:00Z").unwrap();
-    let ports = Ports { groups: &groups, notifier: &notifier, history: &NoHistory };
+    let ports = Ports { groups: &groups, notifier: &notifier, history: &NoHistory, flow_logs: &NoFlowLogs };
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     let report = rt.block_on(handle(&trigger, &Settings::default(), ports)).unwrap();
     assert_eq!(report.results[0].outcome, Outcome::Exempt);

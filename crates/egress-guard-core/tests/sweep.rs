@@ -6,7 +6,7 @@ mod common;
 use std::cell::Cell;
 
 use common::{FakeGroups, FakeNotifier, event, group, rule};
-use egress_guard_core::{NoHistory, Outcome, Ports, Settings, SweepReport, parse_event, sweep};
+use egress_guard_core::{NoFlowLogs, NoHistory, Outcome, Ports, Settings, SweepReport, parse_event, sweep};
 
 const OPEN: [&str; 3] = ["sg-0000000000000000a", "sg-0000000000000000b", "sg-0000000000000000c"];
 const RESTRICTED: &str = "sg-0000000000000000d";
@@ -31,7 +31,13 @@ fn run(groups: &FakeGroups, notifier: &FakeNotifier, settings: &Settings, budget
         ok
     };
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    rt.block_on(sweep(&trigger, settings, Ports { groups, notifier, history: &NoHistory }, has_time)).unwrap()
+    rt.block_on(sweep(
+        &trigger,
+        settings,
+        Ports { groups, notifier, history: &NoHistory, flow_logs: &NoFlowLogs },
+        has_time,
+    ))
+    .unwrap()
 }
 
 #[test]
@@ -167,7 +173,7 @@ fn a_report_that_cannot_be_published_travels_in_the_error() {
     let notifier = FakeNotifier { fail: true, ..Default::default() };
     let trigger = parse_event(&event("scheduled-sweep")).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    let ports = Ports { groups: &groups, notifier: &notifier, history: &NoHistory };
+    let ports = Ports { groups: &groups, notifier: &notifier, history: &NoHistory, flow_logs: &NoFlowLogs };
     let err = rt.block_on(sweep(&trigger, &Settings::default(), ports, || true)).unwrap_err();
     let text = err.to_string();
     assert!(text.contains("1 of 1 part(s) not sent"), "{text}");

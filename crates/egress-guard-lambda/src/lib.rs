@@ -7,6 +7,7 @@ mod error;
 mod metrics;
 
 use std::future::Future;
+use std::time::Duration;
 
 pub use config::{Config, HISTORY_TABLE_VAR, REGIONS_VAR, SWEEP_QUEUE_VAR, TOPIC_ARN_VAR, variables};
 pub use error::{Error, diagnostic, error_code};
@@ -15,8 +16,8 @@ pub use metrics::metrics_line;
 use egress_guard_core::org::{self, Access, Home};
 use egress_guard_core::settings::Members;
 use egress_guard_core::{
-    EventReport, History, Notifier, Ports, SecurityGroups, Settings, SweepReport, SweepRequest, Trigger, TriggerKind,
-    parse_value, sweep_requests,
+    EventReport, FlowLogs, History, Notifier, Ports, SecurityGroups, Settings, SweepReport, SweepRequest, Trigger,
+    TriggerKind, parse_value, sweep_requests,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -95,16 +96,27 @@ pub struct Invocation {
     pub result: Result<InvocationReport, egress_guard_core::Error>,
 }
 
-/// Where the function finds the security groups of an event's account and region.
+/// A notice waits at most this long for its observed-egress section (`EGRESS_GUARD_OBSERVED_EGRESS_DAYS`): past it,
+/// the section says it was not read and the notice goes out.
+pub const OBSERVED_EGRESS_BUDGET: Duration = Duration::from_secs(5);
+
+/// Where the function finds the security groups of an event's account and region, and their interfaces' flow logs.
 pub trait Reach {
     type Groups: SecurityGroups + Sync;
+    type FlowLogs: FlowLogs + Sync;
     fn security_groups(&self, access: &Access, region: &str) -> impl Future<Output = Self::Groups> + Send;
+    /// The flow logs, read within `OBSERVED_EGRESS_BUDGET` from now.
+    fn flow_logs(&self, access: &Access, region: &str) -> impl Future<Output = Self::FlowLogs> + Send;
 }
 
 impl Reach for egress_guard_aws::Fleet {
     type Groups = egress_guard_aws::Ec2SecurityGroups;
+    type FlowLogs = egress_guard_aws::AwsFlowLogs;
     fn security_groups(&self, access: &Access, region: &str) -> impl Future<Output = Self::Groups> + Send {
         egress_guard_aws::Fleet::security_groups(self, access, region)
+    }
+    async fn flow_logs(&self, access: &Access, region: &str) -> Self::FlowLogs {
+        egress_guard_aws::Fleet::flow_logs(self, access, region).await.within(OBSERVED_EGRESS_BUDGET)
     }
 }
 
@@ -157,7 +169,8 @@ async fn run<R: Reach, N: Notifier, H: History>(
         }
     };
     let groups = reach.security_groups(&access, &trigger.region).await;
-    let ports = Ports { groups: &groups, notifier, history };
+    let flow_logs = reach.flow_logs(&access, &trigger.region).await;
+    let ports = Ports { groups: &groups, notifier, history, flow_logs: &flow_logs };
     let result = match kind {
         TriggerKind::Sweep => {
             egress_guard_core::sweep(trigger, settings, ports, has_time).await.map(InvocationReport::Sweep)

@@ -45,6 +45,7 @@ pub fn group(id: &str, egress: Vec<EgressRule>) -> SecurityGroup {
         owner_id: Some("123456789012".into()),
         tags: BTreeMap::new(),
         egress,
+        ingress: vec![],
     }
 }
 

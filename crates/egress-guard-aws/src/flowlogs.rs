@@ -1,0 +1,357 @@
+//! The flow logs of a group's interfaces behind the core's `FlowLogs` port: EC2 for the interfaces, flow logs, VPC
+//! blocks and AWS-managed prefix lists (and the authorize that applies a proposal); CloudWatch Logs and S3 for the
+//! records. Every call may be held to a deadline, so that a notice's section never waits long.
+
+use std::io::Read;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use aws_sdk_ec2::types::Filter;
+use egress_guard_core::model::EgressRule;
+use egress_guard_core::ports::FlowLogs;
+use egress_guard_core::recommend::{Batch, FlowLog, Interface, LogDestination, Network, PrefixList, Records, Window};
+use ipnet::IpNet;
+use tokio::time::Instant;
+
+use crate::ec2::{ec2_error, to_sdk};
+use crate::error::{Error, code_and_message};
+
+/// `FilterLogEvents` takes at most 100 stream names a call.
+const STREAMS_PER_CALL: usize = 100;
+/// DescribeFlowLogs and DescribeNetworkInterfaces take at most 200 filter values.
+const VALUES_PER_FILTER: usize = 200;
+/// The AWS-managed prefix lists a proposal uses, by the end of their name, and what a rule that references one
+/// counts against the quota when EC2 does not say (their published weight).
+const MANAGED_LISTS: [(&str, u32); 2] = [(".s3", 1), (".dynamodb", 1)];
+
+#[derive(Clone, Debug)]
+pub struct AwsFlowLogs {
+    ec2: aws_sdk_ec2::Client,
+    logs: aws_sdk_cloudwatchlogs::Client,
+    s3: aws_sdk_s3::Client,
+    region: String,
+    deadline: Option<Instant>,
+}
+
+impl AwsFlowLogs {
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        AwsFlowLogs {
+            ec2: aws_sdk_ec2::Client::new(config),
+            logs: aws_sdk_cloudwatchlogs::Client::new(config),
+            s3: aws_sdk_s3::Client::new(config),
+            region: config.region().map(ToString::to_string).unwrap_or_default(),
+            deadline: None,
+        }
+    }
+
+    /// The same reader, whose calls all end within `budget` from now (then each fails as `budget`).
+    pub fn within(&self, budget: Duration) -> Self {
+        AwsFlowLogs { deadline: Some(Instant::now() + budget), ..self.clone() }
+    }
+
+    async fn timed<T>(&self, call: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+        match self.deadline {
+            None => call.await,
+            Some(deadline) => tokio::time::timeout_at(deadline, call).await.unwrap_or_else(|_| {
+                Err(Error::Budget { message: "the observed-egress time budget was spent".to_owned() })
+            }),
+        }
+    }
+
+    async fn cloudwatch(
+        &self,
+        log_group: &str,
+        interfaces: &[&Interface],
+        window: Window,
+        limit: usize,
+    ) -> Result<Records, Error> {
+        let logs_error = |operation, err: &dyn CodeAndMessage| {
+            let (code, message) = err.code_and_message();
+            Error::Logs { operation, code, message }
+        };
+        // One stream per interface, named after it (`eni-…-all`, `eni-…-accept`).
+        let mut streams = Vec::new();
+        for interface in interfaces {
+            let mut pages = self
+                .logs
+                .describe_log_streams()
+                .log_group_name(log_group)
+                .log_stream_name_prefix(&interface.id)
+                .into_paginator()
+                .send();
+            while let Some(page) = self.timed(async { Ok(pages.next().await) }).await? {
+                let page = page.map_err(|e| logs_error("DescribeLogStreams", &e))?;
+                streams.extend(page.log_streams().iter().filter_map(|s| s.log_stream_name().map(str::to_owned)));
+            }
+        }
+        let mut records = Records::default();
+        let mut batch = Batch::default();
+        'streams: for names in streams.chunks(STREAMS_PER_CALL) {
+            let mut token: Option<String> = None;
+            loop {
+                let call = self
+                    .logs
+                    .filter_log_events()
+                    .log_group_name(log_group)
+                    .set_log_stream_names(Some(names.to_vec()))
+                    .start_time(window.start * 1000)
+                    .end_time(window.end * 1000 - 1)
+                    .set_next_token(token.clone())
+                    .send();
+                let page = self.timed(async { call.await.map_err(|e| logs_error("FilterLogEvents", &e)) }).await?;
+                for event in page.events() {
+                    if batch.lines.len() >= limit {
+                        records.truncated = true;
+                        break 'streams;
+                    }
+                    batch.lines.extend(event.message().map(str::to_owned));
+                }
+                // A page may be empty and still carry a token: the search goes on until none comes back.
+                match page.next_token() {
+                    Some(next) if token.as_deref() != Some(next) => token = Some(next.to_owned()),
+                    _ => break,
+                }
+            }
+        }
+        records.batches.push(batch);
+        Ok(records)
+    }
+
+    async fn s3(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        log: &FlowLog,
+        interfaces: &[&Interface],
+        window: Window,
+        limit: usize,
+    ) -> Result<Records, Error> {
+        let s3_error = |operation, err: &dyn CodeAndMessage| {
+            let (code, message) = err.code_and_message();
+            Error::S3 { operation, bucket: bucket.to_owned(), code, message }
+        };
+        let accounts: std::collections::BTreeSet<&str> =
+            interfaces.iter().filter_map(|i| i.owner_id.as_deref()).collect();
+        let mut records = Records::default();
+        let mut lines = 0;
+        let mut day = window.start - window.start.rem_euclid(86_400);
+        while day < window.end {
+            let date = chrono::DateTime::from_timestamp(day, 0).unwrap_or_default();
+            for account in &accounts {
+                let folder =
+                    format!("{prefix}AWSLogs/{account}/vpcflowlogs/{}/{}/", self.region, date.format("%Y/%m/%d"));
+                let mut pages = self.s3.list_objects_v2().bucket(bucket).prefix(&folder).into_paginator().send();
+                let mut keys = Vec::new();
+                while let Some(page) = self.timed(async { Ok(pages.next().await) }).await? {
+                    let page = page.map_err(|e| s3_error("ListObjectsV2", &e))?;
+                    keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
+                }
+                for key in keys.iter().filter(|k| k.contains(&format!("_{}_", log.id))) {
+                    if !key.ends_with(".log.gz") && !key.ends_with(".log") {
+                        records.unread.push(format!("s3://{bucket}/{key}: only plain-text files are read"));
+                        continue;
+                    }
+                    if lines >= limit {
+                        records.truncated = true;
+                        return Ok(records);
+                    }
+                    let call = self.s3.get_object().bucket(bucket).key(key).send();
+                    let object = self.timed(async { call.await.map_err(|e| s3_error("GetObject", &e)) }).await?;
+                    let body = object.body.collect().await.map_err(|e| Error::S3 {
+                        operation: "GetObject",
+                        bucket: bucket.to_owned(),
+                        code: "transport".into(),
+                        message: e.to_string(),
+                    })?;
+                    let text = match gunzip(&body.into_bytes()) {
+                        Ok(text) => text,
+                        Err(why) => {
+                            records.unread.push(format!("s3://{bucket}/{key}: {why}"));
+                            continue;
+                        }
+                    };
+                    let mut file = text.lines();
+                    let header = file.next().map(str::to_owned);
+                    let batch: Vec<String> = file.take(limit - lines).map(str::to_owned).collect();
+                    lines += batch.len();
+                    records.batches.push(Batch { header, lines: batch });
+                }
+            }
+            day += 86_400;
+        }
+        Ok(records)
+    }
+}
+
+/// A file's text, gunzipped if it starts with gzip's magic bytes (a proxy or client may already have inflated it).
+fn gunzip(bytes: &[u8]) -> Result<String, String> {
+    if !bytes.starts_with(&[0x1f, 0x8b]) {
+        return String::from_utf8(bytes.to_vec()).map_err(|e| e.to_string());
+    }
+    let mut text = String::new();
+    flate2::read::MultiGzDecoder::new(bytes).read_to_string(&mut text).map_err(|e| format!("not gzip text: {e}"))?;
+    Ok(text)
+}
+
+/// The code and message of any SDK error, whatever its operation.
+trait CodeAndMessage {
+    fn code_and_message(&self) -> (String, String);
+}
+
+impl<E> CodeAndMessage for aws_sdk_ec2::error::SdkError<E, aws_sdk_ec2::config::http::HttpResponse>
+where
+    E: aws_sdk_ec2::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    fn code_and_message(&self) -> (String, String) {
+        code_and_message(self)
+    }
+}
+
+fn filter(name: &str, values: &[String]) -> Filter {
+    Filter::builder().name(name).set_values(Some(values.to_vec())).build()
+}
+
+impl FlowLogs for AwsFlowLogs {
+    type Error = Error;
+
+    async fn interfaces(&self, group_id: &str) -> Result<Vec<Interface>, Error> {
+        let mut pages = self
+            .ec2
+            .describe_network_interfaces()
+            .filters(filter("group-id", &[group_id.to_owned()]))
+            .into_paginator()
+            .send();
+        let mut interfaces = Vec::new();
+        while let Some(page) = self.timed(async { Ok(pages.next().await) }).await? {
+            let page = page.map_err(|e| ec2_error("DescribeNetworkInterfaces", &e))?;
+            for eni in page.network_interfaces() {
+                let v4 = eni.private_ip_addresses().iter().filter_map(|a| a.private_ip_address());
+                let public = eni.association().and_then(|a| a.public_ip());
+                let v6 = eni.ipv6_addresses().iter().filter_map(|a| a.ipv6_address());
+                let addresses = v4.chain(public).chain(v6).filter_map(|a| a.parse::<IpAddr>().ok()).collect();
+                interfaces.push(Interface {
+                    id: eni.network_interface_id().unwrap_or_default().to_owned(),
+                    subnet_id: eni.subnet_id().map(str::to_owned),
+                    vpc_id: eni.vpc_id().map(str::to_owned),
+                    owner_id: eni.owner_id().map(str::to_owned),
+                    addresses,
+                });
+            }
+        }
+        Ok(interfaces)
+    }
+
+    async fn flow_logs(&self, resource_ids: &[String]) -> Result<Vec<FlowLog>, Error> {
+        let mut logs = Vec::new();
+        for ids in resource_ids.chunks(VALUES_PER_FILTER) {
+            let mut pages = self.ec2.describe_flow_logs().filter(filter("resource-id", ids)).into_paginator().send();
+            while let Some(page) = self.timed(async { Ok(pages.next().await) }).await? {
+                let page = page.map_err(|e| ec2_error("DescribeFlowLogs", &e))?;
+                for fl in page.flow_logs() {
+                    let kind = fl.log_destination_type().map(|t| t.as_str().to_owned()).unwrap_or_default();
+                    let destination = match kind.as_str() {
+                        "cloud-watch-logs" => LogDestination::CloudWatchLogs {
+                            log_group: fl
+                                .log_group_name()
+                                .map(str::to_owned)
+                                .or_else(|| {
+                                    let arn = fl.log_destination()?;
+                                    Some(arn.rsplit(":log-group:").next()?.trim_end_matches(":*").to_owned())
+                                })
+                                .unwrap_or_default(),
+                        },
+                        "s3" => {
+                            let path = fl.log_destination().unwrap_or_default().trim_start_matches("arn:aws:s3:::");
+                            let (bucket, prefix) = path.split_once('/').unwrap_or((path, ""));
+                            let prefix = prefix.trim_matches('/');
+                            let hive = fl.destination_options().and_then(|o| o.hive_compatible_partitions());
+                            let per_hour = fl.destination_options().and_then(|o| o.per_hour_partition());
+                            if hive == Some(true) || per_hour == Some(true) {
+                                LogDestination::Other("S3 with Hive-compatible or per-hour partitions".into())
+                            } else {
+                                LogDestination::S3 {
+                                    bucket: bucket.to_owned(),
+                                    prefix: if prefix.is_empty() { String::new() } else { format!("{prefix}/") },
+                                }
+                            }
+                        }
+                        other => LogDestination::Other(other.to_owned()),
+                    };
+                    logs.push(FlowLog {
+                        id: fl.flow_log_id().unwrap_or_default().to_owned(),
+                        resource_id: fl.resource_id().unwrap_or_default().to_owned(),
+                        traffic_type: fl.traffic_type().map(|t| t.as_str().to_owned()).unwrap_or_default(),
+                        log_format: fl.log_format().unwrap_or_default().to_owned(),
+                        destination,
+                        created_at: fl.creation_time().map(|t| t.secs()),
+                    });
+                }
+            }
+        }
+        logs.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(logs)
+    }
+
+    async fn records(
+        &self,
+        log: &FlowLog,
+        interfaces: &[&Interface],
+        window: Window,
+        limit: usize,
+    ) -> Result<Records, Error> {
+        match &log.destination {
+            LogDestination::CloudWatchLogs { log_group } => self.cloudwatch(log_group, interfaces, window, limit).await,
+            LogDestination::S3 { bucket, prefix } => self.s3(bucket, prefix, log, interfaces, window, limit).await,
+            LogDestination::Other(_) => Ok(Records::default()),
+        }
+    }
+
+    async fn network(&self, vpc_id: &str) -> Result<Network, Error> {
+        let call = self.ec2.describe_vpcs().vpc_ids(vpc_id).send();
+        let vpcs = self.timed(async { call.await.map_err(|e| ec2_error("DescribeVpcs", &e)) }).await?;
+        let mut network = Network::default();
+        for vpc in vpcs.vpcs() {
+            let v4 = vpc.cidr_block_association_set().iter().filter_map(|a| a.cidr_block());
+            let v6 = vpc.ipv6_cidr_block_association_set().iter().filter_map(|a| a.ipv6_cidr_block());
+            network.vpc_cidrs.extend(v4.chain(v6).filter_map(|c| c.parse::<IpNet>().ok()));
+        }
+        network.vpc_cidrs.sort();
+        network.vpc_cidrs.dedup();
+        let call = self.ec2.describe_managed_prefix_lists().filters(filter("owner-id", &["AWS".to_owned()])).send();
+        let lists = self.timed(async { call.await.map_err(|e| ec2_error("DescribeManagedPrefixLists", &e)) }).await?;
+        for list in lists.prefix_lists() {
+            let name = list.prefix_list_name().unwrap_or_default();
+            let Some((_, weight)) =
+                MANAGED_LISTS.iter().find(|(end, _)| name == format!("com.amazonaws.{}{end}", self.region))
+            else {
+                continue;
+            };
+            let id = list.prefix_list_id().unwrap_or_default().to_owned();
+            let call = self.ec2.get_managed_prefix_list_entries().prefix_list_id(&id).send();
+            let entries =
+                self.timed(async { call.await.map_err(|e| ec2_error("GetManagedPrefixListEntries", &e)) }).await?;
+            network.prefix_lists.push(PrefixList {
+                id,
+                name: name.to_owned(),
+                weight: list.max_entries().and_then(|m| u32::try_from(m).ok()).unwrap_or(*weight),
+                cidrs: entries.entries().iter().filter_map(|e| e.cidr()?.parse().ok()).collect(),
+            });
+        }
+        network.prefix_lists.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(network)
+    }
+
+    async fn authorize(&self, group_id: &str, rules: &[EgressRule]) -> Result<(), Error> {
+        if rules.is_empty() {
+            return Ok(());
+        }
+        let call =
+            self.ec2.authorize_security_group_egress().group_id(group_id).set_ip_permissions(Some(to_sdk(rules, true)));
+        match call.send().await {
+            Ok(_) => Ok(()),
+            // Authorized already (a rerun): what the proposal wants is there.
+            Err(err) if code_and_message(&err).0 == "InvalidPermission.Duplicate" => Ok(()),
+            Err(err) => Err(ec2_error("AuthorizeSecurityGroupEgress", &err)),
+        }
+    }
+}

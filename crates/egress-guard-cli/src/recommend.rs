@@ -1,0 +1,58 @@
+//! `recommend`: the proposal for one group from its flow logs, printed; with `--apply`, authorized and followed by
+//! the same revoke, notice and undo as `fix`.
+
+use egress_guard_aws::Clients;
+use egress_guard_core::Settings;
+use egress_guard_core::ports::FlowLogs;
+use egress_guard_core::recommend::{AwsRanges, Request};
+
+use crate::{manual, run};
+
+/// Lines read per flow log at the most (a busy interface writes about a million a week).
+const MAX_RECORDS: usize = 2_000_000;
+
+#[derive(Debug)]
+pub struct Options {
+    pub days: u32,
+    pub quota: u32,
+    pub apply: bool,
+    pub topic_arn: Option<String>,
+    pub json: bool,
+}
+
+/// Exit code 0: proposed (and applied if asked); 2: refused to apply, or failed.
+pub async fn run(
+    clients: &Clients,
+    region: &str,
+    group_id: &str,
+    settings: &Settings,
+    options: Options,
+) -> anyhow::Result<u8> {
+    let groups = clients.security_groups_in(region);
+    let logs = clients.flow_logs_in(region);
+    let request = Request {
+        region,
+        days: options.days,
+        now: chrono::Utc::now().timestamp(),
+        quota: options.quota,
+        max_records: MAX_RECORDS,
+        ranges: AwsRanges::pinned(),
+    };
+    let proposal = egress_guard_core::recommend(group_id, &request, settings, &groups, &logs).await?;
+    if !options.apply {
+        println!("{}", if options.json { proposal.to_json() } else { proposal.text() });
+        return Ok(0);
+    }
+    if !proposal.applicable() {
+        let gaps: Vec<String> = proposal.gaps.iter().filter(|g| g.blocks_apply()).map(|g| g.text()).collect();
+        eprintln!("{}", proposal.text());
+        anyhow::bail!("not applied: the evidence has gaps that could hide needed traffic: {}", gaps.join("; "));
+    }
+    logs.authorize(group_id, &proposal.rules()).await?;
+    if !options.json {
+        println!("{}\nAuthorized {} rules on {group_id}.\n", proposal.text(), proposal.rules.len());
+    }
+    let trigger = manual(group_id, region, "recommend --apply")?;
+    let proposal = options.json.then_some(&proposal);
+    run::run(clients, &trigger, settings, options.topic_arn.as_deref(), options.json, proposal).await
+}

@@ -1,0 +1,349 @@
+//! VPC Flow Log records: a log's own format (`LogFormat`, or an S3 file's header line), its records parsed, and
+//! which of them are traffic a network interface started (the only traffic an egress rule is needed for).
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use crate::Error;
+use crate::model::{PortRange, Protocol};
+
+/// AWS's default format (version 2), used when a flow log names none.
+pub const DEFAULT_FORMAT: &str = "${version} ${account-id} ${interface-id} ${srcaddr} ${dstaddr} ${srcport} ${dstport} \
+                                  ${protocol} ${packets} ${bytes} ${start} ${end} ${action} ${log-status}";
+
+/// The fields a record must carry to tell a destination, its protocol and port.
+const REQUIRED: [&str; 4] = ["srcaddr", "dstaddr", "dstport", "protocol"];
+
+/// TCP flags as flow logs report them (OR-ed over the aggregation interval; a bare ACK is not reported).
+const SYN: u16 = 2;
+const SYN_ACK: u16 = 18;
+
+/// Where each field sits in a record of one log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Format {
+    fields: Vec<String>,
+}
+
+impl Format {
+    /// Parses a flow log's `LogFormat` (`${field} ${field} …`); an empty one is AWS's default.
+    pub fn parse(log_format: &str) -> Result<Format, Error> {
+        let text = if log_format.trim().is_empty() { DEFAULT_FORMAT } else { log_format };
+        let fields = text
+            .split_whitespace()
+            .map(|token| {
+                token.strip_prefix("${").and_then(|t| t.strip_suffix('}')).map(str::to_owned).ok_or_else(|| {
+                    Error::InvalidFlowLogFormat { format: text.chars().take(200).collect(), why: format!("{token:?}") }
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Format::checked(fields, text)
+    }
+
+    /// Parses the header line that starts each plain-text file a flow log writes to S3 (`version account-id …`).
+    pub fn from_header(line: &str) -> Result<Format, Error> {
+        Format::checked(line.split_whitespace().map(str::to_owned).collect(), line)
+    }
+
+    fn checked(fields: Vec<String>, text: &str) -> Result<Format, Error> {
+        match REQUIRED.iter().find(|name| !fields.iter().any(|f| f == *name)) {
+            Some(missing) => Err(Error::InvalidFlowLogFormat {
+                format: text.chars().take(200).collect(),
+                why: format!("it has no `{missing}`, which a proposal needs"),
+            }),
+            None => Ok(Format { fields }),
+        }
+    }
+
+    fn index(&self, name: &str) -> Option<usize> {
+        self.fields.iter().position(|f| f == name)
+    }
+
+    /// One record (a line of space-separated values, `-` for none). `None`: the line does not have the format's
+    /// shape (a header repeated, a truncated line).
+    pub fn record(&self, line: &str) -> Option<Record> {
+        let values: Vec<&str> = line.split_whitespace().collect();
+        if values.len() != self.fields.len() {
+            return None;
+        }
+        let get = |name: &str| self.index(name).map(|i| values[i]).filter(|v| *v != "-");
+        let addr = |name: &str| get(name).and_then(|v| v.parse::<IpAddr>().ok());
+        let number = |name: &str| get(name).and_then(|v| v.parse::<u32>().ok());
+        let protocol = u8::try_from(number("protocol")?).ok()?;
+        Some(Record {
+            interface_id: get("interface-id").map(str::to_owned),
+            srcaddr: addr("srcaddr"),
+            dstaddr: addr("dstaddr"),
+            pkt_srcaddr: addr("pkt-srcaddr"),
+            pkt_dstaddr: addr("pkt-dstaddr"),
+            srcport: number("srcport").and_then(|p| u16::try_from(p).ok()),
+            dstport: number("dstport").and_then(|p| u16::try_from(p).ok()),
+            protocol,
+            start: get("start").and_then(|v| v.parse().ok()),
+            action: match get("action") {
+                Some("ACCEPT") => Some(Action::Accept),
+                Some("REJECT") => Some(Action::Reject),
+                _ => None,
+            },
+            log_status: match get("log-status") {
+                Some("NODATA") => LogStatus::NoData,
+                Some("SKIPDATA") => LogStatus::SkipData,
+                _ => LogStatus::Ok,
+            },
+            tcp_flags: number("tcp-flags").and_then(|f| u16::try_from(f).ok()),
+            flow_direction: match get("flow-direction") {
+                Some("egress") => Some(Direction::Egress),
+                Some("ingress") => Some(Direction::Ingress),
+                _ => None,
+            },
+            aws_service: get("pkt-dst-aws-service").map(str::to_owned),
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Accept,
+    Reject,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogStatus {
+    Ok,
+    NoData,
+    SkipData,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    Ingress,
+    Egress,
+}
+
+/// One flow log record, as far as its format tells.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub interface_id: Option<String>,
+    pub srcaddr: Option<IpAddr>,
+    pub dstaddr: Option<IpAddr>,
+    pub pkt_srcaddr: Option<IpAddr>,
+    pub pkt_dstaddr: Option<IpAddr>,
+    pub srcport: Option<u16>,
+    pub dstport: Option<u16>,
+    pub protocol: u8,
+    pub start: Option<i64>,
+    pub action: Option<Action>,
+    pub log_status: LogStatus,
+    pub tcp_flags: Option<u16>,
+    pub flow_direction: Option<Direction>,
+    pub aws_service: Option<String>,
+}
+
+/// Traffic an interface started: what an egress rule has to allow.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Flow {
+    pub protocol: Protocol,
+    /// The destination port, for TCP and UDP.
+    pub port: Option<u16>,
+    pub destination: IpAddr,
+    /// `pkt-dst-aws-service`, where the format has it.
+    pub aws_service: Option<String>,
+}
+
+/// What a record is to the interface it was read for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Accepted traffic the interface started.
+    Started(Flow),
+    /// The interface's answer to a connection someone else started: security groups are stateful, it needs no rule.
+    Reply,
+    /// Traffic into the interface.
+    Inbound,
+    /// Rejected: evidence of what was tried, never of what is needed.
+    Rejected,
+    /// `SKIPDATA`: records the capture window lost.
+    Skipped,
+    /// `NODATA`: nothing flowed.
+    NoData,
+    /// To an address flow logs never record and no rule governs (DNS resolver, metadata, time sync).
+    LinkLocal,
+    /// Neither the interface's address nor a direction tells which way it went.
+    Unattributed,
+}
+
+/// The protocols and ports a group accepts inbound: replies to those connections come back out from these ports.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Inbound {
+    pub rules: Vec<(Protocol, Option<PortRange>)>,
+}
+
+impl Inbound {
+    fn accepts(&self, protocol: Protocol, port: Option<u16>) -> bool {
+        self.rules.iter().any(|(p, ports)| match (p, port, ports) {
+            (Protocol::All, _, _) => true,
+            (p, Some(port), Some(range)) if *p == protocol => {
+                range.from <= i32::from(port) && i32::from(port) <= range.to
+            }
+            (p, _, _) => *p == protocol && !protocol.has_ports(),
+        })
+    }
+}
+
+/// Tells what `record` is to an interface with `addresses`, in a group that accepts `inbound`.
+pub fn classify(record: &Record, addresses: &BTreeSet<IpAddr>, inbound: &Inbound) -> Kind {
+    match record.log_status {
+        LogStatus::SkipData => return Kind::Skipped,
+        LogStatus::NoData => return Kind::NoData,
+        LogStatus::Ok => {}
+    }
+    let (Some(src), Some(dst)) = (record.pkt_srcaddr.or(record.srcaddr), record.pkt_dstaddr.or(record.dstaddr)) else {
+        return Kind::Unattributed;
+    };
+    if record.action == Some(Action::Reject) {
+        return Kind::Rejected;
+    }
+    let direction = record.flow_direction.or_else(|| {
+        let mine = |a: &IpAddr| addresses.contains(a);
+        match (mine(&src) || record.srcaddr.is_some_and(|a| mine(&a)), mine(&dst)) {
+            (true, false) => Some(Direction::Egress),
+            (false, true) => Some(Direction::Ingress),
+            _ => None,
+        }
+    });
+    match direction {
+        None => return Kind::Unattributed,
+        Some(Direction::Ingress) => return Kind::Inbound,
+        Some(Direction::Egress) => {}
+    }
+    let protocol = Protocol::parse(&record.protocol.to_string()).unwrap_or(Protocol::Number(record.protocol));
+    let flags = record.tcp_flags.filter(|_| protocol == Protocol::Tcp).unwrap_or(0);
+    let reply = if flags & SYN_ACK == SYN_ACK {
+        true
+    } else if flags & SYN == SYN {
+        false
+    } else {
+        // No handshake seen in this record: a reply leaves from a port the group accepts inbound.
+        let port = if protocol.has_ports() { record.srcport } else { None };
+        inbound.accepts(protocol, port)
+    };
+    if reply {
+        return Kind::Reply;
+    }
+    if is_link_local_service(dst) {
+        return Kind::LinkLocal;
+    }
+    let port = if protocol.has_ports() { record.dstport } else { None };
+    Kind::Started(Flow { protocol, port, destination: dst, aws_service: record.aws_service.clone() })
+}
+
+/// The addresses of the Amazon DNS resolver, instance metadata, Amazon Time Sync and Windows activation on the
+/// instance's own link: flow logs do not record them and security groups do not govern them.
+pub fn is_link_local_service(addr: IpAddr) -> bool {
+    match addr {
+        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V6(v6) => v6.segments()[0] == 0xfd00 && v6.segments()[1] == 0x0ec2,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn format() -> Format {
+        Format::parse(
+            "${version} ${interface-id} ${srcaddr} ${dstaddr} ${srcport} ${dstport} ${protocol} ${action} \
+             ${log-status} ${tcp-flags} ${flow-direction} ${pkt-dstaddr} ${pkt-dst-aws-service}",
+        )
+        .unwrap()
+    }
+
+    fn mine() -> BTreeSet<IpAddr> {
+        ["10.0.1.5".parse().unwrap()].into()
+    }
+
+    fn inbound_https() -> Inbound {
+        Inbound { rules: vec![(Protocol::Tcp, Some(PortRange::new(443, 443)))] }
+    }
+
+    fn kind(line: &str) -> Kind {
+        classify(&format().record(line).unwrap(), &mine(), &inbound_https())
+    }
+
+    #[test]
+    fn the_default_format_is_used_when_a_log_names_none() {
+        let format = Format::parse("").unwrap();
+        let record = format
+            .record(
+                "2 123456789012 eni-0a1b2c3d 10.0.1.5 203.0.113.9 49152 443 6 10 840 1700000000 1700000060 ACCEPT OK",
+            )
+            .unwrap();
+        assert_eq!(record.dstport, Some(443));
+        assert_eq!(record.start, Some(1_700_000_000));
+        let flow = Flow {
+            protocol: Protocol::Tcp,
+            port: Some(443),
+            destination: "203.0.113.9".parse().unwrap(),
+            aws_service: None,
+        };
+        assert_eq!(classify(&record, &mine(), &Inbound::default()), Kind::Started(flow));
+    }
+
+    #[test]
+    fn an_s3_header_line_is_a_format() {
+        let format =
+            Format::from_header("version account-id interface-id srcaddr dstaddr srcport dstport protocol").unwrap();
+        assert!(format.record("2 123456789012 eni-0a1b2c3d 10.0.1.5 10.0.2.7 40000 5432 6").is_some());
+    }
+
+    #[test]
+    fn a_format_without_a_destination_port_is_refused_by_name() {
+        let err = Format::parse("${srcaddr} ${dstaddr} ${protocol}").unwrap_err();
+        assert!(err.to_string().contains("dstport"), "{err}");
+        assert!(Format::parse("${srcaddr} dstaddr").is_err());
+    }
+
+    #[test]
+    fn handshake_flags_tell_who_started_a_connection() {
+        let started = kind("5 eni-0a1b2c3d 10.0.1.5 203.0.113.9 49152 443 6 ACCEPT OK 3 egress - -");
+        assert!(matches!(started, Kind::Started(Flow { port: Some(443), .. })), "{started:?}");
+        // SYN-ACK leaving the interface: it answered someone, even from a port it does not accept inbound.
+        assert_eq!(kind("5 eni-0a1b2c3d 10.0.1.5 198.51.100.4 8080 50000 6 ACCEPT OK 19 egress - -"), Kind::Reply);
+    }
+
+    #[test]
+    fn without_flags_a_reply_leaves_from_a_port_the_group_accepts() {
+        assert_eq!(kind("5 eni-0a1b2c3d 10.0.1.5 198.51.100.4 443 50000 6 ACCEPT OK 0 egress - -"), Kind::Reply);
+        let started = kind("5 eni-0a1b2c3d 10.0.1.5 198.51.100.4 50000 443 6 ACCEPT OK 0 egress - -");
+        assert!(matches!(started, Kind::Started(_)), "{started:?}");
+    }
+
+    #[test]
+    fn rejected_skipped_inbound_and_link_local_records_are_not_need() {
+        assert_eq!(kind("5 eni-0a1b2c3d 10.0.1.5 203.0.113.9 49152 443 6 REJECT OK 2 egress - -"), Kind::Rejected);
+        assert_eq!(kind("5 eni-0a1b2c3d - - - - 6 - SKIPDATA - - - -"), Kind::Skipped);
+        assert_eq!(kind("5 eni-0a1b2c3d 203.0.113.9 10.0.1.5 49152 22 6 ACCEPT OK 2 ingress - -"), Kind::Inbound);
+        assert_eq!(kind("5 eni-0a1b2c3d 10.0.1.5 169.254.169.254 49152 80 6 ACCEPT OK 2 egress - -"), Kind::LinkLocal);
+        assert_eq!(kind("5 eni-0a1b2c3d 2001:db8::5 fd00:ec2::254 49152 80 6 ACCEPT OK 2 egress - -"), Kind::LinkLocal);
+    }
+
+    #[test]
+    fn without_a_direction_the_interface_address_tells_it() {
+        let format = Format::parse("").unwrap();
+        let record = |line: &str| format.record(line).unwrap();
+        let out = record("2 1 eni-0a1b2c3d 10.0.1.5 203.0.113.9 49152 443 6 1 1 1 1 ACCEPT OK");
+        assert!(matches!(classify(&out, &mine(), &Inbound::default()), Kind::Started(_)));
+        let into = record("2 1 eni-0a1b2c3d 203.0.113.9 10.0.1.5 49152 22 6 1 1 1 1 ACCEPT OK");
+        assert_eq!(classify(&into, &mine(), &Inbound::default()), Kind::Inbound);
+        let neither = record("2 1 eni-0a1b2c3d 10.9.9.9 203.0.113.9 49152 443 6 1 1 1 1 ACCEPT OK");
+        assert_eq!(classify(&neither, &mine(), &Inbound::default()), Kind::Unattributed);
+    }
+
+    #[test]
+    fn the_packet_destination_and_service_are_kept() {
+        let Kind::Started(flow) = kind("5 eni-0a1b2c3d 10.0.1.5 10.0.0.9 49152 443 6 ACCEPT OK 2 egress 52.218.1.1 S3")
+        else {
+            panic!("not started")
+        };
+        assert_eq!(flow.destination, "52.218.1.1".parse::<IpAddr>().unwrap());
+        assert_eq!(flow.aws_service.as_deref(), Some("S3"));
+    }
+}
