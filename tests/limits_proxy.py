@@ -5,6 +5,9 @@ Rejected, with AWS's own error code (moto is kinder):
 - SNS Publish: a subject of 100 characters or more, with a character outside printable ASCII, or starting with a space;
   a message plus its attributes over 256 KiB; more than 10 message attributes; an attribute with an empty value.
 - DynamoDB: an expression (update, condition, projection, key condition, filter) over 4 KB.
+- CloudWatch Logs FilterLogEvents: more than 100 `logStreamNames`, names and `logStreamNamePrefix` together, a `limit`
+  over 10,000.
+- EC2 AuthorizeSecurityGroupEgress: a rule description over 255 characters or with a character EC2 does not allow.
 
 Faults: POST /egress-guard-limits/inject with {"operation": "DescribeSecurityGroups", "times": 2, "status": 400,
 "body": "<Response>...</Response>", "contains": "sg-0123"} answers the next `times` matching calls with that response
@@ -15,6 +18,7 @@ Usage: python limits_proxy.py LISTEN_PORT MOTO_PORT (binds 127.0.0.1 only).
 
 import http.client
 import json
+import re
 import sys
 import threading
 import urllib.parse
@@ -38,6 +42,31 @@ def operation(headers, body):
         return target.rsplit(".", 1)[-1], None
     form = urllib.parse.parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
     return form.get("Action", [""])[0], form
+
+
+EC2_DESCRIPTION = re.compile(r"^[a-zA-Z0-9. _\-:/()#,@\[\]+=&;{}!$*]{0,255}$")
+
+
+def logs_problem(name, body):
+    if name != "FilterLogEvents":
+        return None
+    request = json.loads(body or b"{}")
+    names = request.get("logStreamNames")
+    if names is not None and not 1 <= len(names) <= 100:
+        return f"logStreamNames must hold 1 to 100 names: {len(names)}"
+    if names is not None and request.get("logStreamNamePrefix") is not None:
+        return "logStreamNames and logStreamNamePrefix cannot both be specified"
+    if request.get("limit", 1) > 10000:
+        return "limit must be at most 10000"
+    return None
+
+
+def ec2_authorize_problem(form):
+    for key, values in form.items():
+        if key.startswith("IpPermissions.") and key.endswith(".Description"):
+            if not EC2_DESCRIPTION.match(values[0]):
+                return f"Invalid rule description: {values[0]!r} (255 characters of a-zA-Z0-9. _-:/()#,@[]+=&;{{}}!$*)"
+    return None
 
 
 def sns_publish_problem(form):
@@ -79,9 +108,15 @@ def query_error(code, message):
     return 400, "text/xml", body.encode()
 
 
-def json_error(code, message):
+def json_error(code, message, version="1.0"):
     body = json.dumps({"__type": f"com.amazon.coral.validate#{code}", "message": message})
-    return 400, "application/x-amz-json-1.0", body.encode()
+    return 400, f"application/x-amz-json-{version}", body.encode()
+
+
+def ec2_error(code, message):
+    body = (f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors>"
+            "<RequestID>limits-proxy</RequestID></Response>")
+    return 400, "text/xml", body.encode()
 
 
 class Proxy(BaseHTTPRequestHandler):
@@ -120,6 +155,14 @@ class Proxy(BaseHTTPRequestHandler):
             problem = dynamodb_problem(body)
             if problem:
                 answer = json_error("ValidationException", problem)
+        elif self.headers.get("X-Amz-Target", "").startswith("Logs_"):
+            problem = logs_problem(name, body)
+            if problem:
+                answer = json_error("InvalidParameterException", problem, "1.1")
+        elif name == "AuthorizeSecurityGroupEgress" and form is not None:
+            problem = ec2_authorize_problem(form)
+            if problem:
+                answer = ec2_error("InvalidParameterValue", problem)
         if problem:
             with lock:
                 rejected.append({"operation": name, "problem": problem})

@@ -376,6 +376,135 @@ ec2.authorize_security_group_egress(GroupId=opts["--group-id"], IpPermissions=js
     }
 }
 
+/// Network interfaces and their VPC Flow Logs, with records written as AWS writes them (moto keeps a flow log's
+/// metadata and writes no record).
+impl World {
+    pub async fn subnet(&self, vpc: &str, cidr: &str) -> String {
+        let out = self.ec2.create_subnet().vpc_id(vpc).cidr_block(cidr).send().await.unwrap();
+        out.subnet().unwrap().subnet_id().unwrap().to_owned()
+    }
+
+    /// A network interface in `subnet` with `ip`, using `groups`.
+    pub async fn interface(&self, subnet: &str, groups: &[&str], ip: &str) -> String {
+        let groups = groups.iter().map(|g| g.to_string()).collect();
+        let out = self
+            .ec2
+            .create_network_interface()
+            .subnet_id(subnet)
+            .set_groups(Some(groups))
+            .private_ip_address(ip)
+            .send()
+            .await
+            .unwrap();
+        out.network_interface().unwrap().network_interface_id().unwrap().to_owned()
+    }
+
+    /// A flow log of `resource` (an interface, subnet or VPC) to the CloudWatch Logs group `log_group`, in `format`
+    /// (AWS's default when `None`).
+    pub async fn cloudwatch_flow_log(&self, resource: &str, log_group: &str, format: Option<&str>) -> String {
+        let logs = aws_sdk_cloudwatchlogs::Client::new(&self.config);
+        let _ = logs.create_log_group().log_group_name(log_group).send().await;
+        let out = self
+            .ec2
+            .create_flow_logs()
+            .resource_ids(resource)
+            .resource_type(flow_resource_type(resource))
+            .traffic_type(aws_sdk_ec2::types::TrafficType::All)
+            .log_group_name(log_group)
+            .deliver_logs_permission_arn("arn:aws:iam::123456789012:role/flow-logs-delivery")
+            .set_log_format(format.map(str::to_owned))
+            .send()
+            .await
+            .unwrap();
+        out.flow_log_ids()[0].clone()
+    }
+
+    /// Writes `lines` to `interface`'s stream (`<eni>-all`) of `log_group`, stamped a minute apart up to now.
+    pub async fn put_flow_records(&self, log_group: &str, interface: &str, lines: &[String]) {
+        let logs = aws_sdk_cloudwatchlogs::Client::new(&self.config);
+        let stream = format!("{interface}-all");
+        let _ = logs.create_log_stream().log_group_name(log_group).log_stream_name(&stream).send().await;
+        let now = chrono::Utc::now().timestamp_millis();
+        let n = lines.len() as i64;
+        let events = lines.iter().enumerate().map(|(i, line)| {
+            let at = now - (n - i as i64) * 60_000;
+            aws_sdk_cloudwatchlogs::types::InputLogEvent::builder().timestamp(at).message(line).build().unwrap()
+        });
+        let out = logs
+            .put_log_events()
+            .log_group_name(log_group)
+            .log_stream_name(&stream)
+            .set_log_events(Some(events.collect()))
+            .send()
+            .await
+            .unwrap();
+        assert!(out.rejected_log_events_info().is_none(), "moto dropped records: {out:?}");
+    }
+
+    /// A flow log of `resource` to the S3 bucket `bucket` (created here), in AWS's default format.
+    pub async fn s3_flow_log(&self, resource: &str, bucket: &str) -> String {
+        let s3 = self.s3();
+        let location = aws_sdk_s3::types::BucketLocationConstraint::from(REGION);
+        let config = aws_sdk_s3::types::CreateBucketConfiguration::builder().location_constraint(location).build();
+        let _ = s3.create_bucket().bucket(bucket).create_bucket_configuration(config).send().await;
+        let out = self
+            .ec2
+            .create_flow_logs()
+            .resource_ids(resource)
+            .resource_type(flow_resource_type(resource))
+            .traffic_type(aws_sdk_ec2::types::TrafficType::All)
+            .log_destination_type(aws_sdk_ec2::types::LogDestinationType::S3)
+            .log_destination(format!("arn:aws:s3:::{bucket}"))
+            .send()
+            .await
+            .unwrap();
+        out.flow_log_ids()[0].clone()
+    }
+
+    /// One gzip file of `flow_log`'s records under AWS's key layout for today, its header line first.
+    pub async fn put_flow_file(&self, bucket: &str, flow_log: &str, header: &str, lines: &[String]) {
+        use std::io::Write;
+        let now = chrono::Utc::now();
+        let account = "123456789012";
+        let key = format!(
+            "AWSLogs/{account}/vpcflowlogs/{REGION}/{}/{account}_vpcflowlogs_{REGION}_{flow_log}_{}_{:08x}.log.gz",
+            now.format("%Y/%m/%d"),
+            now.format("%Y%m%dT%H%MZ"),
+            lines.len()
+        );
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        writeln!(gz, "{header}").unwrap();
+        for line in lines {
+            writeln!(gz, "{line}").unwrap();
+        }
+        let body = gz.finish().unwrap();
+        self.s3().put_object().bucket(bucket).key(key).body(body.into()).send().await.unwrap();
+    }
+
+    fn s3(&self) -> aws_sdk_s3::Client {
+        aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&self.config).force_path_style(true).build())
+    }
+
+    /// The id and entries of an AWS-managed prefix list of the region, by the end of its name (`s3`, `dynamodb`).
+    pub async fn managed_prefix_list(&self, service: &str) -> (String, Vec<String>) {
+        let lists = self.ec2.describe_managed_prefix_lists().send().await.unwrap();
+        let name = format!("com.amazonaws.{REGION}.{service}");
+        let list = lists.prefix_lists().iter().find(|l| l.prefix_list_name() == Some(name.as_str())).unwrap();
+        let id = list.prefix_list_id().unwrap().to_owned();
+        let entries = self.ec2.get_managed_prefix_list_entries().prefix_list_id(&id).send().await.unwrap();
+        (id, entries.entries().iter().filter_map(|e| e.cidr().map(str::to_owned)).collect())
+    }
+}
+
+fn flow_resource_type(resource: &str) -> aws_sdk_ec2::types::FlowLogsResourceType {
+    use aws_sdk_ec2::types::FlowLogsResourceType as T;
+    match resource.split('-').next() {
+        Some("eni") => T::NetworkInterface,
+        Some("subnet") => T::Subnet,
+        _ => T::Vpc,
+    }
+}
+
 /// An egress permission: `perm("tcp", Some((443, 443)), &["0.0.0.0/0"], &[])`.
 pub fn perm(protocol: &str, ports: Option<(i32, i32)>, v4: &[&str], v6: &[&str]) -> IpPermission {
     IpPermission::builder()

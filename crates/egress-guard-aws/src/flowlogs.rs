@@ -38,7 +38,10 @@ impl AwsFlowLogs {
         AwsFlowLogs {
             ec2: aws_sdk_ec2::Client::new(config),
             logs: aws_sdk_cloudwatchlogs::Client::new(config),
-            s3: aws_sdk_s3::Client::new(config),
+            // A custom endpoint (an emulator, a gateway) serves buckets by path, not by host name.
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(config).force_path_style(config.endpoint_url().is_some()).build(),
+            ),
             region: config.region().map(ToString::to_string).unwrap_or_default(),
             deadline: None,
         }

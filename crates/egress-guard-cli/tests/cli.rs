@@ -251,3 +251,164 @@ async fn audit_reports_split_ranges_as_their_own_kind_in_table_and_json() {
     let report: Value = serde_json::from_str(&revoking).unwrap();
     assert_eq!(report["summary"]["to_revoke"], 2, "{revoking}");
 }
+
+/// A flow-log line of the custom (version 5) format the recommendation test writes to CloudWatch Logs.
+const V5_FORMAT: &str = "${version} ${interface-id} ${srcaddr} ${dstaddr} ${srcport} ${dstport} ${protocol} ${start} \
+                         ${end} ${action} ${log-status} ${tcp-flags} ${flow-direction} ${pkt-dstaddr} ${pkt-dst-aws-service}";
+const V2_HEADER: &str = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status";
+
+/// Seeds a group used by two interfaces (and a third interface of another group as noise), with open egress and
+/// HTTPS accepted inbound; interface A logs to CloudWatch Logs in a custom format, the subnet logs to S3 in AWS's
+/// default format. The records: flows started (to the VPC, the Internet over IPv4 and IPv6, S3 through its
+/// prefix list), replies (by TCP flags and by the port the group accepts), inbound, rejected, SKIPDATA, metadata,
+/// and the noise interface's own traffic. Returns (world, group, interface A, interface B, S3 prefix list id).
+async fn observed_group() -> (World, String, String, String, String) {
+    let w = World::start().await;
+    let vpc = w.dual_stack_vpc().await;
+    let subnet = w.subnet(&vpc, "10.0.1.0/24").await;
+    let group = w.group(&vpc, "app").await;
+    let inbound = perm("tcp", Some((443, 443)), &["0.0.0.0/0"], &[]);
+    w.ec2.authorize_security_group_ingress().group_id(&group).ip_permissions(inbound).send().await.unwrap();
+    let other = w.group(&vpc, "other").await;
+    let a = w.interface(&subnet, &[&group], "10.0.1.10").await;
+    let b = w.interface(&subnet, &[&group], "10.0.1.11").await;
+    let noise = w.interface(&subnet, &[&other], "10.0.1.12").await;
+    let (s3_list, s3_cidrs) = w.managed_prefix_list("s3").await;
+    let s3_address = s3_cidrs[0].split('/').next().unwrap().to_owned();
+
+    let t = chrono::Utc::now().timestamp() - 3600;
+    let v5 =
+        |src: &str, dst: &str, sport: u16, dport: u16, proto: u8, action: &str, flags: u16, dir: &str, svc: &str| {
+            format!("5 {a} {src} {dst} {sport} {dport} {proto} {t} {} {action} OK {flags} {dir} {dst} {svc}", t + 60)
+        };
+    w.cloudwatch_flow_log(&a, "/vpc/flow/app", Some(V5_FORMAT)).await;
+    w.put_flow_records(
+        "/vpc/flow/app",
+        &a,
+        &[
+            v5("10.0.1.10", "10.0.2.50", 40001, 5432, 6, "ACCEPT", 2, "egress", "-"),
+            v5("10.0.1.10", "203.0.113.10", 40002, 443, 6, "ACCEPT", 3, "egress", "-"),
+            v5("10.0.1.10", "203.0.113.11", 40003, 443, 6, "ACCEPT", 2, "egress", "-"),
+            v5("10.0.1.10", &s3_address, 40004, 443, 6, "ACCEPT", 2, "egress", "S3"),
+            v5("2001:db8::10", "2606:4700::1111", 40005, 53, 17, "ACCEPT", 0, "egress", "-"),
+            // Replies: a SYN-ACK leaving, and a reply from the port the group accepts inbound (no handshake seen).
+            v5("10.0.1.10", "198.51.100.7", 443, 50123, 6, "ACCEPT", 18, "egress", "-"),
+            v5("10.0.1.10", "198.51.100.8", 443, 50124, 6, "ACCEPT", 0, "egress", "-"),
+            v5("198.51.100.7", "10.0.1.10", 50123, 443, 6, "ACCEPT", 2, "ingress", "-"),
+            v5("10.0.1.10", "192.0.2.66", 40006, 25, 6, "REJECT", 2, "egress", "-"),
+            v5("10.0.1.10", "169.254.169.254", 40007, 80, 6, "ACCEPT", 2, "egress", "-"),
+            format!("5 {a} - - - - - {t} {} - SKIPDATA - - - -", t + 60),
+        ],
+    )
+    .await;
+    let s3_log = w.s3_flow_log(&subnet, "flow-logs-app").await;
+    let v2 = |eni: &str, src: &str, dst: &str, sport: u16, dport: u16| {
+        format!("2 123456789012 {eni} {src} {dst} {sport} {dport} 6 10 840 {t} {} ACCEPT OK", t + 60)
+    };
+    w.put_flow_file(
+        "flow-logs-app",
+        &s3_log,
+        V2_HEADER,
+        &[
+            v2(&b, "10.0.1.11", "10.0.3.9", 41000, 6379),
+            v2(&b, "10.0.1.11", "203.0.113.10", 41001, 443),
+            v2(&b, "10.0.1.11", "198.51.100.9", 443, 51000),
+            v2(&a, "10.0.1.10", "203.0.113.10", 40008, 443),
+            v2(&noise, "10.0.1.12", "192.0.2.200", 42000, 8443),
+        ],
+    )
+    .await;
+    (w, group, a, b, s3_list)
+}
+
+#[tokio::test]
+async fn recommend_proposes_what_the_interfaces_started_and_apply_leaves_exactly_that() {
+    let (w, group, a, b, s3_list) = observed_group().await;
+
+    let (code, stdout, stderr) = egress_guard(&w.moto, &["recommend", "--group-id", &group, "--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let proposal: Value = serde_json::from_str(&stdout).unwrap();
+    let rules: Vec<Value> = proposal["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let rule: egress_guard_core::EgressRule = serde_json::from_value(p["rule"].clone()).unwrap();
+            json!([rule.to_string(), p["flows"], p["basis"]["kind"]])
+        })
+        .collect();
+    assert_eq!(
+        rules,
+        vec![
+            json!(["tcp 443 to 203.0.113.10/31", 4, "observed"]),
+            json!([format!("tcp 443 to {s3_list}"), 1, "prefix_list"]),
+            json!(["tcp 5432 to 10.0.0.0/16", 1, "vpc"]),
+            json!(["tcp 6379 to 10.0.0.0/16", 1, "vpc"]),
+            json!(["udp 53 to 2606:4700::1111/128", 1, "observed"]),
+        ],
+        "{stdout}"
+    );
+    let coverage =
+        |eni: &str| proposal["interfaces"].as_array().unwrap().iter().find(|c| c["interface_id"] == eni).cloned();
+    let a_seen = coverage(&a).unwrap();
+    assert_eq!(
+        [
+            &a_seen["started"],
+            &a_seen["replies"],
+            &a_seen["inbound"],
+            &a_seen["rejected"],
+            &a_seen["skipped"],
+            &a_seen["link_local"]
+        ],
+        [&json!(6), &json!(2), &json!(1), &json!(1), &json!(1), &json!(1)],
+        "{a_seen}"
+    );
+    let b_seen = coverage(&b).unwrap();
+    assert_eq!([&b_seen["started"], &b_seen["replies"]], [&json!(2), &json!(1)], "{b_seen}");
+    let open: Vec<String> = proposal["open_rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_value::<egress_guard_core::EgressRule>(r.clone()).unwrap().to_string())
+        .collect();
+    assert_eq!(open, ["all traffic to 0.0.0.0/0", "all traffic to ::/0"]);
+    let gaps: Vec<&str> = proposal["gaps"].as_array().unwrap().iter().map(|g| g["kind"].as_str().unwrap()).collect();
+    assert!(!gaps.iter().any(|g| ["no_flow_logs", "unread", "truncated", "does_not_fit"].contains(g)), "{gaps:?}");
+    assert!(gaps.contains(&"skipped"), "the SKIPDATA record is told as a gap: {gaps:?}");
+
+    let (code, stdout, stderr) =
+        egress_guard(&w.moto, &["recommend", "--group-id", &group, "--apply", "--format", "json"]);
+    assert_eq!(code, 0, "{stderr}\n{stdout}");
+    let applied: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(applied["response"]["results"][0]["outcome"], "remediated", "{stdout}");
+    let mut after = w.egress(&group).await;
+    after.sort();
+    let mut want = vec![
+        "tcp 443 to 203.0.113.10/31".to_owned(),
+        format!("tcp 443 to {s3_list}"),
+        "tcp 5432 to 10.0.0.0/16".to_owned(),
+        "tcp 6379 to 10.0.0.0/16".to_owned(),
+        "udp 53 to 2606:4700::1111/128".to_owned(),
+    ];
+    want.sort();
+    assert_eq!(after, want, "the group holds exactly the proposal and nothing open");
+}
+
+#[tokio::test]
+async fn recommend_without_flow_logs_says_so_and_refuses_to_apply() {
+    let w = World::start().await;
+    let vpc = w.dual_stack_vpc().await;
+    let subnet = w.subnet(&vpc, "10.0.1.0/24").await;
+    let group = w.group(&vpc, "dark").await;
+    w.interface(&subnet, &[&group], "10.0.1.20").await;
+
+    let (code, stdout, stderr) = egress_guard(&w.moto, &["recommend", "--group-id", &group]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("No flow logs: enable them to get a proposal."), "{stdout}");
+    let (code, _, stderr) = egress_guard(&w.moto, &["recommend", "--group-id", &group, "--apply"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("has no flow logs"), "{stderr}");
+    let mut egress = w.egress(&group).await;
+    egress.sort();
+    assert_eq!(egress, ["all traffic to 0.0.0.0/0", "all traffic to ::/0"], "nothing authorized, nothing revoked");
+}

@@ -68,7 +68,17 @@ impl Format {
         let get = |name: &str| self.index(name).map(|i| values[i]).filter(|v| *v != "-");
         let addr = |name: &str| get(name).and_then(|v| v.parse::<IpAddr>().ok());
         let number = |name: &str| get(name).and_then(|v| v.parse::<u32>().ok());
-        let protocol = u8::try_from(number("protocol")?).ok()?;
+        let log_status = match get("log-status") {
+            Some("NODATA") => LogStatus::NoData,
+            Some("SKIPDATA") => LogStatus::SkipData,
+            _ => LogStatus::Ok,
+        };
+        // A NODATA or SKIPDATA record carries no protocol.
+        let protocol = match number("protocol").map(u8::try_from) {
+            Some(Ok(protocol)) => protocol,
+            None if log_status != LogStatus::Ok => 0,
+            _ => return None,
+        };
         Some(Record {
             interface_id: get("interface-id").map(str::to_owned),
             srcaddr: addr("srcaddr"),
@@ -84,11 +94,7 @@ impl Format {
                 Some("REJECT") => Some(Action::Reject),
                 _ => None,
             },
-            log_status: match get("log-status") {
-                Some("NODATA") => LogStatus::NoData,
-                Some("SKIPDATA") => LogStatus::SkipData,
-                _ => LogStatus::Ok,
-            },
+            log_status,
             tcp_flags: number("tcp-flags").and_then(|f| u16::try_from(f).ok()),
             flow_direction: match get("flow-direction") {
                 Some("egress") => Some(Direction::Egress),
