@@ -252,3 +252,49 @@ impl History for FakeHistory {
         Ok(Some(counts))
     }
 }
+
+/// Flow logs in memory: the interfaces that use the group, their flow logs and each log's records, the VPC around
+/// them; authorizes are recorded.
+#[derive(Debug, Default)]
+pub struct FakeFlowLogs {
+    pub interfaces: Vec<egress_guard_core::recommend::Interface>,
+    pub logs: Vec<egress_guard_core::recommend::FlowLog>,
+    pub records: BTreeMap<String, egress_guard_core::recommend::Records>,
+    pub network: egress_guard_core::recommend::Network,
+    pub authorized: Mutex<Vec<EgressRule>>,
+}
+
+impl egress_guard_core::FlowLogs for FakeFlowLogs {
+    type Error = FakeError;
+
+    async fn interfaces(&self, _: &str) -> Result<Vec<egress_guard_core::recommend::Interface>, FakeError> {
+        Ok(self.interfaces.clone())
+    }
+    async fn flow_logs(&self, ids: &[String]) -> Result<Vec<egress_guard_core::recommend::FlowLog>, FakeError> {
+        Ok(self.logs.iter().filter(|l| ids.contains(&l.resource_id)).cloned().collect())
+    }
+    async fn records(
+        &self,
+        log: &egress_guard_core::recommend::FlowLog,
+        _: &[&egress_guard_core::recommend::Interface],
+        _: egress_guard_core::recommend::Window,
+        limit: usize,
+    ) -> Result<egress_guard_core::recommend::Records, FakeError> {
+        let mut records = self.records.get(&log.id).cloned().unwrap_or_default();
+        let total: usize = records.batches.iter().map(|b| b.lines.len()).sum();
+        if total > limit {
+            records.truncated = true;
+            for batch in &mut records.batches {
+                batch.lines.truncate(limit);
+            }
+        }
+        Ok(records)
+    }
+    async fn network(&self, _: &str) -> Result<egress_guard_core::recommend::Network, FakeError> {
+        Ok(self.network.clone())
+    }
+    async fn authorize(&self, _: &str, rules: &[EgressRule]) -> Result<(), FakeError> {
+        self.authorized.lock().unwrap().extend_from_slice(rules);
+        Ok(())
+    }
+}
