@@ -917,3 +917,50 @@ async fn a_sweep_request_outside_the_guarded_accounts_and_regions_is_refused_wit
     let reports = sweep("123456789012", "eu-west-1").await;
     assert_eq!((reports.len(), groups.calls()[0]), (1, "list"), "the guarded account and region is swept");
 }
+
+/// With `EGRESS_GUARD_OBSERVED_EGRESS_DAYS` on, the notice of a group whose interface has flow logs carries what the
+/// interface was seen to start, as rules; a group whose interfaces have none gets one line, and both are remediated.
+#[tokio::test]
+async fn a_notice_carries_the_egress_the_groups_interfaces_were_seen_to_need() {
+    let c = Case::new().await;
+    let w = &c.world;
+    let subnet = w.subnet(&c.vpc, "10.0.1.0/24").await;
+    let seen = w.group(&c.vpc, "app").await;
+    let eni = w.interface(&subnet, &[&seen], "10.0.1.10").await;
+    let dark = w.group(&c.vpc, "dark").await;
+    w.interface(&subnet, &[&dark], "10.0.1.11").await;
+    w.cloudwatch_flow_log(&eni, "/vpc/flow/notice", None).await;
+    let t = chrono::Utc::now().timestamp() - 600;
+    let record = |dst: &str, sport: u16, dport: u16| {
+        format!("2 123456789012 {eni} 10.0.1.10 {dst} {sport} {dport} 6 10 840 {t} {} ACCEPT OK", t + 60)
+    };
+    w.put_flow_records("/vpc/flow/notice", &eni, &[record("10.0.9.9", 40000, 5432), record("203.0.113.10", 40001, 443)])
+        .await;
+
+    let settings = Settings { observed_egress_days: 7, ..Settings::default() };
+    let fleet = egress_guard_aws::Fleet::new(w.config.clone());
+    let notifier = SnsNotifier::new(aws_sdk_sns::Client::new(&w.config), &c.topic);
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    for group in [&seen, &dark] {
+        let mut event = event_for("authorize-egress-open-both", group);
+        event["time"] = now.clone().into();
+        event["detail"]["eventTime"] = now.clone().into();
+        let report = handle(event, &settings, None, (&fleet, &notifier, &NoHistory), || true).await.result.unwrap();
+        assert_eq!(only_outcome(report), Outcome::Remediated);
+    }
+    let notices = c.world.notices(&c.queue).await;
+    let text_of = |group: &str| {
+        let n = notices.iter().find(|n| n["MessageAttributes"]["group_id"]["Value"] == group).unwrap();
+        n["Message"].as_str().unwrap().to_owned()
+    };
+    let text = text_of(&seen);
+    assert!(
+        text.contains("Observed egress (flow logs, last 7 days): 2 rules would allow what the group's interfaces started:\n  tcp 443 to 203.0.113.10/32  (1 flows, observed)\n  tcp 5432 to 10.0.0.0/16  (1 flows, the VPC)\n"),
+        "{text}"
+    );
+    assert!(text.contains(&format!("egress-guard recommend --region eu-west-1 --group-id {seen} --days 7")), "{text}");
+    let dark_text = text_of(&dark);
+    let section: Vec<&str> = dark_text.lines().filter(|l| l.contains("Observed egress")).collect();
+    assert_eq!(section, ["Observed egress: no flow logs: enable them to get a proposal."], "{dark_text}");
+    assert!(w.egress(&seen).await.is_empty() && w.egress(&dark).await.is_empty());
+}
