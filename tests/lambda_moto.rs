@@ -934,8 +934,12 @@ async fn a_notice_carries_the_egress_the_groups_interfaces_were_seen_to_need() {
     let record = |dst: &str, sport: u16, dport: u16| {
         format!("2 123456789012 {eni} 10.0.1.10 {dst} {sport} {dport} 6 10 840 {t} {} ACCEPT OK", t + 60)
     };
-    w.put_flow_records("/vpc/flow/notice", &eni, &[record("10.0.9.9", 40000, 5432), record("203.0.113.10", 40001, 443)])
-        .await;
+    w.put_flow_records(
+        "/vpc/flow/notice",
+        &eni,
+        &[record("10.0.9.9", 40000, 5432), record("203.0.113.10", 40001, 443)],
+    )
+    .await;
 
     let settings = Settings { observed_egress_days: 7, ..Settings::default() };
     let fleet = egress_guard_aws::Fleet::new(w.config.clone());

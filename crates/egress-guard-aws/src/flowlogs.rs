@@ -47,6 +47,16 @@ impl AwsFlowLogs {
         }
     }
 
+    /// A reader over these clients, in `region`.
+    pub fn from_clients(
+        ec2: aws_sdk_ec2::Client,
+        logs: aws_sdk_cloudwatchlogs::Client,
+        s3: aws_sdk_s3::Client,
+        region: &str,
+    ) -> Self {
+        AwsFlowLogs { ec2, logs, s3, region: region.to_owned(), deadline: None }
+    }
+
     /// The same reader, whose calls all end within `budget` from now (then each fails as `budget`).
     pub fn within(&self, budget: Duration) -> Self {
         AwsFlowLogs { deadline: Some(Instant::now() + budget), ..self.clone() }

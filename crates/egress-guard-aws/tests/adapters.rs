@@ -438,3 +438,98 @@ async fn a_not_found_after_a_throttled_attempt_is_not_counted() {
     assert!(revoked.error.is_none() && revoked.removed.is_empty(), "{revoked:?}");
     assert_eq!(rule.num_calls(), 2);
 }
+
+mod flow_logs {
+    //! The flow-log reader against the answers AWS gives and moto does not: empty pages that still carry a token,
+    //! a read held to its limit, and an authorize of a rule that exists.
+
+    use aws_sdk_cloudwatchlogs::Client as Logs;
+    use aws_sdk_cloudwatchlogs::operation::describe_log_streams::DescribeLogStreamsOutput;
+    use aws_sdk_cloudwatchlogs::operation::filter_log_events::FilterLogEventsOutput;
+    use aws_sdk_cloudwatchlogs::types::{FilteredLogEvent, LogStream};
+    use aws_sdk_ec2::Client as Ec2;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use egress_guard_aws::AwsFlowLogs;
+    use egress_guard_core::ports::FlowLogs;
+    use egress_guard_core::recommend::{FlowLog, Interface, LogDestination, Window};
+
+    fn reader(ec2: Ec2, logs: Logs) -> AwsFlowLogs {
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::Config::builder()
+                .behavior_version_latest()
+                .region(aws_sdk_s3::config::Region::new("eu-west-1"))
+                .build(),
+        );
+        AwsFlowLogs::from_clients(ec2, logs, s3, "eu-west-1")
+    }
+
+    fn log() -> FlowLog {
+        FlowLog {
+            id: "fl-0a0a0a0a0a0a0a0a0".into(),
+            resource_id: "eni-0a0a0a0a0a0a0a0a0".into(),
+            traffic_type: "ALL".into(),
+            log_format: String::new(),
+            destination: LogDestination::CloudWatchLogs { log_group: "/flow".into() },
+            created_at: None,
+        }
+    }
+
+    fn page(lines: &[&str], token: Option<&str>) -> FilterLogEventsOutput {
+        let events = lines.iter().map(|l| FilteredLogEvent::builder().message(*l).build()).collect();
+        FilterLogEventsOutput::builder().set_events(Some(events)).set_next_token(token.map(str::to_owned)).build()
+    }
+
+    async fn read(pages: Vec<FilterLogEventsOutput>, limit: usize) -> egress_guard_core::recommend::Records {
+        let streams = mock!(Logs::describe_log_streams).then_output(|| {
+            DescribeLogStreamsOutput::builder()
+                .log_streams(LogStream::builder().log_stream_name("eni-0a0a0a0a0a0a0a0a0-all").build())
+                .build()
+        });
+        let mut filter = mock!(Logs::filter_log_events).sequence();
+        for p in pages {
+            filter = filter.output(move || p.clone());
+        }
+        let filter = filter.build();
+        let logs = mock_client!(aws_sdk_cloudwatchlogs, RuleMode::MatchAny, [&streams, &filter]);
+        let ec2 = mock_client!(aws_sdk_ec2, []);
+        let interface = Interface { id: "eni-0a0a0a0a0a0a0a0a0".into(), ..Interface::default() };
+        let window = Window { start: 1_790_000_000 - 86_400, end: 1_790_000_000 };
+        reader(ec2, logs).records(&log(), &[&interface], window, limit).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_search_goes_on_through_empty_pages_until_no_token_comes_back() {
+        let records =
+            read(vec![page(&[], Some("t1")), page(&["a"], Some("t2")), page(&[], Some("t3")), page(&["b"], None)], 100)
+                .await;
+        assert_eq!(records.batches[0].lines, ["a", "b"]);
+        assert!(!records.truncated);
+    }
+
+    #[tokio::test]
+    async fn a_read_stops_at_its_limit_and_says_so() {
+        let records = read(vec![page(&["a", "b"], Some("t1")), page(&["c"], None)], 2).await;
+        assert_eq!(records.batches[0].lines, ["a", "b"]);
+        assert!(records.truncated);
+    }
+
+    #[tokio::test]
+    async fn authorizing_a_rule_that_exists_is_not_an_error_and_others_are() {
+        let duplicate = mock!(Ec2::authorize_security_group_egress)
+            .sequence()
+            .http_status(400, Some(super::ec2_error("InvalidPermission.Duplicate")))
+            .build();
+        let ec2 = mock_client!(aws_sdk_ec2, [&duplicate]);
+        let rules = [super::egress_rule("tcp 443 to 203.0.113.0/24")];
+        reader(ec2, mock_client!(aws_sdk_cloudwatchlogs, [])).authorize("sg-0123abcd", &rules).await.unwrap();
+
+        let limit = mock!(Ec2::authorize_security_group_egress)
+            .sequence()
+            .http_status(400, Some(super::ec2_error("RulesPerSecurityGroupLimitExceeded")))
+            .build();
+        let ec2 = mock_client!(aws_sdk_ec2, [&limit]);
+        let err =
+            reader(ec2, mock_client!(aws_sdk_cloudwatchlogs, [])).authorize("sg-0123abcd", &rules).await.unwrap_err();
+        assert_eq!(err.code(), "RulesPerSecurityGroupLimitExceeded");
+    }
+}
