@@ -40,15 +40,26 @@ class CountingProxy:
                 pass
 
             def do_POST(self):
+                self.forward()
+
+            def do_GET(self):
+                self.forward()
+
+            def forward(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 target = self.headers.get("X-Amz-Target")
-                action = target.split(".")[-1] if target else urllib.parse.parse_qs(body.decode()).get("Action", ["?"])[0]
+                if self.command == "GET":  # S3, by path
+                    action = "ListObjectsV2" if "list-type=2" in self.path else "GetObject"
+                elif target:
+                    action = target.split(".")[-1]
+                else:
+                    action = urllib.parse.parse_qs(body.decode()).get("Action", ["?"])[0]
                 proxy.calls.append(action)
                 if proxy.latency_s:
                     time.sleep(proxy.latency_s)
                 conn = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=60)
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-                conn.request("POST", self.path, body=body, headers=headers)
+                conn.request(self.command, self.path, body=body or None, headers=headers)
                 resp = conn.getresponse()
                 data = resp.read()
                 self.send_response(resp.status)
@@ -167,6 +178,93 @@ def sweeps(args, endpoint, proxy, env, tmp):
     return results
 
 
+def recommend(args, endpoint, proxy, env):
+    """`egress-guard recommend` on a group used by N interfaces with D days of flow logs: half of them log to
+    CloudWatch Logs (one flow log each), half through their subnet's flow log to S3 (one gzip file a day). Wall time
+    and AWS calls, median over 5 runs, against moto and with an AWS-like latency added to every call; the floor is
+    the same command on a group no interface uses (process start, the group's describe)."""
+    import gzip
+    rng = __import__("random").Random(7)
+    ec2 = boto3.client("ec2", endpoint_url=endpoint, **DUMMY)
+    logs = boto3.client("logs", endpoint_url=endpoint, **DUMMY)
+    s3 = boto3.client("s3", endpoint_url=endpoint, **DUMMY)
+    vpc = ec2.create_vpc(CidrBlock="10.8.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.8.{i}.0/24")["Subnet"]["SubnetId"] for i in (1, 2)]
+    group = ec2.create_security_group(GroupName="bench-recommend", Description="bench", VpcId=vpc)["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    empty = ec2.create_security_group(GroupName="bench-recommend-floor", Description="bench", VpcId=vpc)["GroupId"]
+    n, days, per_day = args.recommend_interfaces, args.recommend_days, args.recommend_records_per_day
+    half = n // 2
+    s3.create_bucket(Bucket="bench-flow-logs", CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3_log = ec2.create_flow_logs(ResourceIds=[subnets[1]], ResourceType="Subnet", TrafficType="ALL",
+                                  LogDestinationType="s3", LogDestination="arn:aws:s3:::bench-flow-logs")["FlowLogIds"][0]
+    logs.create_log_group(logGroupName="/bench/flow")
+    destinations = [f"203.0.113.{i}" for i in range(1, 41)] + [f"10.8.9.{i}" for i in range(1, 11)]
+    now = int(time.time())
+    files = {}
+    records = 0
+    for i in range(n):
+        ip = f"10.8.{1 if i < half else 2}.{10 + i}"
+        eni = ec2.create_network_interface(SubnetId=subnets[0 if i < half else 1], Groups=[group],
+                                           PrivateIpAddress=ip)["NetworkInterface"]["NetworkInterfaceId"]
+        lines = []
+        for d in range(days):
+            for r in range(per_day):
+                # Spread over the window, newest last; moto keeps CloudWatch events of the last 14 days only.
+                t = now - int((days - d - 0.5) * 86400 * 0.99) + r
+                dst, port = rng.choice(destinations), rng.choice([443, 443, 443, 5432, 6379, 8080])
+                sport = 1024 + rng.randrange(60000)
+                lines.append((t, f"2 123456789012 {eni} {ip} {dst} {sport} {port} 6 10 840 {t} {t + 60} ACCEPT OK"))
+                # One reply in four: the group serves HTTPS too.
+                if r % 4 == 0:
+                    lines.append((t, f"2 123456789012 {eni} {ip} 198.51.100.{r % 200} 443 {sport} 6 10 840 {t} {t + 60} ACCEPT OK"))
+        records += len(lines)
+        if i < half:
+            ec2.create_flow_logs(ResourceIds=[eni], ResourceType="NetworkInterface", TrafficType="ALL",
+                                 LogGroupName="/bench/flow", DeliverLogsPermissionArn="arn:aws:iam::123456789012:role/x")
+            logs.create_log_stream(logGroupName="/bench/flow", logStreamName=f"{eni}-all")
+            for k in range(0, len(lines), 5000):
+                batch = [{"timestamp": t * 1000, "message": m} for t, m in lines[k:k + 5000]]
+                logs.put_log_events(logGroupName="/bench/flow", logStreamName=f"{eni}-all", logEvents=batch)
+        else:
+            for t, m in lines:
+                files.setdefault(time.strftime("%Y/%m/%d", time.gmtime(t)), []).append(m)
+    header = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status"
+    for day, lines in files.items():
+        stamp = day.replace("/", "") + "T0000Z"
+        key = f"AWSLogs/123456789012/vpcflowlogs/{REGION}/{day}/123456789012_vpcflowlogs_{REGION}_{s3_log}_{stamp}_0.log.gz"
+        s3.put_object(Bucket="bench-flow-logs", Key=key, Body=gzip.compress(("\n".join([header] + lines) + "\n").encode()))
+
+    def run(group_id):
+        proxy.take()
+        t0 = time.perf_counter()
+        out = subprocess.run([args.cli, "recommend", "--group-id", group_id, "--days", str(days), "--format", "json"],
+                             env=env, capture_output=True, text=True, timeout=900)
+        wall = (time.perf_counter() - t0) * 1000
+        assert out.returncode == 0, out.stderr
+        return wall, proxy.take(), json.loads(out.stdout)
+
+    result = {"interfaces": n, "days": days, "records": records}
+    for latency in (0, args.sweep_latency_ms):
+        proxy.latency_s = latency / 1000
+        walls, floors = [], []
+        for _ in range(5):
+            floors.append(run(empty)[0])
+            wall, calls, proposal = run(group)
+            walls.append(wall)
+        result[f"latency_{latency}ms_wall_ms"] = summary(walls)
+        result[f"latency_{latency}ms_floor_ms"] = summary(floors)
+        result[f"latency_{latency}ms_ratio_to_floor"] = round(summary(walls)["median"] / summary(floors)["median"], 1)
+    proxy.latency_s = 0.0
+    result["aws_calls"] = len(calls)
+    result["aws_calls_by_action"] = {a: calls.count(a) for a in sorted(set(calls))}
+    result["rules"] = len(proposal["rules"])
+    result["started"] = sum(c["started"] for c in proposal["interfaces"])
+    result["replies"] = sum(c["replies"] for c in proposal["interfaces"])
+    return result
+
+
 def audit(args, endpoint, proxy, env):
     """`egress-guard audit` over N regions x M groups: wall time and AWS calls, median over 5 runs."""
     regions = ["us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-west-2", "eu-central-1",
@@ -204,6 +302,9 @@ def main():
     ap.add_argument("--sweep-groups", type=int, default=40)
     ap.add_argument("--sweep-runs", type=int, default=5)
     ap.add_argument("--sweep-latency-ms", type=int, default=100)
+    ap.add_argument("--recommend-interfaces", type=int, default=10)
+    ap.add_argument("--recommend-days", type=int, default=14)
+    ap.add_argument("--recommend-records-per-day", type=int, default=500)
     ap.add_argument("--out", default=str(ROOT / "bench/results.json"))
     args = ap.parse_args()
     tmp = ROOT / "bench/out"
@@ -283,6 +384,7 @@ def main():
         results["aws_calls"] = {k: {"count": len(v), "calls": v} for k, v in calls.items()}
         results["sweep"] = sweeps(args, endpoint, proxy, env, tmp)
         results["audit"] = audit(args, endpoint, proxy, env)
+        results["recommend"] = recommend(args, endpoint, proxy, env)
         ours, hello = results["cold_egress_guard"], results["cold_hello"]
         results["ratio_to_hello"] = {k: round(ours[k]["median"] / hello[k]["median"], 2) for k in ours}
     finally:
@@ -313,6 +415,13 @@ def main():
         one, four = sw[f"latency_{latency}ms_concurrency_1_ms"], sw[f"latency_{latency}ms_concurrency_4_ms"]
         print(f"{'sweep ' + str(sw['groups']) + ' open groups, +' + str(latency) + ' ms/call, ms':<36}"
               f"{one['median']:>18} one at a time, {four['median']} four at once: x{sw[f'latency_{latency}ms_speedup']}")
+    r = results["recommend"]
+    for latency in (0, sw["added_latency_ms"]):
+        w, f = r[f"latency_{latency}ms_wall_ms"], r[f"latency_{latency}ms_floor_ms"]
+        print(f"{'recommend ' + str(r['interfaces']) + ' ENIs x ' + str(r['days']) + ' d, +' + str(latency) + ' ms/call, ms':<36}"
+              f"{w['median']:>18} ({w['max']:>7})   floor {f['median']}: x{r[f'latency_{latency}ms_ratio_to_floor']}")
+    print(f"{'recommend AWS calls':<36}{r['aws_calls']:>18}   {r['aws_calls_by_action']}; {r['records']} records, "
+          f"{r['started']} started, {r['replies']} replies, {r['rules']} rules")
     b = results["binary_mib"]
     print(f"{'stripped bootstrap, MiB':<36}{b['egress_guard']:>18}{'':>10}{b['hello']:>14}")
     print(f"\nwritten to {args.out}")

@@ -2,7 +2,8 @@
 # The benchmark: builds egress-guard and a hello-world floor exactly as `sam build` does (cargo-lambda, release), then
 # measures cold start, peak memory, warm handler time, AWS calls and a sweep (one group at a time and four at once)
 # under the Lambda Runtime Interface Emulator,
-# and `egress-guard audit` over 10 regions x 500 groups.
+# `egress-guard audit` over 10 regions x 500 groups, and `egress-guard recommend` on a group of 10 interfaces with
+# 14 days of flow logs (half in CloudWatch Logs, half in S3).
 # Usage: scripts/bench.sh [RUNS]   (default 20). Writes bench/results.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
