@@ -3,9 +3,12 @@
 Run through scripts/demo.sh, which builds the bootstrap and installs the pinned tools first.
 """
 import argparse
+import datetime
 import json
 import os
+import re
 import subprocess
+import time
 import urllib.request
 
 import boto3
@@ -29,8 +32,40 @@ def egress_lines(ec2, group_id):
 SAMPLE_VPC = "vpc-0c4d5e6f7a8b9c0d1"  # the VPC that events/create-vpc.json names
 
 
+# The events happen now, so that the flow logs written below fall in the window a notice reads.
+NOW = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def event(name, group_id, vpc_id=SAMPLE_VPC):
-    return (ROOT / "events" / f"{name}.json").read_text().replace(EVENT_GROUP, group_id).replace(SAMPLE_VPC, vpc_id)
+    text = (ROOT / "events" / f"{name}.json").read_text().replace(EVENT_GROUP, group_id).replace(SAMPLE_VPC, vpc_id)
+    return re.sub(r'"(eventTime|time)": "[^"]*"', lambda m: f'"{m.group(1)}": "{NOW}"', text)
+
+
+FLOW_FORMAT = ("${version} ${interface-id} ${srcaddr} ${dstaddr} ${srcport} ${dstport} ${protocol} ${start} ${end} "
+               "${action} ${log-status} ${tcp-flags} ${flow-direction}")
+
+
+def flow_logs(ec2, endpoint, vpc, group):
+    """One interface using `group`, its flow log in CloudWatch Logs, and a day of what it did: connections it
+    started (HTTPS to two addresses, PostgreSQL inside the VPC), and replies to the HTTPS it serves."""
+    logs = boto3.client("logs", endpoint_url=endpoint, **DUMMY)
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    eni = ec2.create_network_interface(SubnetId=subnet, Groups=[group], PrivateIpAddress="10.0.1.10")
+    eni = eni["NetworkInterface"]["NetworkInterfaceId"]
+    logs.create_log_group(logGroupName="/vpc/flow-logs")
+    ec2.create_flow_logs(ResourceIds=[eni], ResourceType="NetworkInterface", TrafficType="ALL",
+                         LogGroupName="/vpc/flow-logs", LogFormat=FLOW_FORMAT,
+                         DeliverLogsPermissionArn="arn:aws:iam::123456789012:role/flow-logs")
+    logs.create_log_stream(logGroupName="/vpc/flow-logs", logStreamName=f"{eni}-all")
+    t = int(time.time()) - 86400
+    seen = [("10.0.1.10", "203.0.113.10", 49152, 443, 2), ("10.0.1.10", "203.0.113.11", 49153, 443, 3),
+            ("10.0.1.10", "10.0.2.15", 49154, 5432, 2), ("10.0.1.10", "198.51.100.7", 443, 50123, 18),
+            ("198.51.100.7", "10.0.1.10", 50123, 443, 2)]
+    events = [{"timestamp": (t + i * 60) * 1000,
+               "message": f"5 {eni} {s} {d} {sp} {dp} 6 {t + i * 60} {t + i * 60 + 60} ACCEPT OK {f} "
+                          f"{'ingress' if d == '10.0.1.10' else 'egress'}"}
+              for i, (s, d, sp, dp, f) in enumerate(seen * 3)]
+    logs.put_log_events(logGroupName="/vpc/flow-logs", logStreamName=f"{eni}-all", logEvents=events)
 
 
 def main():
@@ -38,6 +73,7 @@ def main():
     ap.add_argument("--bootstrap", required=True)
     ap.add_argument("--rie", required=True)
     ap.add_argument("--moto", required=True)
+    ap.add_argument("--cli", required=True)
     args = ap.parse_args()
 
     procs = []
@@ -62,6 +98,9 @@ def main():
         web = ec2.create_security_group(GroupName="web-frontend", Description="Web tier", VpcId=vpc)["GroupId"]
         ec2.authorize_security_group_egress(GroupId=web, IpPermissions=[
             {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+        ec2.authorize_security_group_ingress(GroupId=web, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+        flow_logs(ec2, endpoint, vpc, web)
         db = ec2.create_security_group(GroupName="reporting-db", Description="DB", VpcId=vpc)["GroupId"]
         ec2.revoke_security_group_egress(GroupId=db, IpPermissions=[
             {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}], "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}])
@@ -79,6 +118,7 @@ def main():
             "AWS_SECRET_ACCESS_KEY": "test", "AWS_SESSION_TOKEN": "test", "AWS_LAMBDA_FUNCTION_TIMEOUT": "30",
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128", "EGRESS_GUARD_TOPIC_ARN": topic, "EGRESS_GUARD_DRY_RUN": "false",
             "AWS_LAMBDA_LOG_LEVEL": "warn", "EGRESS_GUARD_HISTORY_TABLE": history,
+            "EGRESS_GUARD_OBSERVED_EGRESS_DAYS": "14",
         })
         rie = subprocess.Popen([args.rie, "--runtime-interface-emulator-address", f"127.0.0.1:{rie_port}",
                                 "--runtime-api-address", f"127.0.0.1:{runtime_port}", args.bootstrap],
@@ -122,6 +162,10 @@ def main():
         print(f"Subject: {envelope['Subject']}\n")
         print(envelope["Message"])
         print("-" * 78)
+        print(f"\n$ egress-guard recommend --group-id {web}   (the CLI: the whole proposal, and how to apply it)\n")
+        out = subprocess.run([args.cli, "recommend", "--group-id", web], env=env, capture_output=True, text=True,
+                             timeout=120)
+        print(out.stdout or out.stderr)
     finally:
         for p in procs:
             p.terminate()

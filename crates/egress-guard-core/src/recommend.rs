@@ -236,7 +236,7 @@ pub struct Merge {
 pub enum Gap {
     NoInterfaces,
     NoFlowLogs { interface_id: String },
-    FewerDays { interface_id: String, days: u32 },
+    FewerDays { interface_id: String, days: u32, asked: u32 },
     Skipped { interface_id: String, records: u64 },
     Unattributed { records: u64 },
     Unread { flow_log_id: String, why: String },
@@ -256,8 +256,11 @@ impl Gap {
             Gap::NoFlowLogs { interface_id } => {
                 format!("{interface_id} has no flow logs: enable them to get a proposal for it")
             }
-            Gap::FewerDays { interface_id, days } => {
-                format!("{interface_id}: its flow logs cover only {days} days of the window")
+            Gap::FewerDays { interface_id, days: 0, asked } => {
+                format!("{interface_id}: its flow logs cover less than a day of the {asked} asked for")
+            }
+            Gap::FewerDays { interface_id, days, asked } => {
+                format!("{interface_id}: its flow logs cover only {days} of the {asked} days asked for")
             }
             Gap::Skipped { interface_id, records } => {
                 format!("{interface_id}: {records} records lost by the capture (SKIPDATA): traffic may be missing")
@@ -333,11 +336,12 @@ impl Proposal {
     /// The proposal as a person reads it.
     pub fn text(&self) -> String {
         let mut out = format!(
-            "Egress observed for {} in {} over {} days (flow logs of {} interfaces)\n\n",
+            "Egress observed for {} in {} over {} days (flow logs of {} interface{})\n\n",
             self.group_id,
             self.region,
             self.days,
-            self.interfaces.len()
+            self.interfaces.len(),
+            if self.interfaces.len() == 1 { "" } else { "s" }
         );
         if self.no_flow_logs() {
             out.push_str("No flow logs: enable them to get a proposal.\n");
@@ -622,7 +626,11 @@ pub async fn recommend_for<F: FlowLogs>(
         if c.flow_logs.is_empty() {
             gaps.push(Gap::NoFlowLogs { interface_id: c.interface_id.clone() });
         } else if c.days_covered < request.days {
-            gaps.push(Gap::FewerDays { interface_id: c.interface_id.clone(), days: c.days_covered });
+            gaps.push(Gap::FewerDays {
+                interface_id: c.interface_id.clone(),
+                days: c.days_covered,
+                asked: request.days,
+            });
         }
         if c.skipped > 0 {
             gaps.push(Gap::Skipped { interface_id: c.interface_id.clone(), records: c.skipped });
