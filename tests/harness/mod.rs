@@ -405,11 +405,7 @@ impl World {
         let logs = aws_sdk_cloudwatchlogs::Client::new(&self.config);
         let _ = logs.create_log_group().log_group_name(log_group).send().await;
         let out = self
-            .ec2
-            .create_flow_logs()
-            .resource_ids(resource)
-            .resource_type(flow_resource_type(resource))
-            .traffic_type(aws_sdk_ec2::types::TrafficType::All)
+            .flow_log(resource)
             .log_group_name(log_group)
             .deliver_logs_permission_arn("arn:aws:iam::123456789012:role/flow-logs-delivery")
             .set_log_format(format.map(str::to_owned))
@@ -448,11 +444,7 @@ impl World {
         let config = aws_sdk_s3::types::CreateBucketConfiguration::builder().location_constraint(location).build();
         let _ = s3.create_bucket().bucket(bucket).create_bucket_configuration(config).send().await;
         let out = self
-            .ec2
-            .create_flow_logs()
-            .resource_ids(resource)
-            .resource_type(flow_resource_type(resource))
-            .traffic_type(aws_sdk_ec2::types::TrafficType::All)
+            .flow_log(resource)
             .log_destination_type(aws_sdk_ec2::types::LogDestinationType::S3)
             .log_destination(format!("arn:aws:s3:::{bucket}"))
             .send()
@@ -481,6 +473,21 @@ impl World {
         self.s3().put_object().bucket(bucket).key(key).body(body.into()).send().await.unwrap();
     }
 
+    /// `CreateFlowLogs` of all traffic of `resource`, its destination still to say.
+    fn flow_log(
+        &self,
+        resource: &str,
+    ) -> aws_sdk_ec2::operation::create_flow_logs::builders::CreateFlowLogsFluentBuilder {
+        use aws_sdk_ec2::types::FlowLogsResourceType as T;
+        let kind = match resource.split('-').next() {
+            Some("eni") => T::NetworkInterface,
+            Some("subnet") => T::Subnet,
+            _ => T::Vpc,
+        };
+        let all = aws_sdk_ec2::types::TrafficType::All;
+        self.ec2.create_flow_logs().resource_ids(resource).resource_type(kind).traffic_type(all)
+    }
+
     fn s3(&self) -> aws_sdk_s3::Client {
         aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&self.config).force_path_style(true).build())
     }
@@ -493,15 +500,6 @@ impl World {
         let id = list.prefix_list_id().unwrap().to_owned();
         let entries = self.ec2.get_managed_prefix_list_entries().prefix_list_id(&id).send().await.unwrap();
         (id, entries.entries().iter().filter_map(|e| e.cidr().map(str::to_owned)).collect())
-    }
-}
-
-fn flow_resource_type(resource: &str) -> aws_sdk_ec2::types::FlowLogsResourceType {
-    use aws_sdk_ec2::types::FlowLogsResourceType as T;
-    match resource.split('-').next() {
-        Some("eni") => T::NetworkInterface,
-        Some("subnet") => T::Subnet,
-        _ => T::Vpc,
     }
 }
 
