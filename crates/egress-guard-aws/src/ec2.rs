@@ -10,7 +10,7 @@ use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, Ipv6Range, PrefixListId}
 use egress_guard_core::permission::permissions;
 use egress_guard_core::ports::Revoked;
 use egress_guard_core::{
-    Cidr, Destination, EgressRule, PortRange, Protocol, RevokePlan, SecurityGroup, SecurityGroups,
+    Cidr, Destination, EgressRule, IngressRule, PortRange, Protocol, RevokePlan, SecurityGroup, SecurityGroups,
 };
 
 use std::sync::{Arc, Mutex};
@@ -350,22 +350,33 @@ pub fn to_domain(g: &aws_sdk_ec2::types::SecurityGroup) -> SecurityGroup {
             .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
             .collect(),
         egress,
-        ingress: g
-            .ip_permissions()
-            .iter()
-            .filter_map(|perm| {
-                let protocol = Protocol::parse(perm.ip_protocol()?).ok()?;
-                let ports = perm.from_port().zip(perm.to_port()).map(|(from, to)| PortRange { from, to });
-                Some((protocol, ports.filter(|_| protocol.has_ports())))
-            })
-            .collect(),
+        ingress: g.ip_permissions().iter().flat_map(ingress_rules).collect(),
     }
+}
+
+/// An inbound permission as one rule per source (CIDRs, prefix lists and groups; ports only for TCP and UDP).
+fn ingress_rules(perm: &IpPermission) -> Vec<IngressRule> {
+    let Some(protocol) = perm.ip_protocol().and_then(|p| Protocol::parse(p).ok()) else { return vec![] };
+    let ports = perm.from_port().zip(perm.to_port()).map(|(from, to)| PortRange { from, to });
+    let ports = ports.filter(|_| protocol.has_ports());
+    let cidrs = perm.ip_ranges().iter().filter_map(|r| r.cidr_ip());
+    let cidrs = cidrs.chain(perm.ipv6_ranges().iter().filter_map(|r| r.cidr_ipv6()));
+    let lists = perm.prefix_list_ids().iter().filter_map(|l| l.prefix_list_id());
+    let groups = perm.user_id_group_pairs().iter().filter_map(|p| p.group_id());
+    cidrs
+        .filter_map(|c| Cidr::parse(c).ok().map(Destination::Cidr))
+        .chain(lists.map(|id| Destination::PrefixList(id.to_owned())))
+        .chain(groups.map(|id| Destination::SecurityGroup { group_id: id.to_owned(), user_id: None }))
+        .map(|source| IngressRule { protocol, ports, source })
+        .collect()
 }
 
 /// The exact `IpPermissions` for a plan's rules: the core's one grouping (`permission::permissions`) as SDK types,
 /// with no description: EC2 matches the revoke by tuple alone (see `permission`). A plan only ever holds CIDRs.
 pub fn to_permissions(rules: &[EgressRule]) -> Vec<IpPermission> {
-    to_sdk(rules, false)
+    let cidrs: Vec<EgressRule> =
+        rules.iter().filter(|r| matches!(r.destination, Destination::Cidr(_))).cloned().collect();
+    to_sdk(&cidrs, false)
 }
 
 /// `rules` as SDK permissions, descriptions included when `described` (an authorize: they say who added the rule).

@@ -4,6 +4,7 @@
 
 use std::io::Read;
 use std::net::IpAddr;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use aws_sdk_ec2::types::Filter;
@@ -23,6 +24,8 @@ const VALUES_PER_FILTER: usize = 200;
 /// The AWS-managed prefix lists a proposal uses, by the end of their name, and what a rule that references one
 /// counts against the quota when EC2 does not say (their published weight).
 const MANAGED_LISTS: [(&str, u32); 2] = [(".s3", 1), (".dynamodb", 1)];
+/// EC2's answer to an authorize of a rule the group holds.
+const DUPLICATE: &str = "InvalidPermission.Duplicate";
 
 #[derive(Clone, Debug)]
 pub struct AwsFlowLogs {
@@ -30,7 +33,8 @@ pub struct AwsFlowLogs {
     logs: aws_sdk_cloudwatchlogs::Client,
     s3: aws_sdk_s3::Client,
     region: String,
-    deadline: Option<Instant>,
+    /// Calls end within this budget of the first one (an `OnceLock` per `within`).
+    budget: Option<(Duration, Arc<OnceLock<Instant>>)>,
 }
 
 impl AwsFlowLogs {
@@ -43,7 +47,7 @@ impl AwsFlowLogs {
                 aws_sdk_s3::config::Builder::from(config).force_path_style(config.endpoint_url().is_some()).build(),
             ),
             region: config.region().map(ToString::to_string).unwrap_or_default(),
-            deadline: None,
+            budget: None,
         }
     }
 
@@ -54,20 +58,24 @@ impl AwsFlowLogs {
         s3: aws_sdk_s3::Client,
         region: &str,
     ) -> Self {
-        AwsFlowLogs { ec2, logs, s3, region: region.to_owned(), deadline: None }
+        AwsFlowLogs { ec2, logs, s3, region: region.to_owned(), budget: None }
     }
 
-    /// The same reader, whose calls all end within `budget` from now (then each fails as `budget`).
+    /// The same reader, whose calls all end within `budget` of its first call (then each fails as `budget`): the
+    /// budget starts when the reading does, not before a revoke that comes first.
     pub fn within(&self, budget: Duration) -> Self {
-        AwsFlowLogs { deadline: Some(Instant::now() + budget), ..self.clone() }
+        AwsFlowLogs { budget: Some((budget, Arc::new(OnceLock::new()))), ..self.clone() }
     }
 
     async fn timed<T>(&self, call: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
-        match self.deadline {
+        match &self.budget {
             None => call.await,
-            Some(deadline) => tokio::time::timeout_at(deadline, call).await.unwrap_or_else(|_| {
-                Err(Error::Budget { message: "the observed-egress time budget was spent".to_owned() })
-            }),
+            Some((budget, start)) => {
+                let deadline = *start.get_or_init(|| Instant::now() + *budget);
+                tokio::time::timeout_at(deadline, call).await.unwrap_or_else(|_| {
+                    Err(Error::Budget { message: "the observed-egress time budget was spent".to_owned() })
+                })
+            }
         }
     }
 
@@ -147,8 +155,9 @@ impl AwsFlowLogs {
             interfaces.iter().filter_map(|i| i.owner_id.as_deref()).collect();
         let mut records = Records::default();
         let mut lines = 0;
+        // A file lands in the folder of the day it is delivered: the day after the window may hold its last records.
         let mut day = window.start - window.start.rem_euclid(86_400);
-        while day < window.end {
+        while day < window.end + 86_400 {
             let date = chrono::DateTime::from_timestamp(day, 0).unwrap_or_default();
             for account in &accounts {
                 let folder =
@@ -185,8 +194,13 @@ impl AwsFlowLogs {
                     };
                     let mut file = text.lines();
                     let header = file.next().map(str::to_owned);
-                    let batch: Vec<String> = file.take(limit - lines).map(str::to_owned).collect();
+                    let batch: Vec<String> = file.by_ref().take(limit - lines).map(str::to_owned).collect();
                     lines += batch.len();
+                    if file.next().is_some() {
+                        records.truncated = true;
+                        records.batches.push(Batch { header, lines: batch });
+                        return Ok(records);
+                    }
                     records.batches.push(Batch { header, lines: batch });
                 }
             }
@@ -274,7 +288,9 @@ impl FlowLogs for AwsFlowLogs {
                                 .unwrap_or_default(),
                         },
                         "s3" => {
-                            let path = fl.log_destination().unwrap_or_default().trim_start_matches("arn:aws:s3:::");
+                            // arn:<partition>:s3:::bucket[/prefix]
+                            let arn = fl.log_destination().unwrap_or_default();
+                            let path = arn.splitn(6, ':').nth(5).unwrap_or(arn);
                             let (bucket, prefix) = path.split_once('/').unwrap_or((path, ""));
                             let prefix = prefix.trim_matches('/');
                             let hive = fl.destination_options().and_then(|o| o.hive_compatible_partitions());
@@ -297,6 +313,8 @@ impl FlowLogs for AwsFlowLogs {
                         log_format: fl.log_format().unwrap_or_default().to_owned(),
                         destination,
                         created_at: fl.creation_time().map(|t| t.secs()),
+                        delivery_error: (fl.deliver_logs_status() == Some("FAILED"))
+                            .then(|| fl.deliver_logs_error_message().unwrap_or("delivery failed").to_owned()),
                     });
                 }
             }
@@ -346,7 +364,8 @@ impl FlowLogs for AwsFlowLogs {
             network.prefix_lists.push(PrefixList {
                 id,
                 name: name.to_owned(),
-                weight: list.max_entries().and_then(|m| u32::try_from(m).ok()).unwrap_or(*weight),
+                // AWS publishes the weight of its managed lists; `MaxEntries` is the customer-managed lists' count.
+                weight: *weight,
                 cidrs: entries.entries().iter().filter_map(|e| e.cidr()?.parse().ok()).collect(),
             });
         }
@@ -358,12 +377,24 @@ impl FlowLogs for AwsFlowLogs {
         if rules.is_empty() {
             return Ok(());
         }
-        let call =
-            self.ec2.authorize_security_group_egress().group_id(group_id).set_ip_permissions(Some(to_sdk(rules, true)));
-        match call.send().await {
+        let authorize = |rules: &[EgressRule]| {
+            self.ec2.authorize_security_group_egress().group_id(group_id).set_ip_permissions(Some(to_sdk(rules, true)))
+        };
+        match authorize(rules).send().await {
             Ok(_) => Ok(()),
-            // Authorized already (a rerun): what the proposal wants is there.
-            Err(err) if code_and_message(&err).0 == "InvalidPermission.Duplicate" => Ok(()),
+            // EC2 refuses the whole call when one rule exists already (a rerun, a race): each on its own, so that the
+            // others are added; one that exists is what the proposal wants.
+            Err(err) if code_and_message(&err).0 == DUPLICATE => {
+                for rule in rules {
+                    match authorize(std::slice::from_ref(rule)).send().await {
+                        Err(err) if code_and_message(&err).0 != DUPLICATE => {
+                            return Err(ec2_error("AuthorizeSecurityGroupEgress", &err));
+                        }
+                        _ => {}
+                    }
+                }
+                Ok(())
+            }
             Err(err) => Err(ec2_error("AuthorizeSecurityGroupEgress", &err)),
         }
     }

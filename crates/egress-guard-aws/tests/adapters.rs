@@ -471,6 +471,7 @@ mod flow_logs {
             log_format: String::new(),
             destination: LogDestination::CloudWatchLogs { log_group: "/flow".into() },
             created_at: None,
+            delivery_error: None,
         }
     }
 
@@ -514,14 +515,23 @@ mod flow_logs {
     }
 
     #[tokio::test]
-    async fn authorizing_a_rule_that_exists_is_not_an_error_and_others_are() {
+    async fn authorizing_a_rule_that_exists_adds_the_others_one_by_one_and_other_errors_fail() {
+        // EC2 refuses the whole call when one rule exists: each rule is then sent alone, the existing one refused
+        // again as a duplicate (what the proposal wants is there), the other added.
         let duplicate = mock!(Ec2::authorize_security_group_egress)
             .sequence()
             .http_status(400, Some(super::ec2_error("InvalidPermission.Duplicate")))
+            .http_status(400, Some(super::ec2_error("InvalidPermission.Duplicate")))
+            .output(|| {
+                aws_sdk_ec2::operation::authorize_security_group_egress::AuthorizeSecurityGroupEgressOutput::builder()
+                    .r#return(true)
+                    .build()
+            })
             .build();
-        let ec2 = mock_client!(aws_sdk_ec2, [&duplicate]);
-        let rules = [super::egress_rule("tcp 443 to 203.0.113.0/24")];
+        let ec2 = mock_client!(aws_sdk_ec2, RuleMode::Sequential, [&duplicate]);
+        let rules = [super::egress_rule("tcp 443 to 203.0.113.0/24"), super::egress_rule("tcp 5432 to 10.0.0.0/16")];
         reader(ec2, mock_client!(aws_sdk_cloudwatchlogs, [])).authorize("sg-0123abcd", &rules).await.unwrap();
+        assert_eq!(duplicate.num_calls(), 3);
 
         let limit = mock!(Ec2::authorize_security_group_egress)
             .sequence()

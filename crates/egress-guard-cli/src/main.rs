@@ -106,9 +106,13 @@ enum Command {
         /// Outbound rules the group may hold per address family (EC2's default quota: 60).
         #[arg(long, default_value_t = egress_guard_core::recommend::DEFAULT_QUOTA, value_parser = clap::value_parser!(u32).range(1..=1000))]
         quota: u32,
-        /// Authorize the proposal, then revoke the open rules. Refused when a gap could hide needed traffic.
+        /// Authorize the proposal, then revoke the open rules. Refused when the proposal has a gap.
         #[arg(long)]
         apply: bool,
+        /// With --apply: apply despite gaps that only thin the evidence (fewer days than asked, SKIPDATA, records
+        /// not attributable, no interface). Gaps that leave an interface's traffic unknown always refuse.
+        #[arg(long, requires = "apply")]
+        accept_gaps: bool,
         #[command(flatten)]
         out: RunArgs,
     },
@@ -172,10 +176,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             let trigger = manual(&group_id, &region, "fix")?;
             run::run(&clients, &trigger, &settings, out.topic_arn.as_deref(), out.format == Format::Json, None).await
         }
-        Command::Recommend { group_id, days, quota, apply, out } => {
+        Command::Recommend { group_id, days, quota, apply, accept_gaps, out } => {
             let region = region_of(cli.region, &clients)?;
-            let options =
-                recommend::Options { days, quota, apply, topic_arn: out.topic_arn, json: out.format == Format::Json };
+            let json = out.format == Format::Json;
+            let options = recommend::Options { days, quota, apply, accept_gaps, topic_arn: out.topic_arn, json };
             recommend::run(&clients, &region, &group_id, &settings, options).await
         }
     }

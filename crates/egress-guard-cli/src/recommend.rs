@@ -2,9 +2,9 @@
 //! the same revoke, notice and undo as `fix`.
 
 use egress_guard_aws::Clients;
-use egress_guard_core::Settings;
 use egress_guard_core::ports::FlowLogs;
 use egress_guard_core::recommend::{AwsRanges, Request};
+use egress_guard_core::{SecurityGroups, Settings};
 
 use crate::{manual, run};
 
@@ -16,6 +16,7 @@ pub struct Options {
     pub days: u32,
     pub quota: u32,
     pub apply: bool,
+    pub accept_gaps: bool,
     pub topic_arn: Option<String>,
     pub json: bool,
 }
@@ -43,12 +44,22 @@ pub async fn run(
         println!("{}", if options.json { proposal.to_json() } else { proposal.text() });
         return Ok(0);
     }
-    if !proposal.applicable() {
-        let gaps: Vec<String> = proposal.gaps.iter().filter(|g| g.blocks_apply()).map(|g| g.text()).collect();
+    if !proposal.applicable(options.accept_gaps) {
+        let blocking = proposal.gaps.iter().filter(|g| g.blocks_apply(options.accept_gaps));
+        let gaps: Vec<String> = blocking.map(|g| g.text()).collect();
         eprintln!("{}", proposal.text());
-        anyhow::bail!("not applied: the evidence has gaps that could hide needed traffic: {}", gaps.join("; "));
+        let hint = if proposal.applicable(true) { " (--accept-gaps applies it despite them)" } else { "" };
+        anyhow::bail!("not applied: the evidence has gaps: {}{hint}", gaps.join("; "));
     }
-    logs.authorize(group_id, &proposal.rules()).await?;
+    let rules = proposal.rules();
+    logs.authorize(group_id, &rules).await?;
+    // Revoke only once every proposed rule is there: an authorize that did less must not leave the group closed.
+    let after = groups.describe(group_id).await?.map(|g| g.egress).unwrap_or_default();
+    let missing: Vec<String> =
+        rules.iter().filter(|r| !after.iter().any(|a| a.same_traffic(r))).map(ToString::to_string).collect();
+    if !missing.is_empty() {
+        anyhow::bail!("not revoked: the group does not show these authorized rules yet: {}", missing.join(", "));
+    }
     if !options.json {
         println!("{}\nAuthorized {} rules on {group_id}.\n", proposal.text(), proposal.rules.len());
     }

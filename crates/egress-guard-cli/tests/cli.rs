@@ -376,8 +376,16 @@ async fn recommend_proposes_what_the_interfaces_started_and_apply_leaves_exactly
     assert!(!gaps.iter().any(|g| ["no_flow_logs", "unread", "truncated", "does_not_fit"].contains(g)), "{gaps:?}");
     assert!(gaps.contains(&"skipped"), "the SKIPDATA record is told as a gap: {gaps:?}");
 
-    let (code, stdout, stderr) =
-        egress_guard(&w.moto, &["recommend", "--group-id", &group, "--apply", "--format", "json"]);
+    // The flow logs are minutes old and a record was skipped: applying needs the user to accept that.
+    let (code, _, stderr) = egress_guard(&w.moto, &["recommend", "--group-id", &group, "--apply"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("(--accept-gaps applies it despite them)"), "{stderr}");
+    let mut untouched = w.egress(&group).await;
+    untouched.sort();
+    assert_eq!(untouched, ["all traffic to 0.0.0.0/0", "all traffic to ::/0"], "refused: nothing changed");
+
+    let apply = ["recommend", "--group-id", &group, "--apply", "--accept-gaps", "--format", "json"];
+    let (code, stdout, stderr) = egress_guard(&w.moto, &apply);
     assert_eq!(code, 0, "{stderr}\n{stdout}");
     let applied: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(applied["response"]["results"][0]["outcome"], "remediated", "{stdout}");

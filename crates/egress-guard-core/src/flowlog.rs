@@ -4,8 +4,10 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
+use ipnet::IpNet;
+
 use crate::Error;
-use crate::model::{PortRange, Protocol};
+use crate::model::{Destination, IngressRule, Protocol};
 
 /// AWS's default format (version 2), used when a flow log names none.
 pub const DEFAULT_FORMAT: &str = "${version} ${account-id} ${interface-id} ${srcaddr} ${dstaddr} ${srcport} ${dstport} \
@@ -176,20 +178,32 @@ pub enum Kind {
     Unattributed,
 }
 
-/// The protocols and ports a group accepts inbound: replies to those connections come back out from these ports.
+/// Inbound ranges wider than this name no service: a reply is never told by them.
+pub const MAX_SERVICE_PORTS: i32 = 1024;
+
+/// What a group serves: its inbound rules, and the VPC's blocks (where a group or prefix-list source may be).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Inbound {
-    pub rules: Vec<(Protocol, Option<PortRange>)>,
+    pub rules: Vec<IngressRule>,
+    pub vpc_cidrs: Vec<IpNet>,
 }
 
 impl Inbound {
-    fn accepts(&self, protocol: Protocol, port: Option<u16>) -> bool {
-        self.rules.iter().any(|(p, ports)| match (p, port, ports) {
-            (Protocol::All, _, _) => true,
-            (p, Some(port), Some(range)) if *p == protocol => {
-                range.from <= i32::from(port) && i32::from(port) <= range.to
-            }
-            (p, _, _) => *p == protocol && !protocol.has_ports(),
+    /// Whether a record leaving from `port` to `peer` answers a connection the group accepts: a TCP or UDP rule of
+    /// at most `MAX_SERVICE_PORTS` ports holding `port`, whose source holds `peer` (a group or prefix-list source: a
+    /// peer inside the VPC). All traffic, wide ranges and portless protocols tell nothing: in doubt, a record is
+    /// traffic started, which at worst proposes a rule too many, never one too few.
+    fn serves(&self, protocol: Protocol, port: Option<u16>, peer: IpAddr) -> bool {
+        let Some(port) = port.map(i32::from) else { return false };
+        self.rules.iter().any(|rule| {
+            let ports = rule.ports.is_some_and(|r| r.to - r.from < MAX_SERVICE_PORTS && r.from <= port && port <= r.to);
+            let source = match &rule.source {
+                Destination::Cidr(cidr) => cidr.net().contains(&peer),
+                Destination::PrefixList(_) | Destination::SecurityGroup { .. } => {
+                    self.vpc_cidrs.iter().any(|net| net.contains(&peer))
+                }
+            };
+            rule.protocol == protocol && protocol.has_ports() && ports && source
         })
     }
 }
@@ -227,9 +241,8 @@ pub fn classify(record: &Record, addresses: &BTreeSet<IpAddr>, inbound: &Inbound
     } else if flags & SYN == SYN {
         false
     } else {
-        // No handshake seen in this record: a reply leaves from a port the group accepts inbound.
-        let port = if protocol.has_ports() { record.srcport } else { None };
-        inbound.accepts(protocol, port)
+        // No handshake seen in this record: a reply leaves from a port the group serves, to a source it admits.
+        inbound.serves(protocol, record.srcport, dst)
     };
     if reply {
         return Kind::Reply;
@@ -253,6 +266,7 @@ pub fn is_link_local_service(addr: IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::PortRange;
 
     fn format() -> Format {
         Format::parse(
@@ -267,7 +281,25 @@ mod tests {
     }
 
     fn inbound_https() -> Inbound {
-        Inbound { rules: vec![(Protocol::Tcp, Some(PortRange::new(443, 443)))] }
+        let from = |protocol, ports, source: &str| IngressRule {
+            protocol,
+            ports,
+            source: if source.starts_with("sg-") {
+                Destination::SecurityGroup { group_id: source.into(), user_id: None }
+            } else {
+                Destination::Cidr(crate::model::Cidr::parse(source).unwrap())
+            },
+        };
+        Inbound {
+            rules: vec![
+                from(Protocol::Tcp, Some(PortRange::new(443, 443)), "0.0.0.0/0"),
+                from(Protocol::Tcp, Some(PortRange::new(5432, 5432)), "sg-0fedcba9"),
+                // The default group's rule, and a wide range: neither names a service.
+                from(Protocol::All, None, "sg-0a1b2c3d"),
+                from(Protocol::Udp, Some(PortRange::new(1024, 65535)), "0.0.0.0/0"),
+            ],
+            vpc_cidrs: vec!["10.0.0.0/16".parse().unwrap()],
+        }
     }
 
     fn kind(line: &str) -> Kind {
@@ -320,6 +352,22 @@ mod tests {
         assert_eq!(kind("5 eni-0a1b2c3d 10.0.1.5 198.51.100.4 443 50000 6 ACCEPT OK 0 egress - -"), Kind::Reply);
         let started = kind("5 eni-0a1b2c3d 10.0.1.5 198.51.100.4 50000 443 6 ACCEPT OK 0 egress - -");
         assert!(matches!(started, Kind::Started(_)), "{started:?}");
+    }
+
+    #[test]
+    fn without_flags_only_a_service_port_and_an_admitted_peer_make_a_reply() {
+        // tcp 5432 from a group: a peer inside the VPC is answered, one outside is not.
+        assert_eq!(kind("5 eni-0a1b2c3d 10.0.1.5 10.0.7.7 5432 50000 6 ACCEPT OK 0 egress - -"), Kind::Reply);
+        let outside = kind("5 eni-0a1b2c3d 10.0.1.5 198.51.100.4 5432 50000 6 ACCEPT OK 0 egress - -");
+        assert!(matches!(outside, Kind::Started(_)), "{outside:?}");
+        // All traffic from the group itself (the default group) and udp 1024-65535 name no service: started.
+        for line in [
+            "5 eni-0a1b2c3d 10.0.1.5 10.0.7.7 40000 53 17 ACCEPT OK - egress - -",
+            "5 eni-0a1b2c3d 10.0.1.5 198.51.100.4 40000 123 17 ACCEPT OK - egress - -",
+            "5 eni-0a1b2c3d 10.0.1.5 10.0.7.7 - - 1 ACCEPT OK - egress - -",
+        ] {
+            assert!(matches!(kind(line), Kind::Started(_)), "{line}: {:?}", kind(line));
+        }
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub use error::{BoxError, Error};
 pub use evaluate::{Disposition, Evaluation, Exemption, Finding, FindingKind, RevokePlan, evaluate};
 pub use flow::handle;
 pub use history::Repeat;
-pub use model::{Cidr, Destination, EgressRule, PortRange, Protocol, SecurityGroup};
+pub use model::{Cidr, Destination, EgressRule, IngressRule, PortRange, Protocol, SecurityGroup};
 pub use notice::Notice;
 pub use org::{Access, Home};
 pub use outcome::Outcome;

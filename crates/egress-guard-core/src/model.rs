@@ -281,10 +281,18 @@ pub struct SecurityGroup {
     pub tags: BTreeMap<String, String>,
     #[serde(default)]
     pub egress: Vec<EgressRule>,
-    /// What the group accepts inbound, by protocol and ports (the sources do not matter to egress-guard): replies to
-    /// those connections need no egress rule.
+    /// What the group accepts inbound: replies to those connections need no egress rule.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub ingress: Vec<(Protocol, Option<PortRange>)>,
+    pub ingress: Vec<IngressRule>,
+}
+
+/// One inbound rule: a protocol and ports from one source (a CIDR, a prefix list or a group, as a `Destination`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngressRule {
+    pub protocol: Protocol,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ports: Option<PortRange>,
+    pub source: Destination,
 }
 
 /// An AWS account id: 12 digits.

@@ -74,6 +74,8 @@ pub struct FlowLog {
     pub destination: LogDestination,
     /// Epoch seconds.
     pub created_at: Option<i64>,
+    /// Why AWS says it cannot deliver (`DeliverLogsStatus` `FAILED`), if it says so.
+    pub delivery_error: Option<String>,
 }
 
 /// Epoch seconds, start included, end excluded.
@@ -191,6 +193,8 @@ pub struct Coverage {
     pub flow_logs: Vec<String>,
     /// Days of the window its flow logs existed for.
     pub days_covered: u32,
+    /// Its records read in the window, `NODATA` included.
+    pub records: u64,
     pub started: u64,
     pub replies: u64,
     pub inbound: u64,
@@ -236,6 +240,7 @@ pub struct Merge {
 pub enum Gap {
     NoInterfaces,
     NoFlowLogs { interface_id: String },
+    NoRecords { interface_id: String },
     FewerDays { interface_id: String, days: u32, asked: u32 },
     Skipped { interface_id: String, records: u64 },
     Unattributed { records: u64 },
@@ -245,9 +250,22 @@ pub enum Gap {
 }
 
 impl Gap {
-    /// Whether the proposal may miss needed traffic: then it is not applied.
-    pub fn blocks_apply(&self) -> bool {
-        matches!(self, Gap::NoFlowLogs { .. } | Gap::Unread { .. } | Gap::Truncated { .. } | Gap::DoesNotFit { .. })
+    /// Whether an interface's traffic is unknown, or the proposal does not fit: it is never applied then.
+    pub fn hides_traffic(&self) -> bool {
+        matches!(
+            self,
+            Gap::NoFlowLogs { .. }
+                | Gap::NoRecords { .. }
+                | Gap::Unread { .. }
+                | Gap::Truncated { .. }
+                | Gap::DoesNotFit { .. }
+        )
+    }
+
+    /// Whether it keeps the proposal from being applied: any gap, unless `accept_thin` accepts those that only thin
+    /// the evidence (fewer days than asked, `SKIPDATA`, records not attributable, no interface).
+    pub fn blocks_apply(&self, accept_thin: bool) -> bool {
+        self.hides_traffic() || !accept_thin
     }
 
     pub fn text(&self) -> String {
@@ -256,6 +274,9 @@ impl Gap {
             Gap::NoFlowLogs { interface_id } => {
                 format!("{interface_id} has no flow logs: enable them to get a proposal for it")
             }
+            Gap::NoRecords { interface_id } => format!(
+                "{interface_id}: its flow logs hold no record in the window (delivery, retention or a stopped instance?)"
+            ),
             Gap::FewerDays { interface_id, days: 0, asked } => {
                 format!("{interface_id}: its flow logs cover less than a day of the {asked} asked for")
             }
@@ -315,9 +336,9 @@ pub struct Proposal {
 }
 
 impl Proposal {
-    /// Whether it may be applied: nothing that could hide needed traffic.
-    pub fn applicable(&self) -> bool {
-        !self.gaps.iter().any(Gap::blocks_apply)
+    /// Whether it may be applied: no gap, or (with `accept_thin`) none that hides an interface's traffic.
+    pub fn applicable(&self, accept_thin: bool) -> bool {
+        !self.gaps.iter().any(|g| g.blocks_apply(accept_thin))
     }
 
     /// Whether no interface had a flow log: the one-line answer.
@@ -557,7 +578,7 @@ pub async fn recommend_for<F: FlowLogs>(
         gaps.push(Gap::NoInterfaces);
     }
 
-    let inbound = Inbound { rules: group.ingress.clone() };
+    let inbound = Inbound { rules: group.ingress.clone(), vpc_cidrs: network.vpc_cidrs.clone() };
     let mut flows: BTreeMap<Flow, u64> = BTreeMap::new();
     let mut unattributed = 0;
     for log in flow_logs.iter().filter(|l| interfaces.iter().any(|i| captures(l, i))) {
@@ -573,6 +594,9 @@ pub async fn recommend_for<F: FlowLogs>(
                 continue;
             }
         };
+        if let Some(why) = &log.delivery_error {
+            gaps.push(Gap::Unread { flow_log_id: log.id.clone(), why: format!("AWS cannot deliver it: {why}") });
+        }
         let records = logs.records(log, &covered, window, request.max_records).await.map_err(port_error)?;
         for why in records.unread {
             gaps.push(Gap::Unread { flow_log_id: log.id.clone(), why });
@@ -600,6 +624,7 @@ pub async fn recommend_for<F: FlowLogs>(
                 let Some(index) = owner else { continue };
                 let interface = covered[index];
                 let Some(c) = coverage.iter_mut().find(|c| c.interface_id == interface.id) else { continue };
+                c.records += 1;
                 match classify(&record, &interface.addresses, &inbound) {
                     Kind::Started(flow) => {
                         c.started += 1;
@@ -625,6 +650,8 @@ pub async fn recommend_for<F: FlowLogs>(
     for c in &coverage {
         if c.flow_logs.is_empty() {
             gaps.push(Gap::NoFlowLogs { interface_id: c.interface_id.clone() });
+        } else if c.records == 0 {
+            gaps.push(Gap::NoRecords { interface_id: c.interface_id.clone() });
         } else if c.days_covered < request.days {
             gaps.push(Gap::FewerDays {
                 interface_id: c.interface_id.clone(),
@@ -696,7 +723,7 @@ struct Unit {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Target {
     Net(IpNet),
-    PrefixList { id: String, weight: u32, ipv6: bool },
+    PrefixList { id: String, weight: u32 },
 }
 
 impl Unit {
@@ -761,8 +788,7 @@ fn place(flow: &Flow, network: &Network, ranges: &AwsRanges) -> (Target, Basis) 
         return (Target::Net(net.trunc()), Basis::Vpc);
     }
     if let Some(list) = network.prefix_lists.iter().find(|l| l.cidrs.iter().any(|c| c.contains(&addr))) {
-        let ipv6 = list.cidrs.first().is_some_and(|c| matches!(c, IpNet::V6(_)));
-        let target = Target::PrefixList { id: list.id.clone(), weight: list.weight, ipv6 };
+        let target = Target::PrefixList { id: list.id.clone(), weight: list.weight };
         return (target, Basis::PrefixList { name: list.name.clone() });
     }
     if let Some((net, service)) = ranges.lookup(addr) {
@@ -772,26 +798,30 @@ fn place(flow: &Flow, network: &Network, ranges: &AwsRanges) -> (Target, Basis) 
 }
 
 /// Rules each family would hold: the kept rules and the units, a prefix list counted by its weight.
+/// A rule that references a group or a prefix list counts in both families (AWS: "one rule for IPv4 and one rule
+/// for IPv6"), a prefix list by its weight.
 fn count(kept: &[EgressRule], units: &[Unit], lists: &[PrefixList]) -> (u32, u32) {
     let (mut v4, mut v6) = (0u32, 0u32);
+    let mut both = |n: u32| {
+        v4 += n;
+        v6 += n;
+    };
+    let mut cidrs = Vec::new();
     for rule in kept {
         match &rule.destination {
-            Destination::Cidr(c) if c.is_ipv6() => v6 += 1,
-            Destination::PrefixList(id) => {
-                v4 += lists.iter().find(|l| l.id == *id).map_or(1, |l| l.weight);
-            }
-            _ => v4 += 1,
+            Destination::Cidr(c) => cidrs.push(c.is_ipv6()),
+            Destination::PrefixList(id) => both(lists.iter().find(|l| l.id == *id).map_or(1, |l| l.weight)),
+            Destination::SecurityGroup { .. } => both(1),
         }
     }
     for unit in units {
         match unit.target {
-            Target::Net(IpNet::V6(_)) => v6 += 1,
-            Target::Net(IpNet::V4(_)) => v4 += 1,
-            Target::PrefixList { weight, ipv6: true, .. } => v6 += weight,
-            Target::PrefixList { weight, ipv6: false, .. } => v4 += weight,
+            Target::Net(net) => cidrs.push(matches!(net, IpNet::V6(_))),
+            Target::PrefixList { weight, .. } => both(weight),
         }
     }
-    (v4, v6)
+    let v6_cidrs = cidrs.iter().filter(|&&v6| v6).count() as u32;
+    (v4 + cidrs.len() as u32 - v6_cidrs, v6 + v6_cidrs)
 }
 
 /// Maps `flows` to rules, drops those `kept` rules already allow, aggregates, and merges the closest ranges (then

@@ -37,6 +37,7 @@ fn log(id: &str, resource: &str) -> FlowLog {
         log_format: FORMAT.into(),
         destination: LogDestination::CloudWatchLogs { log_group: "/flow".into() },
         created_at: Some(NOW - 30 * DAY),
+        delivery_error: None,
     }
 }
 
@@ -55,7 +56,11 @@ fn network() -> Network {
 /// An open group, HTTPS accepted inbound.
 fn open_group() -> SecurityGroup {
     SecurityGroup {
-        ingress: vec![(Protocol::Tcp, Some(egress_guard_core::PortRange::new(443, 443)))],
+        ingress: vec![egress_guard_core::IngressRule {
+            protocol: Protocol::Tcp,
+            ports: Some(egress_guard_core::PortRange::new(443, 443)),
+            source: egress_guard_core::Destination::Cidr(egress_guard_core::Cidr::parse("0.0.0.0/0").unwrap()),
+        }],
         ..group("sg-0123456789abcdef0", vec![rule("all traffic to 0.0.0.0/0"), rule("all traffic to ::/0")])
     }
 }
@@ -120,7 +125,7 @@ fn destinations_map_to_the_vpc_the_prefix_list_and_aggregated_addresses() {
     );
     assert_eq!(p.rules[0].rule.description.as_deref(), Some("egress-guard: observed"));
     assert_eq!(p.open_rules.len(), 2);
-    assert!(p.applicable(), "{:?}", p.gaps);
+    assert!(p.applicable(false), "{:?}", p.gaps);
     let authorize = p.authorize_command.as_deref().unwrap();
     assert!(
         authorize
@@ -222,7 +227,7 @@ fn a_proposal_that_cannot_fit_proposes_nothing_and_says_so() {
     let p = propose(&flows(lines), 1);
     assert!(p.rules.is_empty());
     assert!(p.gaps.iter().any(|g| matches!(g, Gap::DoesNotFit { quota: 1, .. })), "{:?}", p.gaps);
-    assert!(!p.applicable());
+    assert!(!p.applicable(true), "a proposal that does not fit is never applied");
 }
 
 #[test]
@@ -230,7 +235,7 @@ fn a_prefix_list_counts_its_weight_against_the_quota() {
     let mut logs = flows(vec![started("tcp", "52.218.12.1", 443), started("tcp", "203.0.113.4", 443)]);
     logs.network.prefix_lists[0].weight = 55;
     let p = propose(&logs, 60);
-    assert_eq!(p.quota.ipv4, 56);
+    assert_eq!((p.quota.ipv4, p.quota.ipv6), (56, 55), "a prefix list counts in both families");
 }
 
 #[test]
@@ -245,12 +250,26 @@ fn gaps_are_told_and_only_those_that_hide_traffic_block_apply() {
         p.gaps.iter().map(|g| serde_json::to_value(g).unwrap()["kind"].as_str().unwrap().to_owned()).collect();
     assert_eq!(kinds, ["fewer_days", "skipped", "no_flow_logs"], "{:?}", p.gaps);
     assert_eq!(rules(&p), ["tcp 443 to 203.0.113.4/32"], "what was seen is still proposed");
-    assert!(!p.applicable(), "an interface without flow logs blocks --apply");
+    assert!(!p.applicable(true), "an interface without flow logs blocks --apply, gaps accepted or not");
+    logs.interfaces.pop();
+    let thin = propose(&logs, 60);
+    assert!(!thin.applicable(false) && thin.applicable(true), "fewer days and SKIPDATA only thin the evidence");
     assert!(p.text().contains(&format!("{b} has no flow logs: enable them to get a proposal for it")), "{}", p.text());
 
     let mut parquet = flows(vec![]);
     parquet.logs[0].destination = LogDestination::Other("S3 with Hive-compatible or per-hour partitions".into());
     assert!(matches!(&propose(&parquet, 60).gaps[0], Gap::Unread { .. }));
+
+    let mut silent = flows(vec![]);
+    silent.logs[0].delivery_error = Some("Access error".into());
+    let kinds: Vec<String> = propose(&silent, 60).gaps.iter().map(Gap::text).collect();
+    assert_eq!(
+        kinds,
+        [
+            "fl-0a0a0a0a0a0a0a0a0 could not be read: AWS cannot deliver it: Access error".to_owned(),
+            format!("{A}: its flow logs hold no record in the window (delivery, retention or a stopped instance?)")
+        ]
+    );
 }
 
 #[test]
