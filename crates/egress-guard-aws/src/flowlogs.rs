@@ -8,9 +8,11 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use aws_sdk_ec2::types::Filter;
+use chrono::Datelike;
 use egress_guard_core::model::EgressRule;
 use egress_guard_core::ports::FlowLogs;
 use egress_guard_core::recommend::{Batch, FlowLog, Interface, LogDestination, Network, PrefixList, Records, Window};
+use futures_util::StreamExt;
 use ipnet::IpNet;
 use tokio::time::Instant;
 
@@ -19,6 +21,8 @@ use crate::error::{Error, code_and_message};
 
 /// `FilterLogEvents` takes at most 100 stream names a call.
 const STREAMS_PER_CALL: usize = 100;
+/// S3 files read at once.
+const GETS_AT_ONCE: usize = 4;
 /// DescribeFlowLogs and DescribeNetworkInterfaces take at most 200 filter values.
 const VALUES_PER_FILTER: usize = 200;
 /// The AWS-managed prefix lists a proposal uses, by the end of their name, and what a rule that references one
@@ -90,9 +94,8 @@ impl AwsFlowLogs {
             let (code, message) = err.code_and_message();
             Error::Logs { operation, code, message }
         };
-        // One stream per interface, named after it (`eni-…-all`, `eni-…-accept`).
-        let mut streams = Vec::new();
-        for interface in interfaces {
+        // One stream per interface, named after it (`eni-…-all`, `eni-…-accept`); the interfaces' at once.
+        let streams_of = |interface: &Interface| {
             let mut pages = self
                 .logs
                 .describe_log_streams()
@@ -100,11 +103,17 @@ impl AwsFlowLogs {
                 .log_stream_name_prefix(&interface.id)
                 .into_paginator()
                 .send();
-            while let Some(page) = self.timed(async { Ok(pages.next().await) }).await? {
-                let page = page.map_err(|e| logs_error("DescribeLogStreams", &e))?;
-                streams.extend(page.log_streams().iter().filter_map(|s| s.log_stream_name().map(str::to_owned)));
+            async move {
+                let mut names = Vec::new();
+                while let Some(page) = self.timed(async { Ok(pages.next().await) }).await? {
+                    let page = page.map_err(|e| logs_error("DescribeLogStreams", &e))?;
+                    names.extend(page.log_streams().iter().filter_map(|s| s.log_stream_name().map(str::to_owned)));
+                }
+                Ok::<_, Error>(names)
             }
-        }
+        };
+        let found = futures_util::future::join_all(interfaces.iter().map(|i| streams_of(i))).await;
+        let streams: Vec<String> = found.into_iter().collect::<Result<Vec<_>, _>>()?.concat();
         let mut records = Records::default();
         let mut batch = Batch::default();
         'streams: for names in streams.chunks(STREAMS_PER_CALL) {
@@ -153,58 +162,68 @@ impl AwsFlowLogs {
         };
         let accounts: std::collections::BTreeSet<&str> =
             interfaces.iter().filter_map(|i| i.owner_id.as_deref()).collect();
-        let mut records = Records::default();
-        let mut lines = 0;
         // A file lands in the folder of the day it is delivered: the day after the window may hold its last records.
-        let mut day = window.start - window.start.rem_euclid(86_400);
-        while day < window.end + 86_400 {
-            let date = chrono::DateTime::from_timestamp(day, 0).unwrap_or_default();
-            for account in &accounts {
-                let folder =
-                    format!("{prefix}AWSLogs/{account}/vpcflowlogs/{}/{}/", self.region, date.format("%Y/%m/%d"));
-                let mut pages = self.s3.list_objects_v2().bucket(bucket).prefix(&folder).into_paginator().send();
-                let mut keys = Vec::new();
+        let day = |t: i64| chrono::DateTime::from_timestamp(t, 0).unwrap_or_default().date_naive();
+        let (first, last) = (day(window.start), day(window.end + 86_400));
+        let mut keys = Vec::new();
+        for account in &accounts {
+            let root = format!("{prefix}AWSLogs/{account}/vpcflowlogs/{}/", self.region);
+            // One listing per month, starting at the window's first day: as few calls as the files need.
+            let mut month = first.with_day(1).unwrap_or(first);
+            while month <= last {
+                let mut listing =
+                    self.s3.list_objects_v2().bucket(bucket).prefix(format!("{root}{}", month.format("%Y/%m/")));
+                if month <= first {
+                    listing = listing.start_after(format!("{root}{}", first.format("%Y/%m/%d")));
+                }
+                let mut pages = listing.into_paginator().send();
                 while let Some(page) = self.timed(async { Ok(pages.next().await) }).await? {
                     let page = page.map_err(|e| s3_error("ListObjectsV2", &e))?;
-                    keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
+                    let newest = format!("{root}{}/~", last.format("%Y/%m/%d"));
+                    let found = page.contents().iter().filter_map(|o| o.key());
+                    keys.extend(
+                        found
+                            .filter(|k| *k < newest.as_str() && k.contains(&format!("_{}_", log.id)))
+                            .map(str::to_owned),
+                    );
                 }
-                for key in keys.iter().filter(|k| k.contains(&format!("_{}_", log.id))) {
-                    if !key.ends_with(".log.gz") && !key.ends_with(".log") {
-                        records.unread.push(format!("s3://{bucket}/{key}: only plain-text files are read"));
-                        continue;
-                    }
-                    if lines >= limit {
-                        records.truncated = true;
-                        return Ok(records);
-                    }
-                    let call = self.s3.get_object().bucket(bucket).key(key).send();
-                    let object = self.timed(async { call.await.map_err(|e| s3_error("GetObject", &e)) }).await?;
-                    let body = object.body.collect().await.map_err(|e| Error::S3 {
-                        operation: "GetObject",
-                        bucket: bucket.to_owned(),
-                        code: "transport".into(),
-                        message: e.to_string(),
-                    })?;
-                    let text = match gunzip(&body.into_bytes()) {
-                        Ok(text) => text,
-                        Err(why) => {
-                            records.unread.push(format!("s3://{bucket}/{key}: {why}"));
-                            continue;
-                        }
-                    };
-                    let mut file = text.lines();
-                    let header = file.next().map(str::to_owned);
-                    let batch: Vec<String> = file.by_ref().take(limit - lines).map(str::to_owned).collect();
-                    lines += batch.len();
-                    if file.next().is_some() {
-                        records.truncated = true;
-                        records.batches.push(Batch { header, lines: batch });
-                        return Ok(records);
-                    }
-                    records.batches.push(Batch { header, lines: batch });
-                }
+                month = month.checked_add_months(chrono::Months::new(1)).unwrap_or(last.succ_opt().unwrap_or(last));
             }
-            day += 86_400;
+        }
+        let mut records = Records::default();
+        let (plain, other): (Vec<String>, Vec<String>) =
+            keys.into_iter().partition(|k| k.ends_with(".log.gz") || k.ends_with(".log"));
+        records.unread.extend(other.iter().map(|k| format!("s3://{bucket}/{k}: only plain-text files are read")));
+        let fetch = |key: String| async move {
+            let call = self.s3.get_object().bucket(bucket).key(&key).send();
+            let object = self.timed(async { call.await.map_err(|e| s3_error("GetObject", &e)) }).await?;
+            let body = object.body.collect().await.map_err(|e| Error::S3 {
+                operation: "GetObject",
+                bucket: bucket.to_owned(),
+                code: "transport".into(),
+                message: e.to_string(),
+            })?;
+            Ok::<_, Error>(gunzip(&body.into_bytes()).map_err(|why| format!("s3://{bucket}/{key}: {why}")))
+        };
+        let mut files = futures_util::stream::iter(plain.into_iter().map(fetch)).buffered(GETS_AT_ONCE);
+        let mut lines = 0;
+        while let Some(file) = files.next().await {
+            let text = match file? {
+                Ok(text) => text,
+                Err(why) => {
+                    records.unread.push(why);
+                    continue;
+                }
+            };
+            let mut file = text.lines();
+            let header = file.next().map(str::to_owned);
+            let batch: Vec<String> = file.by_ref().take(limit - lines).map(str::to_owned).collect();
+            lines += batch.len();
+            records.batches.push(Batch { header, lines: batch });
+            if file.next().is_some() || lines >= limit {
+                records.truncated = true;
+                break;
+            }
         }
         Ok(records)
     }

@@ -548,11 +548,16 @@ pub async fn recommend_for<F: FlowLogs>(
         resources.extend(i.vpc_id.iter().cloned());
     }
     let resources: Vec<String> = resources.into_iter().collect();
-    let flow_logs = if resources.is_empty() { vec![] } else { logs.flow_logs(&resources).await.map_err(port_error)? };
-    let network = match &group.vpc_id {
-        Some(vpc) => logs.network(vpc).await.map_err(port_error)?,
-        None => Network::default(),
+    // The flow logs and the VPC at once, then every log's records at once: a notice's budget is a few seconds.
+    let flow_logs = async { if resources.is_empty() { Ok(vec![]) } else { logs.flow_logs(&resources).await } };
+    let network = async {
+        match &group.vpc_id {
+            Some(vpc) => logs.network(vpc).await,
+            None => Ok(Network::default()),
+        }
     };
+    let (flow_logs, network) = futures_util::future::join(flow_logs, network).await;
+    let (flow_logs, network) = (flow_logs.map_err(port_error)?, network.map_err(port_error)?);
 
     let captures = |log: &FlowLog, i: &Interface| {
         log.traffic_type != "REJECT"
@@ -581,6 +586,7 @@ pub async fn recommend_for<F: FlowLogs>(
     let inbound = Inbound { rules: group.ingress.clone(), vpc_cidrs: network.vpc_cidrs.clone() };
     let mut flows: BTreeMap<Flow, u64> = BTreeMap::new();
     let mut unattributed = 0;
+    let mut readable = Vec::new();
     for log in flow_logs.iter().filter(|l| interfaces.iter().any(|i| captures(l, i))) {
         let covered: Vec<&Interface> = interfaces.iter().filter(|i| captures(log, i)).collect();
         if let LogDestination::Other(kind) = &log.destination {
@@ -597,7 +603,12 @@ pub async fn recommend_for<F: FlowLogs>(
         if let Some(why) = &log.delivery_error {
             gaps.push(Gap::Unread { flow_log_id: log.id.clone(), why: format!("AWS cannot deliver it: {why}") });
         }
-        let records = logs.records(log, &covered, window, request.max_records).await.map_err(port_error)?;
+        readable.push((log, covered, format));
+    }
+    let reads = readable.iter().map(|(log, covered, _)| logs.records(log, covered, window, request.max_records));
+    let all_records = futures_util::future::join_all(reads).await;
+    for ((log, covered, format), records) in readable.iter().zip(all_records) {
+        let records = records.map_err(port_error)?;
         for why in records.unread {
             gaps.push(Gap::Unread { flow_log_id: log.id.clone(), why });
         }
