@@ -14,6 +14,7 @@ use egress_guard_core::ports::FlowLogs;
 use egress_guard_core::recommend::{Batch, FlowLog, Interface, LogDestination, Network, PrefixList, Records, Window};
 use futures_util::StreamExt;
 use ipnet::IpNet;
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use crate::ec2::{ec2_error, to_sdk};
@@ -23,6 +24,8 @@ use crate::error::{Error, code_and_message};
 const STREAMS_PER_CALL: usize = 100;
 /// S3 files read at once.
 const GETS_AT_ONCE: usize = 4;
+/// CloudWatch Logs calls in flight at once, all readers of one account and region together.
+const LOGS_CALLS_AT_ONCE: usize = 2;
 /// DescribeFlowLogs and DescribeNetworkInterfaces take at most 200 filter values.
 const VALUES_PER_FILTER: usize = 200;
 /// The AWS-managed prefix lists a proposal uses, by the end of their name, and what a rule that references one
@@ -39,6 +42,8 @@ pub struct AwsFlowLogs {
     region: String,
     /// Calls end within this budget of the first one (an `OnceLock` per `within`).
     budget: Option<(Duration, Arc<OnceLock<Instant>>)>,
+    /// Shared by every clone: the CloudWatch Logs calls in flight.
+    logs_calls: Arc<Semaphore>,
 }
 
 impl AwsFlowLogs {
@@ -52,6 +57,7 @@ impl AwsFlowLogs {
             ),
             region: config.region().map(ToString::to_string).unwrap_or_default(),
             budget: None,
+            logs_calls: Arc::new(Semaphore::new(LOGS_CALLS_AT_ONCE)),
         }
     }
 
@@ -62,13 +68,24 @@ impl AwsFlowLogs {
         s3: aws_sdk_s3::Client,
         region: &str,
     ) -> Self {
-        AwsFlowLogs { ec2, logs, s3, region: region.to_owned(), budget: None }
+        let logs_calls = Arc::new(Semaphore::new(LOGS_CALLS_AT_ONCE));
+        AwsFlowLogs { ec2, logs, s3, region: region.to_owned(), budget: None, logs_calls }
     }
 
     /// The same reader, whose calls all end within `budget` of its first call (then each fails as `budget`): the
     /// budget starts when the reading does, not before a revoke that comes first.
     pub fn within(&self, budget: Duration) -> Self {
         AwsFlowLogs { budget: Some((budget, Arc::new(OnceLock::new()))), ..self.clone() }
+    }
+
+    /// A CloudWatch Logs call, at most `LOGS_CALLS_AT_ONCE` of them in flight for this account and region
+    /// (`FilterLogEvents` is held to 5 a second, and the quota cannot be raised), within the budget.
+    async fn logs_call<T>(&self, call: impl Future<Output = T>) -> Result<T, Error> {
+        self.timed(async {
+            let _permit = self.logs_calls.acquire().await.map_err(|e| Error::Budget { message: e.to_string() })?;
+            Ok(call.await)
+        })
+        .await
     }
 
     async fn timed<T>(&self, call: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
@@ -105,7 +122,7 @@ impl AwsFlowLogs {
                 .send();
             async move {
                 let mut names = Vec::new();
-                while let Some(page) = self.timed(async { Ok(pages.next().await) }).await? {
+                while let Some(page) = self.logs_call(pages.next()).await? {
                     let page = page.map_err(|e| logs_error("DescribeLogStreams", &e))?;
                     names.extend(page.log_streams().iter().filter_map(|s| s.log_stream_name().map(str::to_owned)));
                 }
@@ -128,7 +145,7 @@ impl AwsFlowLogs {
                     .end_time(window.end * 1000 - 1)
                     .set_next_token(token.clone())
                     .send();
-                let page = self.timed(async { call.await.map_err(|e| logs_error("FilterLogEvents", &e)) }).await?;
+                let page = self.logs_call(call).await?.map_err(|e| logs_error("FilterLogEvents", &e))?;
                 for event in page.events() {
                     if batch.lines.len() >= limit {
                         records.truncated = true;
@@ -196,13 +213,17 @@ impl AwsFlowLogs {
         records.unread.extend(other.iter().map(|k| format!("s3://{bucket}/{k}: only plain-text files are read")));
         let fetch = |key: String| async move {
             let call = self.s3.get_object().bucket(bucket).key(&key).send();
-            let object = self.timed(async { call.await.map_err(|e| s3_error("GetObject", &e)) }).await?;
-            let body = object.body.collect().await.map_err(|e| Error::S3 {
-                operation: "GetObject",
-                bucket: bucket.to_owned(),
-                code: "transport".into(),
-                message: e.to_string(),
-            })?;
+            let body = self
+                .timed(async {
+                    let object = call.await.map_err(|e| s3_error("GetObject", &e))?;
+                    object.body.collect().await.map_err(|e| Error::S3 {
+                        operation: "GetObject",
+                        bucket: bucket.to_owned(),
+                        code: "transport".into(),
+                        message: e.to_string(),
+                    })
+                })
+                .await?;
             Ok::<_, Error>(gunzip(&body.into_bytes()).map_err(|why| format!("s3://{bucket}/{key}: {why}")))
         };
         let mut files = futures_util::stream::iter(plain.into_iter().map(fetch)).buffered(GETS_AT_ONCE);

@@ -53,12 +53,19 @@ pub async fn run(
     }
     let rules = proposal.rules();
     logs.authorize(group_id, &rules).await?;
-    // Revoke only once every proposed rule is there: an authorize that did less must not leave the group closed.
-    let after = groups.describe(group_id).await?.map(|g| g.egress).unwrap_or_default();
-    let missing: Vec<String> =
-        rules.iter().filter(|r| !after.iter().any(|a| a.same_traffic(r))).map(ToString::to_string).collect();
+    // Revoke only once every proposed rule shows (EC2's reads are eventually consistent: looked at again after
+    // 0.25, 0.5, 1 and 2 s): an authorize that did less must not leave the group closed.
+    let mut missing = Vec::new();
+    for attempt in 0..=egress_guard_core::flow::SETTLE_ATTEMPTS {
+        let after = groups.describe(group_id).await?.map(|g| g.egress).unwrap_or_default();
+        missing = rules.iter().filter(|r| !after.iter().any(|a| a.same_traffic(r))).map(ToString::to_string).collect();
+        if missing.is_empty() || attempt == egress_guard_core::flow::SETTLE_ATTEMPTS {
+            break;
+        }
+        groups.settle(attempt).await;
+    }
     if !missing.is_empty() {
-        anyhow::bail!("not revoked: the group does not show these authorized rules yet: {}", missing.join(", "));
+        anyhow::bail!("not revoked: the group does not show these authorized rules: {}", missing.join(", "));
     }
     if !options.json {
         println!("{}\nAuthorized {} rules on {group_id}.\n", proposal.text(), proposal.rules.len());

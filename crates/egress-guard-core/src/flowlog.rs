@@ -180,6 +180,9 @@ pub enum Kind {
 
 /// Inbound ranges wider than this name no service: a reply is never told by them.
 pub const MAX_SERVICE_PORTS: i32 = 1024;
+/// The ports clients connect from (Linux 32768-60999, Windows and IANA 49152-65535): a served range that reaches
+/// into them cannot tell a reply from a connection that happened to leave from one of its ports.
+pub const EPHEMERAL_PORTS: (i32, i32) = (32768, 65535);
 
 /// What a group serves: its inbound rules, and the VPC's blocks (where a group or prefix-list source may be).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -189,14 +192,18 @@ pub struct Inbound {
 }
 
 impl Inbound {
-    /// Whether a record leaving from `port` to `peer` answers a connection the group accepts: a TCP or UDP rule of
-    /// at most `MAX_SERVICE_PORTS` ports holding `port`, whose source holds `peer` (a group or prefix-list source: a
-    /// peer inside the VPC). All traffic, wide ranges and portless protocols tell nothing: in doubt, a record is
-    /// traffic started, which at worst proposes a rule too many, never one too few.
-    fn serves(&self, protocol: Protocol, port: Option<u16>, peer: IpAddr) -> bool {
-        let Some(port) = port.map(i32::from) else { return false };
+    /// Whether a record leaving from `port` to `peer_port` on `peer` answers a connection the group accepts: a TCP or
+    /// UDP rule of at most `MAX_SERVICE_PORTS` ports, outside the ephemeral ports, holding `port`, whose source holds
+    /// `peer` (a group or prefix-list source: a peer inside the VPC), to another port than its own (protocols that
+    /// speak from the port they listen on, as IKE, WireGuard or gossip do, start their own flows that way). All
+    /// traffic, wide ranges and portless protocols tell nothing: in doubt, a record is traffic started, which at
+    /// worst proposes a rule too many, never one too few.
+    fn serves(&self, protocol: Protocol, port: Option<u16>, peer: IpAddr, peer_port: Option<u16>) -> bool {
+        let Some(port) = port.filter(|p| Some(*p) != peer_port).map(i32::from) else { return false };
         self.rules.iter().any(|rule| {
-            let ports = rule.ports.is_some_and(|r| r.to - r.from < MAX_SERVICE_PORTS && r.from <= port && port <= r.to);
+            let ports = rule.ports.is_some_and(|r| {
+                r.to - r.from < MAX_SERVICE_PORTS && r.to < EPHEMERAL_PORTS.0 && r.from <= port && port <= r.to
+            });
             let source = match &rule.source {
                 Destination::Cidr(cidr) => cidr.net().contains(&peer),
                 Destination::PrefixList(_) | Destination::SecurityGroup { .. } => {
@@ -242,7 +249,7 @@ pub fn classify(record: &Record, addresses: &BTreeSet<IpAddr>, inbound: &Inbound
         false
     } else {
         // No handshake seen in this record: a reply leaves from a port the group serves, to a source it admits.
-        inbound.serves(protocol, record.srcport, dst)
+        inbound.serves(protocol, record.srcport, dst, record.dstport)
     };
     if reply {
         return Kind::Reply;
@@ -297,6 +304,8 @@ mod tests {
                 // The default group's rule, and a wide range: neither names a service.
                 from(Protocol::All, None, "sg-0a1b2c3d"),
                 from(Protocol::Udp, Some(PortRange::new(1024, 65535)), "0.0.0.0/0"),
+                from(Protocol::Udp, Some(PortRange::new(51820, 51820)), "0.0.0.0/0"),
+                from(Protocol::Udp, Some(PortRange::new(500, 500)), "0.0.0.0/0"),
             ],
             vpc_cidrs: vec!["10.0.0.0/16".parse().unwrap()],
         }
@@ -365,6 +374,9 @@ mod tests {
             "5 eni-0a1b2c3d 10.0.1.5 10.0.7.7 40000 53 17 ACCEPT OK - egress - -",
             "5 eni-0a1b2c3d 10.0.1.5 198.51.100.4 40000 123 17 ACCEPT OK - egress - -",
             "5 eni-0a1b2c3d 10.0.1.5 10.0.7.7 - - 1 ACCEPT OK - egress - -",
+            // A served port in the ephemeral range, and IKE speaking from its own port to a peer's.
+            "5 eni-0a1b2c3d 10.0.1.5 198.51.100.4 51820 40000 17 ACCEPT OK - egress - -",
+            "5 eni-0a1b2c3d 10.0.1.5 198.51.100.4 500 500 17 ACCEPT OK - egress - -",
         ] {
             assert!(matches!(kind(line), Kind::Started(_)), "{line}: {:?}", kind(line));
         }

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::OnceLock;
 
+use futures_util::StreamExt;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +32,8 @@ const WIDEST: (u8, u8) = (8, 32);
 /// coarser, each grouping reported as a merge.
 const MAX_FIT_INPUT: usize = 1024;
 const DAY: i64 = 86_400;
+/// Flow logs read at once.
+const LOGS_AT_ONCE: usize = 2;
 /// Lines a notice's section reads per flow log at the most.
 pub const NOTICE_MAX_RECORDS: usize = 20_000;
 /// Rules and gaps a notice's section lists at the most; the rest are counted.
@@ -605,9 +608,12 @@ pub async fn recommend_for<F: FlowLogs>(
         }
         readable.push((log, covered, format));
     }
-    let reads = readable.iter().map(|(log, covered, _)| logs.records(log, covered, window, request.max_records));
-    let all_records = futures_util::future::join_all(reads).await;
-    for ((log, covered, format), records) in readable.iter().zip(all_records) {
+    // Two logs read at once, each taken in as it comes, in order: at most two logs' records held at a time.
+    let reads = readable.iter().map(|(log, covered, format)| async move {
+        (log, covered, format, logs.records(log, covered, window, request.max_records).await)
+    });
+    let mut reads = futures_util::stream::iter(reads).buffered(LOGS_AT_ONCE);
+    while let Some((log, covered, format, records)) = reads.next().await {
         let records = records.map_err(port_error)?;
         for why in records.unread {
             gaps.push(Gap::Unread { flow_log_id: log.id.clone(), why });
