@@ -453,11 +453,11 @@ impl World {
         out.flow_log_ids()[0].clone()
     }
 
-    /// One gzip file of `flow_log`'s records under AWS's key layout for today, its header line first.
-    pub async fn put_flow_file(&self, bucket: &str, flow_log: &str, header: &str, lines: &[String]) {
+    /// One gzip file of `flow_log`'s records under AWS's key layout for today, in the folder of `account` (the flow
+    /// log's owner), its header line first.
+    pub async fn put_flow_file(&self, bucket: &str, account: &str, flow_log: &str, header: &str, lines: &[String]) {
         use std::io::Write;
         let now = chrono::Utc::now();
-        let account = "123456789012";
         let key = format!(
             "AWSLogs/{account}/vpcflowlogs/{REGION}/{}/{account}_vpcflowlogs_{REGION}_{flow_log}_{}_{:08x}.log.gz",
             now.format("%Y/%m/%d"),

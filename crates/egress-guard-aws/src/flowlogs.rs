@@ -177,8 +177,18 @@ impl AwsFlowLogs {
             let (code, message) = err.code_and_message();
             Error::S3 { operation, bucket: bucket.to_owned(), code, message }
         };
-        let accounts: std::collections::BTreeSet<&str> =
-            interfaces.iter().filter_map(|i| i.owner_id.as_deref()).collect();
+        // The key's account is the flow log's owner, which in a shared VPC is not the interfaces' owner: the accounts
+        // are read from the bucket (`AWSLogs/<account>/`), the interfaces' owners added in case listing finds none.
+        let mut accounts: std::collections::BTreeSet<String> =
+            interfaces.iter().filter_map(|i| i.owner_id.clone()).collect();
+        let root = format!("{prefix}AWSLogs/");
+        let mut pages = self.s3.list_objects_v2().bucket(bucket).prefix(&root).delimiter("/").into_paginator().send();
+        while let Some(page) = self.timed(async { Ok(pages.next().await) }).await? {
+            let page = page.map_err(|e| s3_error("ListObjectsV2", &e))?;
+            let folders = page.common_prefixes().iter().filter_map(|p| p.prefix());
+            let names = folders.filter_map(|p| p.strip_prefix(root.as_str())?.strip_suffix('/'));
+            accounts.extend(names.filter(|a| egress_guard_core::model::is_account_id(a)).map(str::to_owned));
+        }
         // A file lands in the folder of the day it is delivered: the day after the window may hold its last records.
         let day = |t: i64| chrono::DateTime::from_timestamp(t, 0).unwrap_or_default().date_naive();
         let (first, last) = (day(window.start), day(window.end + 86_400));

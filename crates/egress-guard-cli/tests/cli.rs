@@ -259,7 +259,7 @@ const V2_HEADER: &str = "version account-id interface-id srcaddr dstaddr srcport
 
 /// Seeds a group used by two interfaces (and a third interface of another group as noise), with open egress and
 /// HTTPS accepted inbound; interface A logs to CloudWatch Logs in a custom format, the subnet logs to S3 in AWS's
-/// default format. The records: flows started (to the VPC, the Internet over IPv4 and IPv6, S3 through its
+/// default format, under another account's folder (a shared VPC's owner). The records: flows started (to the VPC, the Internet over IPv4 and IPv6, S3 through its
 /// prefix list), replies (by TCP flags and by the port the group accepts), inbound, rejected, SKIPDATA, metadata,
 /// and the noise interface's own traffic. Returns (world, group, interface A, interface B, S3 prefix list id).
 async fn observed_group() -> (World, String, String, String, String) {
@@ -305,8 +305,10 @@ async fn observed_group() -> (World, String, String, String, String) {
     let v2 = |eni: &str, src: &str, dst: &str, sport: u16, dport: u16| {
         format!("2 123456789012 {eni} {src} {dst} {sport} {dport} 6 10 840 {t} {} ACCEPT OK", t + 60)
     };
+    // The subnet's log is owned by another account, as the VPC owner's is in a shared VPC: the key says so.
     w.put_flow_file(
         "flow-logs-app",
+        "210987654321",
         &s3_log,
         V2_HEADER,
         &[
