@@ -82,20 +82,22 @@ impl AwsFlowLogs {
     /// (`FilterLogEvents` is held to 5 a second, and the quota cannot be raised), within the budget.
     async fn logs_call<T>(&self, call: impl Future<Output = T>) -> Result<T, Error> {
         self.timed(async {
-            let _permit = self.logs_calls.acquire().await.map_err(|e| Error::Budget { message: e.to_string() })?;
-            Ok(call.await)
+            // The semaphore is never closed: a permit always comes.
+            let _permit = self.logs_calls.acquire().await.ok();
+            call.await
         })
         .await
     }
 
-    async fn timed<T>(&self, call: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+    /// `call`'s output, or `Error::Budget` once the budget is spent.
+    async fn timed<T>(&self, call: impl Future<Output = T>) -> Result<T, Error> {
         match &self.budget {
-            None => call.await,
+            None => Ok(call.await),
             Some((budget, start)) => {
                 let deadline = *start.get_or_init(|| Instant::now() + *budget);
-                tokio::time::timeout_at(deadline, call).await.unwrap_or_else(|_| {
-                    Err(Error::Budget { message: "the observed-egress time budget was spent".to_owned() })
-                })
+                tokio::time::timeout_at(deadline, call)
+                    .await
+                    .map_err(|_| Error::Budget { message: "the observed-egress time budget was spent".to_owned() })
             }
         }
     }
@@ -183,7 +185,7 @@ impl AwsFlowLogs {
             interfaces.iter().filter_map(|i| i.owner_id.clone()).collect();
         let root = format!("{prefix}AWSLogs/");
         let mut pages = self.s3.list_objects_v2().bucket(bucket).prefix(&root).delimiter("/").into_paginator().send();
-        while let Some(page) = self.timed(async { Ok(pages.next().await) }).await? {
+        while let Some(page) = self.timed(pages.next()).await? {
             let page = page.map_err(|e| s3_error("ListObjectsV2", &e))?;
             let folders = page.common_prefixes().iter().filter_map(|p| p.prefix());
             let names = folders.filter_map(|p| p.strip_prefix(root.as_str())?.strip_suffix('/'));
@@ -204,7 +206,7 @@ impl AwsFlowLogs {
                     listing = listing.start_after(format!("{root}{}", first.format("%Y/%m/%d")));
                 }
                 let mut pages = listing.into_paginator().send();
-                while let Some(page) = self.timed(async { Ok(pages.next().await) }).await? {
+                while let Some(page) = self.timed(pages.next()).await? {
                     let page = page.map_err(|e| s3_error("ListObjectsV2", &e))?;
                     let newest = format!("{root}{}/~", last.format("%Y/%m/%d"));
                     let found = page.contents().iter().filter_map(|o| o.key());
@@ -233,7 +235,7 @@ impl AwsFlowLogs {
                         message: e.to_string(),
                     })
                 })
-                .await?;
+                .await??;
             Ok::<_, Error>(gunzip(&body.into_bytes()).map_err(|why| format!("s3://{bucket}/{key}: {why}")))
         };
         let mut files = futures_util::stream::iter(plain.into_iter().map(fetch)).buffered(GETS_AT_ONCE);
@@ -299,7 +301,7 @@ impl FlowLogs for AwsFlowLogs {
             .into_paginator()
             .send();
         let mut interfaces = Vec::new();
-        while let Some(page) = self.timed(async { Ok(pages.next().await) }).await? {
+        while let Some(page) = self.timed(pages.next()).await? {
             let page = page.map_err(|e| ec2_error("DescribeNetworkInterfaces", &e))?;
             for eni in page.network_interfaces() {
                 let v4 = eni.private_ip_addresses().iter().filter_map(|a| a.private_ip_address());
@@ -322,7 +324,7 @@ impl FlowLogs for AwsFlowLogs {
         let mut logs = Vec::new();
         for ids in resource_ids.chunks(VALUES_PER_FILTER) {
             let mut pages = self.ec2.describe_flow_logs().filter(filter("resource-id", ids)).into_paginator().send();
-            while let Some(page) = self.timed(async { Ok(pages.next().await) }).await? {
+            while let Some(page) = self.timed(pages.next()).await? {
                 let page = page.map_err(|e| ec2_error("DescribeFlowLogs", &e))?;
                 for fl in page.flow_logs() {
                     let kind = fl.log_destination_type().map(|t| t.as_str().to_owned()).unwrap_or_default();
@@ -389,7 +391,7 @@ impl FlowLogs for AwsFlowLogs {
 
     async fn network(&self, vpc_id: &str) -> Result<Network, Error> {
         let call = self.ec2.describe_vpcs().vpc_ids(vpc_id).send();
-        let vpcs = self.timed(async { call.await.map_err(|e| ec2_error("DescribeVpcs", &e)) }).await?;
+        let vpcs = self.timed(call).await?.map_err(|e| ec2_error("DescribeVpcs", &e))?;
         let mut network = Network::default();
         for vpc in vpcs.vpcs() {
             let v4 = vpc.cidr_block_association_set().iter().filter_map(|a| a.cidr_block());
@@ -399,7 +401,7 @@ impl FlowLogs for AwsFlowLogs {
         network.vpc_cidrs.sort();
         network.vpc_cidrs.dedup();
         let call = self.ec2.describe_managed_prefix_lists().filters(filter("owner-id", &["AWS".to_owned()])).send();
-        let lists = self.timed(async { call.await.map_err(|e| ec2_error("DescribeManagedPrefixLists", &e)) }).await?;
+        let lists = self.timed(call).await?.map_err(|e| ec2_error("DescribeManagedPrefixLists", &e))?;
         for list in lists.prefix_lists() {
             let name = list.prefix_list_name().unwrap_or_default();
             let Some((_, weight)) =
@@ -409,8 +411,7 @@ impl FlowLogs for AwsFlowLogs {
             };
             let id = list.prefix_list_id().unwrap_or_default().to_owned();
             let call = self.ec2.get_managed_prefix_list_entries().prefix_list_id(&id).send();
-            let entries =
-                self.timed(async { call.await.map_err(|e| ec2_error("GetManagedPrefixListEntries", &e)) }).await?;
+            let entries = self.timed(call).await?.map_err(|e| ec2_error("GetManagedPrefixListEntries", &e))?;
             network.prefix_lists.push(PrefixList {
                 id,
                 name: name.to_owned(),
