@@ -20,10 +20,30 @@ const REQUIRED: [&str; 4] = ["srcaddr", "dstaddr", "dstport", "protocol"];
 const SYN: u16 = 2;
 const SYN_ACK: u16 = 18;
 
-/// Where each field sits in a record of one log.
+/// Where each field sits in a record of one log: found once, not for each record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Format {
-    fields: Vec<String>,
+    width: usize,
+    at: Positions,
+}
+
+/// The position of each field a record is read for; `None`: the format has no such field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Positions {
+    interface_id: Option<usize>,
+    srcaddr: Option<usize>,
+    dstaddr: Option<usize>,
+    pkt_srcaddr: Option<usize>,
+    pkt_dstaddr: Option<usize>,
+    srcport: Option<usize>,
+    dstport: Option<usize>,
+    protocol: Option<usize>,
+    start: Option<usize>,
+    action: Option<usize>,
+    log_status: Option<usize>,
+    tcp_flags: Option<usize>,
+    flow_direction: Option<usize>,
+    aws_service: Option<usize>,
 }
 
 impl Format {
@@ -52,58 +72,74 @@ impl Format {
                 format: text.chars().take(200).collect(),
                 why: format!("it has no `{missing}`, which a proposal needs"),
             }),
-            None => Ok(Format { fields }),
+            None => {
+                let at = |name: &str| fields.iter().position(|f| f == name);
+                let at = Positions {
+                    interface_id: at("interface-id"),
+                    srcaddr: at("srcaddr"),
+                    dstaddr: at("dstaddr"),
+                    pkt_srcaddr: at("pkt-srcaddr"),
+                    pkt_dstaddr: at("pkt-dstaddr"),
+                    srcport: at("srcport"),
+                    dstport: at("dstport"),
+                    protocol: at("protocol"),
+                    start: at("start"),
+                    action: at("action"),
+                    log_status: at("log-status"),
+                    tcp_flags: at("tcp-flags"),
+                    flow_direction: at("flow-direction"),
+                    aws_service: at("pkt-dst-aws-service"),
+                };
+                Ok(Format { width: fields.len(), at })
+            }
         }
-    }
-
-    fn index(&self, name: &str) -> Option<usize> {
-        self.fields.iter().position(|f| f == name)
     }
 
     /// One record (a line of space-separated values, `-` for none). `None`: the line does not have the format's
     /// shape (a header repeated, a truncated line).
     pub fn record(&self, line: &str) -> Option<Record> {
         let values: Vec<&str> = line.split_whitespace().collect();
-        if values.len() != self.fields.len() {
+        if values.len() != self.width {
             return None;
         }
-        let get = |name: &str| self.index(name).map(|i| values[i]).filter(|v| *v != "-");
-        let addr = |name: &str| get(name).and_then(|v| v.parse::<IpAddr>().ok());
-        let number = |name: &str| get(name).and_then(|v| v.parse::<u32>().ok());
-        let log_status = match get("log-status") {
+        let at = &self.at;
+        let get = |position: Option<usize>| position.map(|i| values[i]).filter(|v| *v != "-");
+        let addr = |position| get(position).and_then(|v| v.parse::<IpAddr>().ok());
+        let number = |position| get(position).and_then(|v| v.parse::<u32>().ok());
+        let log_status = match get(at.log_status) {
             Some("NODATA") => LogStatus::NoData,
             Some("SKIPDATA") => LogStatus::SkipData,
             _ => LogStatus::Ok,
         };
         // A NODATA or SKIPDATA record carries no protocol.
-        let protocol = match number("protocol").map(u8::try_from) {
+        let protocol = match number(at.protocol).map(u8::try_from) {
             Some(Ok(protocol)) => protocol,
             None if log_status != LogStatus::Ok => 0,
             _ => return None,
         };
         Some(Record {
-            interface_id: get("interface-id").map(str::to_owned),
-            srcaddr: addr("srcaddr"),
-            dstaddr: addr("dstaddr"),
-            pkt_srcaddr: addr("pkt-srcaddr"),
-            pkt_dstaddr: addr("pkt-dstaddr"),
-            srcport: number("srcport").and_then(|p| u16::try_from(p).ok()),
-            dstport: number("dstport").and_then(|p| u16::try_from(p).ok()),
+            interface_id: get(at.interface_id).map(str::to_owned),
+            srcaddr: addr(at.srcaddr),
+            dstaddr: addr(at.dstaddr),
+            pkt_srcaddr: addr(at.pkt_srcaddr),
+            pkt_dstaddr: addr(at.pkt_dstaddr),
+            srcport: number(at.srcport).and_then(|p| u16::try_from(p).ok()),
+            dstport: number(at.dstport).and_then(|p| u16::try_from(p).ok()),
             protocol,
-            start: get("start").and_then(|v| v.parse().ok()),
-            action: match get("action") {
+            start: get(at.start).and_then(|v| v.parse().ok()),
+            action: match get(at.action) {
                 Some("ACCEPT") => Some(Action::Accept),
                 Some("REJECT") => Some(Action::Reject),
                 _ => None,
             },
             log_status,
-            tcp_flags: number("tcp-flags").and_then(|f| u16::try_from(f).ok()),
-            flow_direction: match get("flow-direction") {
+            tcp_flags: number(at.tcp_flags).and_then(|f| u16::try_from(f).ok()),
+            flow_direction: match get(at.flow_direction) {
                 Some("egress") => Some(Direction::Egress),
                 Some("ingress") => Some(Direction::Ingress),
                 _ => None,
             },
-            aws_service: get("pkt-dst-aws-service").map(str::to_owned),
+            aws_service: get(at.aws_service).map(str::to_owned),
         })
     }
 }
