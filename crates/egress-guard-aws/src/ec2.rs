@@ -291,54 +291,58 @@ fn same_traffic(a: &EgressRule, b: &EgressRule) -> bool {
     a.protocol == b.protocol && a.ports == b.ports && a.destination == b.destination
 }
 
+/// One EC2 permission flattened into one rule per destination (for an inbound permission: per source).
+fn rules(group_id: &str, perm: &IpPermission) -> Vec<EgressRule> {
+    let mut flat = Vec::new();
+    let Some(protocol) = perm.ip_protocol().and_then(|p| Protocol::parse(p).ok()) else {
+        tracing::warn!(group_id, protocol = ?perm.ip_protocol(), "skipped a permission with an unknown protocol");
+        return vec![];
+    };
+    let ports = match protocol {
+        Protocol::All | Protocol::Number(_) => None,
+        _ => Some(match (perm.from_port(), perm.to_port()) {
+            (Some(from), Some(to)) => PortRange { from, to },
+            _ if protocol.has_ports() => PortRange::ALL,
+            _ => PortRange { from: -1, to: -1 },
+        }),
+    };
+    let mut push = |destination: Destination, description: Option<&str>| {
+        flat.push(EgressRule {
+            protocol,
+            ports,
+            destination,
+            description: description.filter(|d| !d.is_empty()).map(str::to_owned),
+            rule_id: None,
+        })
+    };
+    let cidrs = perm
+        .ip_ranges()
+        .iter()
+        .map(|r| (r.cidr_ip(), r.description()))
+        .chain(perm.ipv6_ranges().iter().map(|r| (r.cidr_ipv6(), r.description())));
+    for (cidr, description) in cidrs {
+        match cidr.map(Cidr::parse) {
+            Some(Ok(cidr)) => push(Destination::Cidr(cidr), description),
+            other => tracing::warn!(group_id, cidr = ?other, "skipped a range that is not a CIDR"),
+        }
+    }
+    for pl in perm.prefix_list_ids() {
+        push(Destination::PrefixList(pl.prefix_list_id().unwrap_or_default().to_owned()), pl.description());
+    }
+    for pair in perm.user_id_group_pairs() {
+        let destination = Destination::SecurityGroup {
+            group_id: pair.group_id().unwrap_or_default().to_owned(),
+            user_id: pair.user_id().map(str::to_owned),
+        };
+        push(destination, pair.description());
+    }
+    flat
+}
+
 /// EC2's group, flattened into one rule per destination.
 pub fn to_domain(g: &aws_sdk_ec2::types::SecurityGroup) -> SecurityGroup {
     let group_id = g.group_id().unwrap_or_default();
-    let mut egress = Vec::new();
-    for perm in g.ip_permissions_egress() {
-        let Some(protocol) = perm.ip_protocol().and_then(|p| Protocol::parse(p).ok()) else {
-            tracing::warn!(group_id, protocol = ?perm.ip_protocol(), "skipped a permission with an unknown protocol");
-            continue;
-        };
-        let ports = match protocol {
-            Protocol::All | Protocol::Number(_) => None,
-            _ => Some(match (perm.from_port(), perm.to_port()) {
-                (Some(from), Some(to)) => PortRange { from, to },
-                _ if protocol.has_ports() => PortRange::ALL,
-                _ => PortRange { from: -1, to: -1 },
-            }),
-        };
-        let mut push = |destination: Destination, description: Option<&str>| {
-            egress.push(EgressRule {
-                protocol,
-                ports,
-                destination,
-                description: description.filter(|d| !d.is_empty()).map(str::to_owned),
-                rule_id: None,
-            })
-        };
-        let cidrs = perm
-            .ip_ranges()
-            .iter()
-            .map(|r| (r.cidr_ip(), r.description()))
-            .chain(perm.ipv6_ranges().iter().map(|r| (r.cidr_ipv6(), r.description())));
-        for (cidr, description) in cidrs {
-            match cidr.map(Cidr::parse) {
-                Some(Ok(cidr)) => push(Destination::Cidr(cidr), description),
-                other => tracing::warn!(group_id, cidr = ?other, "skipped a range that is not a CIDR"),
-            }
-        }
-        for pl in perm.prefix_list_ids() {
-            push(Destination::PrefixList(pl.prefix_list_id().unwrap_or_default().to_owned()), pl.description());
-        }
-        for pair in perm.user_id_group_pairs() {
-            let destination = Destination::SecurityGroup {
-                group_id: pair.group_id().unwrap_or_default().to_owned(),
-                user_id: pair.user_id().map(str::to_owned),
-            };
-            push(destination, pair.description());
-        }
-    }
+    let egress = g.ip_permissions_egress().iter().flat_map(|perm| rules(group_id, perm)).collect();
     SecurityGroup {
         id: group_id.to_owned(),
         name: g.group_name().unwrap_or_default().to_owned(),
@@ -350,25 +354,17 @@ pub fn to_domain(g: &aws_sdk_ec2::types::SecurityGroup) -> SecurityGroup {
             .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
             .collect(),
         egress,
-        ingress: g.ip_permissions().iter().flat_map(ingress_rules).collect(),
+        ingress: g
+            .ip_permissions()
+            .iter()
+            .flat_map(|perm| rules(group_id, perm))
+            .map(|r| IngressRule {
+                protocol: r.protocol,
+                ports: r.ports.filter(|_| r.protocol.has_ports()),
+                source: r.destination,
+            })
+            .collect(),
     }
-}
-
-/// An inbound permission as one rule per source (CIDRs, prefix lists and groups; ports only for TCP and UDP).
-fn ingress_rules(perm: &IpPermission) -> Vec<IngressRule> {
-    let Some(protocol) = perm.ip_protocol().and_then(|p| Protocol::parse(p).ok()) else { return vec![] };
-    let ports = perm.from_port().zip(perm.to_port()).map(|(from, to)| PortRange { from, to });
-    let ports = ports.filter(|_| protocol.has_ports());
-    let cidrs = perm.ip_ranges().iter().filter_map(|r| r.cidr_ip());
-    let cidrs = cidrs.chain(perm.ipv6_ranges().iter().filter_map(|r| r.cidr_ipv6()));
-    let lists = perm.prefix_list_ids().iter().filter_map(|l| l.prefix_list_id());
-    let groups = perm.user_id_group_pairs().iter().filter_map(|p| p.group_id());
-    cidrs
-        .filter_map(|c| Cidr::parse(c).ok().map(Destination::Cidr))
-        .chain(lists.map(|id| Destination::PrefixList(id.to_owned())))
-        .chain(groups.map(|id| Destination::SecurityGroup { group_id: id.to_owned(), user_id: None }))
-        .map(|source| IngressRule { protocol, ports, source })
-        .collect()
 }
 
 /// The exact `IpPermissions` for a plan's rules: the core's one grouping (`permission::permissions`) as SDK types,
