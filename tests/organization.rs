@@ -248,10 +248,8 @@ async fn a_schedule_sweeps_two_members_two_regions_each_and_the_hub() {
     assert_eq!(told, want, "one summary per (account, region)");
 }
 
-/// With every member (`*`), the schedule lists the organization's accounts (`organizations:ListAccounts`, moto's
-/// Organizations here) and sweeps each of them in each region.
-#[tokio::test]
-async fn with_every_member_the_schedule_sweeps_the_organizations_accounts() {
+/// A hub world whose account manages an organization (all features), and its Organizations client.
+async fn organization_hub() -> (World, aws_sdk_organizations::Client) {
     let hub = World::start().await;
     let orgs = aws_sdk_organizations::Client::new(&hub.config);
     orgs.create_organization()
@@ -259,6 +257,14 @@ async fn with_every_member_the_schedule_sweeps_the_organizations_accounts() {
         .send()
         .await
         .unwrap();
+    (hub, orgs)
+}
+
+/// With every member (`*`), the schedule lists the organization's accounts (`organizations:ListAccounts`, moto's
+/// Organizations here) and sweeps each of them in each region.
+#[tokio::test]
+async fn with_every_member_the_schedule_sweeps_the_organizations_accounts() {
+    let (hub, orgs) = organization_hub().await;
     let mut members = Vec::new();
     for name in ["payments", "analytics"] {
         let created =
@@ -296,13 +302,7 @@ async fn with_every_member_the_schedule_sweeps_the_organizations_accounts() {
 /// administrator), the hub's own regions are still swept and the invocation fails, saying why, so the alarm fires.
 #[tokio::test]
 async fn members_that_cannot_be_listed_fail_the_schedule_after_the_hub_is_queued() {
-    let hub = World::start().await;
-    let orgs = aws_sdk_organizations::Client::new(&hub.config);
-    orgs.create_organization()
-        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
-        .send()
-        .await
-        .unwrap();
+    let (hub, _) = organization_hub().await;
     // What a hub that is neither the management account nor a delegated administrator gets from Organizations.
     hub.moto.inject_json_error("ListAccounts", 4, "AccessDeniedException");
     let (sweeps, _) = hub.queue("sweeps").await;
