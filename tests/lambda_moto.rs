@@ -804,7 +804,7 @@ async fn a_schedule_sweeps_three_regions_each_in_its_own_invocation() {
             world,
         ));
     }
-    let fleet = egress_guard_aws::Fleet::new(home.config.clone());
+    let fleet = egress_guard_aws::Fleet::new(home.config.clone(), Default::default());
     let notifier = SnsNotifier::new(home.sns.clone(), &topic);
     let (settings, ports) = (Settings::default(), (&fleet, &notifier, &NoHistory));
     let me = own();
@@ -841,7 +841,7 @@ async fn a_sweep_cut_short_queues_its_next_run_until_the_region_is_done() {
     for name in ["a", "b", "c"] {
         home.group_with(&vpc, name, vec![perm("tcp", Some((443, 443)), &["0.0.0.0/0"], &[])]).await;
     }
-    let fleet = egress_guard_aws::Fleet::new(home.config.clone());
+    let fleet = egress_guard_aws::Fleet::new(home.config.clone(), Default::default());
     let notifier = SnsNotifier::new(home.sns.clone(), &topic);
     // Time for two groups per invocation.
     let budget = std::sync::atomic::AtomicUsize::new(0);
@@ -942,7 +942,7 @@ async fn a_notice_carries_the_egress_the_groups_interfaces_were_seen_to_need() {
     .await;
 
     let settings = Settings { observed_egress_days: 7, ..Settings::default() };
-    let fleet = egress_guard_aws::Fleet::new(w.config.clone());
+    let fleet = egress_guard_aws::Fleet::new(w.config.clone(), Default::default());
     let notifier = SnsNotifier::new(aws_sdk_sns::Client::new(&w.config), &c.topic);
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     for group in [&seen, &dark] {

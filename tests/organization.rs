@@ -86,7 +86,7 @@ async fn hub_function_remediates_member_accounts_in_two_regions_and_its_own() {
     let restricted_before = member_east.egress(&restricted_east).await;
 
     let (settings, home) = (org_settings(), hub_home());
-    let fleet = Fleet::new(hub.config.clone());
+    let fleet = Fleet::new(hub.config.clone(), Default::default());
     let notifier = SnsNotifier::new(hub.sns.clone(), &topic);
     let run = async |name: &str, group: &str, account: &str, region: &str| {
         let event = event_in(name, group, account, region);
@@ -209,7 +209,7 @@ async fn a_schedule_sweeps_two_members_two_regions_each_and_the_hub() {
         }
     }
     let settings = org_settings_for(&format!("{MEMBER},{SECOND}"));
-    let fleet = Fleet::new(hub.config.clone());
+    let fleet = Fleet::new(hub.config.clone(), Default::default());
     let notifier = SnsNotifier::new(hub.sns.clone(), &topic);
     let home = hub_home();
     let ports = (&fleet, &notifier, &NoHistory);
@@ -281,7 +281,7 @@ async fn with_every_member_the_schedule_sweeps_the_organizations_accounts() {
         open.push((member, group));
     }
     let settings = org_settings_for("*");
-    let fleet = Fleet::new(hub.config.clone());
+    let fleet = Fleet::new(hub.config.clone(), Default::default());
     let notifier = SnsNotifier::new(hub.sns.clone(), &topic);
     let home = hub_home();
     let ports = (&fleet, &notifier, &NoHistory);
@@ -311,7 +311,7 @@ async fn members_that_cannot_be_listed_fail_the_schedule_after_the_hub_is_queued
     let regions: Vec<String> = vec!["eu-west-1".to_owned(), "us-east-1".to_owned()];
     let settings = org_settings_for("*");
     let (topic, _) = hub.topic_with_queue().await;
-    let fleet = Fleet::new(hub.config.clone());
+    let fleet = Fleet::new(hub.config.clone(), Default::default());
     let notifier = SnsNotifier::new(hub.sns.clone(), &topic);
     let home = hub_home();
     let fanout = Some(egress_guard_lambda::Fanout { queue: &queue, accounts: &accounts, regions: &regions });

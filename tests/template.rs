@@ -267,7 +267,7 @@ async fn a_change_in_another_region_reaches_the_home_function_through_the_forwar
     let delivered: Value = serde_json::from_str(&delivered[0]).unwrap();
     assert_eq!(delivered["detail"]["awsRegion"], "us-west-2");
 
-    let fleet = Fleet::new(home.config.clone());
+    let fleet = Fleet::new(home.config.clone(), Default::default());
     let notifier = SnsNotifier::new(home.sns.clone(), &topic);
     let settings = Settings::default();
     let answer = handle(delivered, &settings, None, (&fleet, &notifier, &NoHistory), || true).await;

@@ -12,7 +12,7 @@ use aws_sdk_ec2::config::Credentials;
 use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range};
 use egress_guard_core::ports::Revoked;
 use egress_guard_core::{Access, EgressRule, Message, Notifier, RevokePlan, SecurityGroup, SecurityGroups};
-use egress_guard_core::{History, Home, NoFlowLogs, Settings, SweepReport};
+use egress_guard_core::{History, Home, NoFlowLogs, NoOutlets, Settings, SweepReport};
 use egress_guard_lambda::{DispatchReport, Fanout, InvocationReport, Reach, invoke};
 use serde_json::Value;
 
@@ -633,6 +633,10 @@ impl<P: SecurityGroups + Clone + Send + Sync> Reach for Counted<P> {
     async fn flow_logs(&self, _access: &Access, _region: &str) -> NoFlowLogs {
         NoFlowLogs
     }
+    type Outlets = NoOutlets;
+    async fn outlets(&self, _access: &Access, _region: &str) -> NoOutlets {
+        NoOutlets
+    }
 }
 
 impl<P: Notifier + Sync> Notifier for Counted<P> {
@@ -685,6 +689,10 @@ impl<P: SecurityGroups + Clone + Send + Sync> Reach for Gated<P> {
     type FlowLogs = NoFlowLogs;
     async fn flow_logs(&self, _access: &Access, _region: &str) -> NoFlowLogs {
         NoFlowLogs
+    }
+    type Outlets = NoOutlets;
+    async fn outlets(&self, _access: &Access, _region: &str) -> NoOutlets {
+        NoOutlets
     }
 }
 

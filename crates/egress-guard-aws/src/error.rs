@@ -1,4 +1,4 @@
-//! The adapter's one error type. EC2, SNS and DynamoDB error codes survive, so that callers can tell "gone" from "failed".
+//! The adapter's one error type. The services' error codes survive, so that callers can tell "gone" from "failed".
 
 use aws_sdk_ec2::config::http::HttpResponse;
 use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -19,6 +19,10 @@ pub enum Error {
     Logs { operation: &'static str, code: String, message: String },
     #[error("S3 {operation} in {bucket} failed: {code}: {message}")]
     S3 { operation: &'static str, bucket: String, code: String, message: String },
+    #[error("Security Hub {operation} in {account} {region} failed: {code}: {message}")]
+    SecurityHub { operation: &'static str, account: String, region: String, code: String, message: String },
+    #[error("EventBridge PutEvents on {bus} failed: {code}: {message}")]
+    Events { bus: String, code: String, message: String },
     #[error("{message}")]
     Budget { message: String },
 }
@@ -33,7 +37,9 @@ impl Error {
             | Error::Sqs { code, .. }
             | Error::Organizations { code, .. }
             | Error::Logs { code, .. }
-            | Error::S3 { code, .. } => code,
+            | Error::S3 { code, .. }
+            | Error::SecurityHub { code, .. }
+            | Error::Events { code, .. } => code,
             Error::Budget { .. } => "budget",
         }
     }

@@ -1,4 +1,4 @@
-//! Security groups in any account and region an event names: the function's own credentials at home, a member
+//! Security groups (and the hub their findings go to) in any account and region an event names: the function's own credentials at home, a member
 //! account's remediation role elsewhere. Each role is assumed once and its credentials are cached until near expiry.
 
 use std::collections::HashMap;
@@ -9,36 +9,56 @@ use aws_config::sts::AssumeRoleProvider;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider, future};
 use egress_guard_core::Access;
 
-use crate::{AwsFlowLogs, Ec2SecurityGroups};
+use crate::{AwsFlowLogs, AwsOutlets, Ec2SecurityGroups, EventBus, Integrations, SecurityHubFindings};
 
 /// The session name, as it shows in the member account's CloudTrail (`assumed-role/<role>/egress-guard`).
 pub const SESSION_NAME: &str = "egress-guard";
 
-/// EC2 clients by (access, region), built on first use and kept for the life of the process.
+/// The clients of one (access, region).
+#[derive(Clone, Debug)]
+struct Reached {
+    groups: Ec2SecurityGroups,
+    flow_logs: AwsFlowLogs,
+    hub: Option<SecurityHubFindings>,
+}
+
+/// Clients by (access, region), built on first use and kept for the life of the process, and the function's bus.
 #[derive(Debug)]
 pub struct Fleet {
     config: SdkConfig,
-    clients: Mutex<HashMap<(Access, String), (Ec2SecurityGroups, AwsFlowLogs)>>,
+    integrations: Integrations,
+    bus: Option<EventBus>,
+    clients: Mutex<HashMap<(Access, String), Reached>>,
     roles: Mutex<HashMap<String, SharedCredentialsProvider>>,
 }
 
 impl Fleet {
-    pub fn new(config: SdkConfig) -> Fleet {
-        Fleet { config, clients: Mutex::default(), roles: Mutex::default() }
+    pub fn new(config: SdkConfig, integrations: Integrations) -> Fleet {
+        let bus = integrations
+            .event_bus
+            .as_ref()
+            .map(|bus| EventBus::new(aws_sdk_eventbridge::Client::new(&config), bus.clone()));
+        Fleet { config, integrations, bus, clients: Mutex::default(), roles: Mutex::default() }
     }
 
     /// The security groups of `region`, reached as `access` says. Builds no credentials until a call needs them;
     /// clients of one account in several regions share its credentials (one `AssumeRole` for all of them).
     pub async fn security_groups(&self, access: &Access, region: &str) -> Ec2SecurityGroups {
-        self.clients(access, region).await.0
+        self.clients(access, region).await.groups
     }
 
     /// The flow logs of `region`'s interfaces, reached as `access` says, with the same credentials.
     pub async fn flow_logs(&self, access: &Access, region: &str) -> AwsFlowLogs {
-        self.clients(access, region).await.1
+        self.clients(access, region).await.flow_logs
     }
 
-    async fn clients(&self, access: &Access, region: &str) -> (Ec2SecurityGroups, AwsFlowLogs) {
+    /// Where notices also go: Security Hub in `region`'s hub of the account `access` reaches (findings are imported
+    /// by the account they belong to), the function's own bus.
+    pub async fn outlets(&self, access: &Access, region: &str) -> AwsOutlets {
+        AwsOutlets { hub: self.clients(access, region).await.hub, bus: self.bus.clone() }
+    }
+
+    async fn clients(&self, access: &Access, region: &str) -> Reached {
         let key = (access.clone(), region.to_owned());
         if let Some(clients) = self.clients.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
             return clients.clone();
@@ -48,7 +68,14 @@ impl Fleet {
             config = config.credentials_provider(self.role(account, role_arn).await);
         }
         let config = config.build();
-        let clients = (Ec2SecurityGroups::new(aws_sdk_ec2::Client::new(&config)), AwsFlowLogs::new(&config));
+        let clients = Reached {
+            groups: Ec2SecurityGroups::new(aws_sdk_ec2::Client::new(&config)),
+            flow_logs: AwsFlowLogs::new(&config),
+            hub: self
+                .integrations
+                .security_hub
+                .then(|| SecurityHubFindings::new(aws_sdk_securityhub::Client::new(&config))),
+        };
         self.clients.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_insert(clients).clone()
     }
 

@@ -5,19 +5,25 @@
 mod dynamodb;
 mod ec2;
 mod error;
+mod eventbridge;
 mod fleet;
 mod flowlogs;
 mod organizations;
+mod outlets;
+mod securityhub;
 mod sns;
 mod sqs;
 
 pub use dynamodb::DynamoHistory;
 pub use ec2::{Ec2SecurityGroups, to_domain, to_permissions};
 pub use error::Error;
+pub use eventbridge::{EVENT_SOURCE, EventBus};
 pub use fleet::{Fleet, SESSION_NAME};
 pub use flowlogs::AwsFlowLogs;
 pub use organizations::OrganizationAccounts;
-pub use sns::SnsNotifier;
+pub use outlets::{AwsOutlets, Integrations};
+pub use securityhub::SecurityHubFindings;
+pub use sns::{SnsNotifier, structured};
 pub use sqs::SqsSweepQueue;
 
 use aws_config::BehaviorVersion;
@@ -96,9 +102,9 @@ impl Clients {
         Ec2SecurityGroups::new(self.ec2.clone())
     }
 
-    /// Security groups in any account and region, for organization mode.
-    pub fn fleet(&self) -> Fleet {
-        Fleet::new(self.config.clone())
+    /// Security groups in any account and region, for organization mode, and the outlets `integrations` asks for.
+    pub fn fleet(&self, integrations: Integrations) -> Fleet {
+        Fleet::new(self.config.clone(), integrations)
     }
 
     /// The organization's accounts (`organizations:ListAccounts`), for a sweep of every member.
@@ -114,6 +120,21 @@ impl Clients {
     /// The queue the scheduled dispatch sends one sweep request per (account, region) to.
     pub fn sweep_queue(&self, queue_url: &str) -> SqsSweepQueue {
         SqsSweepQueue::new(aws_sdk_sqs::Client::new(&self.config), queue_url)
+    }
+
+    /// The outlets `integrations` asks for: Security Hub in `region` (with these credentials), the bus in the
+    /// configured region.
+    pub fn outlets(&self, integrations: &Integrations, region: &str) -> AwsOutlets {
+        let in_region = self.config.to_builder().region(aws_config::Region::new(region.to_owned())).build();
+        AwsOutlets {
+            hub: integrations
+                .security_hub
+                .then(|| SecurityHubFindings::new(aws_sdk_securityhub::Client::new(&in_region))),
+            bus: integrations
+                .event_bus
+                .as_ref()
+                .map(|bus| EventBus::new(aws_sdk_eventbridge::Client::new(&self.config), bus.clone())),
+        }
     }
 
     pub fn notifier(&self, topic_arn: &str) -> SnsNotifier {

@@ -1,4 +1,6 @@
-//! The notifier port on SNS: the notice's subject and text, with message attributes that subscribers can filter on.
+//! The notifier port on SNS: the notice's subject and, per protocol (`MessageStructure` json), its text for e-mail
+//! and every other subscriber, its chat card for HTTPS ones (Amazon Q Developer in chat applications), with message
+//! attributes that subscribers can filter on.
 
 use aws_sdk_sns::types::MessageAttributeValue;
 use egress_guard_core::{Message, Notifier};
@@ -27,6 +29,12 @@ impl SnsNotifier {
     }
 }
 
+/// The message per protocol: `default` (e-mail, SQS, Lambda and any protocol not named) is the text as a person
+/// reads it; `https`, the protocol the chat integration subscribes with, is the chat card.
+pub fn structured(message: &(dyn Message + Sync)) -> String {
+    serde_json::json!({ "default": message.text(), "https": message.chat() }).to_string()
+}
+
 fn attribute(value: &str) -> MessageAttributeValue {
     MessageAttributeValue::builder().data_type("String").string_value(value).build().expect("data type is set")
 }
@@ -35,8 +43,13 @@ impl Notifier for SnsNotifier {
     type Error = Error;
 
     async fn publish(&self, message: &(dyn Message + Sync)) -> Result<(), Error> {
-        let mut request =
-            self.client.publish().topic_arn(&self.topic_arn).subject(message.subject()).message(message.text());
+        let mut request = self
+            .client
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .subject(message.subject())
+            .message_structure("json")
+            .message(structured(message));
         for (name, value) in message.attributes() {
             request = request.message_attributes(name, attribute(&value));
         }

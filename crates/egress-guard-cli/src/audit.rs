@@ -10,12 +10,21 @@ use egress_guard_core::{AuditReport, SecurityGroup, SecurityGroups, Settings};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+/// How the audit prints its report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+    /// One Security Hub finding per group and open destination, as `BatchImportFindings` takes them.
+    Asff,
+}
+
 pub async fn run(
     clients: &Clients,
     regions: &str,
     settings: &Settings,
     concurrency: usize,
-    json: bool,
+    format: Format,
 ) -> anyhow::Result<u8> {
     let regions: Vec<String> = if regions.trim() == "all" {
         clients.security_groups().regions().await.map_err(|e| anyhow::anyhow!("listing the account's regions: {e}"))?
@@ -25,10 +34,14 @@ pub async fn run(
     anyhow::ensure!(!regions.is_empty(), "no region to audit");
     let scans = scan(regions, |region| clients.security_groups_in(region), concurrency).await;
     let report = AuditReport::new(scans, settings);
-    if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print_table(&report);
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Format::Asff => {
+            let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            let findings = egress_guard_core::asff::from_audit(&report, &now);
+            println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "Findings": findings }))?);
+        }
+        Format::Table => print_table(&report),
     }
     Ok(u8::try_from(report.exit_code()).unwrap_or(2))
 }

@@ -80,7 +80,8 @@ enum Command {
         /// `all` (the regions enabled for the account) or a comma-separated list.
         #[arg(long, default_value = "all")]
         regions: String,
-        /// Output format; default: table on a terminal, JSON otherwise.
+        /// Output format (table, json, or asff: the findings as Security Hub takes them); default: table on a
+        /// terminal, JSON otherwise.
         #[arg(long, value_enum)]
         format: Option<Format>,
         /// Regions scanned at once.
@@ -130,9 +131,30 @@ struct RunArgs {
     /// Also publish the notice to this SNS topic, as the Lambda does.
     #[arg(long, env = "EGRESS_GUARD_TOPIC_ARN")]
     topic_arn: Option<String>,
-    /// `text` (the notice as a person reads it) or `json`.
+    /// Also import the notice's findings into Security Hub in the group's region, as the Lambda does with
+    /// SecurityHubFindings on.
+    #[arg(long)]
+    security_hub: bool,
+    /// Also put the outcome's event on this EventBridge bus (`default`), as the Lambda does with OutcomeEvents on.
+    #[arg(long)]
+    event_bus: Option<String>,
+    /// `text` (the notice as a person reads it), `json`, or `asff` (the notice's Security Hub findings).
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
+}
+
+impl RunArgs {
+    fn output(self) -> anyhow::Result<run::Output> {
+        let format = match self.format {
+            Format::Text => run::Format::Text,
+            Format::Json => run::Format::Json,
+            Format::Asff => run::Format::Asff,
+            Format::Table => anyhow::bail!("--format table is for audit; use text, json or asff"),
+        };
+        let integrations =
+            egress_guard_aws::Integrations { security_hub: self.security_hub, event_bus: self.event_bus };
+        Ok(run::Output { topic_arn: self.topic_arn, integrations, format })
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -140,6 +162,8 @@ enum Format {
     Table,
     Text,
     Json,
+    /// AWS Security Finding Format: what Security Hub's BatchImportFindings takes.
+    Asff,
 }
 
 #[tokio::main]
@@ -160,7 +184,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Audit { regions, format, concurrency } => {
             let format = format.unwrap_or(if std::io::stdout().is_terminal() { Format::Table } else { Format::Json });
-            audit::run(&clients, &regions, &settings, usize::from(concurrency), format == Format::Json).await
+            let format = match format {
+                Format::Table | Format::Text => audit::Format::Table,
+                Format::Json => audit::Format::Json,
+                Format::Asff => audit::Format::Asff,
+            };
+            audit::run(&clients, &regions, &settings, usize::from(concurrency), format).await
         }
         Command::Replay { event, out } => {
             let bytes = std::fs::read(&event).map_err(|e| anyhow::anyhow!("reading {}: {e}", event.display()))?;
@@ -169,17 +198,16 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             if let Some(region) = cli.region {
                 trigger.region = region;
             }
-            run::run(&clients, &trigger, &settings, out.topic_arn.as_deref(), out.format == Format::Json, None).await
+            run::run(&clients, &trigger, &settings, &out.output()?, None).await
         }
         Command::Fix { group_id, out } => {
             let region = region_of(cli.region, &clients)?;
             let trigger = manual(&group_id, &region, "fix")?;
-            run::run(&clients, &trigger, &settings, out.topic_arn.as_deref(), out.format == Format::Json, None).await
+            run::run(&clients, &trigger, &settings, &out.output()?, None).await
         }
         Command::Recommend { group_id, days, quota, apply, accept_gaps, out } => {
             let region = region_of(cli.region, &clients)?;
-            let json = out.format == Format::Json;
-            let options = recommend::Options { days, quota, apply, accept_gaps, topic_arn: out.topic_arn, json };
+            let options = recommend::Options { days, quota, apply, accept_gaps, out: out.output()? };
             recommend::run(&clients, &region, &group_id, &settings, options).await
         }
     }

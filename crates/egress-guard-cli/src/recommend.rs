@@ -17,8 +17,7 @@ pub struct Options {
     pub quota: u32,
     pub apply: bool,
     pub accept_gaps: bool,
-    pub topic_arn: Option<String>,
-    pub json: bool,
+    pub out: run::Output,
 }
 
 /// Exit code 0: proposed (and applied if asked); 2: refused to apply, or failed.
@@ -29,6 +28,7 @@ pub async fn run(
     settings: &Settings,
     options: Options,
 ) -> anyhow::Result<u8> {
+    let json = options.out.format == run::Format::Json;
     let groups = clients.security_groups_in(region);
     let logs = clients.flow_logs_in(region);
     let request = Request {
@@ -41,7 +41,7 @@ pub async fn run(
     };
     let proposal = egress_guard_core::recommend(group_id, &request, settings, &groups, &logs).await?;
     if !options.apply {
-        println!("{}", if options.json { proposal.to_json() } else { proposal.text() });
+        println!("{}", if json { proposal.to_json() } else { proposal.text() });
         return Ok(0);
     }
     if !proposal.applicable(options.accept_gaps) {
@@ -67,10 +67,10 @@ pub async fn run(
     if !missing.is_empty() {
         anyhow::bail!("not revoked: the group does not show these authorized rules: {}", missing.join(", "));
     }
-    if !options.json {
+    if !json {
         println!("{}\nAuthorized {} rules on {group_id}.\n", proposal.text(), proposal.rules.len());
     }
     let trigger = manual(group_id, region, "recommend --apply")?;
-    let proposal = options.json.then_some(&proposal);
-    run::run(clients, &trigger, settings, options.topic_arn.as_deref(), options.json, proposal).await
+    let proposal = json.then_some(&proposal);
+    run::run(clients, &trigger, settings, &options.out, proposal).await
 }

@@ -1,7 +1,7 @@
-//! `replay` and `fix`: in the trigger's region, the Lambda's flow (`egress_guard_core::handle`, or `sweep` for a scheduled event) on one
+//! `replay` and `fix` (and `recommend --apply`'s revoke): in the trigger's region, the Lambda's flow (`egress_guard_core::handle`, or `sweep` for a scheduled event) on one
 //! trigger, printing what it did.
 
-use egress_guard_aws::{Clients, SnsNotifier};
+use egress_guard_aws::{Clients, Integrations, SnsNotifier};
 use egress_guard_core::{
     Message, NoFlowLogs, NoHistory, Notice, Notifier, Outcome, Ports, Proposal, Settings, Trigger, TriggerKind,
 };
@@ -23,23 +23,44 @@ impl Notifier for CliNotifier {
     }
 }
 
+/// Where a command's notices go besides the terminal, and how it prints them.
+#[derive(Debug)]
+pub struct Output {
+    /// Publish the notice to this SNS topic, as the Lambda does.
+    pub topic_arn: Option<String>,
+    /// Security Hub findings and events on a bus, as the Lambda's parameters turn them on.
+    pub integrations: Integrations,
+    pub format: Format,
+}
+
+/// How a command prints what it did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+    /// The notices' Security Hub findings (ASFF).
+    Asff,
+}
+
 /// Exit code 0 when every group ended compliant, remediated, exempt, gone or skipped; 1 when a dry run found
 /// something to revoke, verification failed, or a sweep's revoke failed.
 pub async fn run(
     clients: &Clients,
     trigger: &Trigger,
     settings: &Settings,
-    topic_arn: Option<&str>,
-    json: bool,
+    out: &Output,
     proposal: Option<&Proposal>,
 ) -> anyhow::Result<u8> {
+    let json = out.format == Format::Json;
     let groups = clients.security_groups_in(&trigger.region);
-    let notifier = match topic_arn {
+    let notifier = match out.topic_arn.as_deref() {
         Some(topic) => CliNotifier::Sns(clients.notifier(topic)),
         None => CliNotifier::Print,
     };
     // The CLI keeps no history of its own: repeat counts are the Lambda's.
-    let ports = Ports { groups: &groups, notifier: &notifier, history: &NoHistory, flow_logs: &NoFlowLogs };
+    let outlets = clients.outlets(&out.integrations, &trigger.region);
+    let ports =
+        Ports { groups: &groups, notifier: &notifier, history: &NoHistory, flow_logs: &NoFlowLogs, outlets: &outlets };
     if trigger.kind() == TriggerKind::Sweep {
         // As the Lambda does for its schedule: sweep the whole region, one report.
         let report = egress_guard_core::sweep(trigger, settings, ports, || true).await?;
@@ -52,7 +73,16 @@ pub async fn run(
         return Ok(u8::from(open.iter().sum::<usize>() > 0));
     }
     let report = egress_guard_core::handle(trigger, settings, ports).await?;
-    if json {
+    if out.format == Format::Asff {
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let findings: Vec<_> = report
+            .results
+            .iter()
+            .filter_map(|r| r.notice.as_ref())
+            .flat_map(|n| egress_guard_core::asff::from_notice(n, &now))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "Findings": findings }))?);
+    } else if json {
         let notices: Vec<&Notice> = report.results.iter().filter_map(|r| r.notice.as_ref()).collect();
         let mut out = serde_json::json!({ "response": report, "notices": notices });
         if let Some(proposal) = proposal {

@@ -141,7 +141,7 @@ async fn replay_gives_the_lambdas_outcome_and_notice() {
     let (vpc_a, vpc_b) = (w.dual_stack_vpc().await, w.dual_stack_vpc().await);
     let (a, b) = (w.group(&vpc_a, "web").await, w.group(&vpc_b, "web").await);
 
-    let fleet = egress_guard_aws::Fleet::new(w.config.clone());
+    let fleet = egress_guard_aws::Fleet::new(w.config.clone(), Default::default());
     let notifier = egress_guard_aws::SnsNotifier::new(w.sns.clone(), &topic);
     let event = event_for("create-security-group", &a);
     let answer =

@@ -13,6 +13,9 @@ pub const SCHEMA: &str = "egress-guard.audit/v1";
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditFinding {
     pub region: String,
+    /// The group's owner, as EC2 lists it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     pub group_id: String,
     pub group_name: String,
     pub vpc_id: Option<String>,
@@ -153,6 +156,7 @@ fn group_findings(region: &str, group: &SecurityGroup, settings: &Settings) -> V
             };
             AuditFinding {
                 region: region.to_owned(),
+                account: group.owner_id.clone(),
                 group_id: group.id.clone(),
                 group_name: group.name.clone(),
                 vpc_id: group.vpc_id.clone(),

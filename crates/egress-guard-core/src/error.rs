@@ -51,6 +51,9 @@ pub enum Error {
     /// The sweep's revokes stand; its summary travels with the error.
     #[error("the sweep summary could not be published ({source}); it follows:\n{text}")]
     NotifySummary { text: String, source: BoxError },
+    /// The notices went to people; Security Hub or the event bus did not get them all.
+    #[error("the notices of {group_ids} were published but not delivered to every outlet: {source}")]
+    Outlets { group_ids: String, source: BoxError },
 }
 
 impl Error {
@@ -77,6 +80,7 @@ impl Error {
             | Error::FlowLogs { .. }
             | Error::Notify { .. }
             | Error::NotifySummary { .. }
+            | Error::Outlets { .. }
             | Error::Dispatch { .. } => false,
         }
     }

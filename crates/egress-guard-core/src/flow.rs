@@ -7,7 +7,7 @@ use crate::history::{Repeat, Revocation, destination_key};
 use crate::model::{EgressRule, SecurityGroup};
 use crate::notice::{Notice, Verification};
 use crate::outcome::Outcome;
-use crate::ports::{FlowLogs, History, Notifier, Ports, Revoked, SecurityGroups};
+use crate::ports::{FlowLogs, History, Notifier, Outlets, Ports, Revoked, SecurityGroups};
 use crate::recommend::{self, AwsRanges, ObservedEgress, Request};
 use crate::report::{EventReport, GroupReport};
 use crate::settings::Settings;
@@ -15,16 +15,17 @@ use crate::trigger::Trigger;
 
 /// Handles one trigger: each of its groups read, evaluated, acted on and notified. The Lambda and the CLI both come
 /// through here.
-pub async fn handle<G, N, H, F>(
+pub async fn handle<G, N, H, F, O>(
     trigger: &Trigger,
     settings: &Settings,
-    ports: Ports<'_, G, N, H, F>,
+    ports: Ports<'_, G, N, H, F, O>,
 ) -> Result<EventReport, Error>
 where
     G: SecurityGroups,
     N: Notifier,
     H: History,
     F: FlowLogs,
+    O: Outlets,
 {
     let first = trigger.group_ids.first().map(String::as_str);
     if let Some(failed) = &trigger.failed {
@@ -59,10 +60,17 @@ where
                         source: Box::new(source),
                     });
                 }
+                // Machines hear of what people were told: Security Hub, the event bus. A failure fails the invocation
+                // (its alarm), after the revoke's own failure, which matters more.
+                let delivered =
+                    if publish { ports.outlets.deliver(std::slice::from_ref(&notice)).await } else { Ok(()) };
                 // A revoke stopped midway: told above, and the invocation still fails, so that the failure queue and
                 // its alarm show the rules left open.
                 if let Some(error) = &notice.revoke_error {
                     return Err(Error::SecurityGroups { group_id: group_id.clone(), source: error.clone().into() });
+                }
+                if let Err(source) = delivered {
+                    return Err(Error::Outlets { group_ids: group_id.clone(), source: Box::new(source) });
                 }
                 GroupReport::acted(notice, publish)
             }
@@ -165,12 +173,12 @@ fn should_notify(notice: &Notice, trigger: &Trigger, settings: &Settings) -> boo
 
 /// Acts on a group as read and evaluated: revokes its plan (unless dry-run), re-reads and verifies, records the
 /// revoke, and returns the notice that tells it (not yet published). Shared by events and sweeps.
-pub(crate) async fn act<G: SecurityGroups, N, H: History, F>(
+pub(crate) async fn act<G: SecurityGroups, N, H: History, F, O>(
     trigger: &Trigger,
     settings: &Settings,
     before: &SecurityGroup,
     evaluation: &Evaluation,
-    Ports { groups, history, .. }: Ports<'_, G, N, H, F>,
+    Ports { groups, history, .. }: Ports<'_, G, N, H, F, O>,
 ) -> Result<Notice, Error> {
     let plan = &evaluation.plan;
     let verification = if plan.is_empty() {

@@ -3,8 +3,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_debug_implementations)]
 
+pub mod asff;
 pub mod audit;
 pub mod caller;
+pub mod chat;
 mod error;
 pub mod evaluate;
 pub mod flow;
@@ -32,7 +34,9 @@ pub use model::{Cidr, Destination, EgressRule, IngressRule, PortRange, Protocol,
 pub use notice::Notice;
 pub use org::{Access, Home};
 pub use outcome::Outcome;
-pub use ports::{FlowLogs, History, Message, NoFlowLogs, NoHistory, Notifier, Ports, SecurityGroups};
+pub use ports::{
+    FlowLogs, History, Message, NoFlowLogs, NoHistory, NoOutlets, Notifier, Outlets, Ports, SecurityGroups,
+};
 pub use recommend::{Proposal, recommend};
 pub use report::{EventReport, GroupReport, SweepReport};
 pub use settings::{AllowedPort, Members, Organization, Settings};

@@ -54,6 +54,22 @@ impl Outcome {
         }
     }
 
+    /// The `detail-type` of the outcome's event on the bus: `Security Group Egress Remediated`, …
+    pub fn detail_type(&self) -> &'static str {
+        match self {
+            Outcome::Compliant => "Security Group Egress Compliant",
+            Outcome::Exempt => "Security Group Egress Exempt",
+            Outcome::Remediated => "Security Group Egress Remediated",
+            Outcome::DryRun => "Security Group Egress Dry Run",
+            Outcome::GroupGone => "Security Group Egress Group Gone",
+            Outcome::CallFailed => "Security Group Egress Call Failed",
+            Outcome::VerificationFailed => "Security Group Egress Verification Failed",
+            Outcome::Refused => "Security Group Egress Refused",
+            Outcome::AlreadyRemediated => "Security Group Egress Already Remediated",
+            Outcome::RevokeFailed => "Security Group Egress Revoke Failed",
+        }
+    }
+
     /// The outcome for a group left as it is (empty plan): exempt if an exemption applies, else compliant.
     pub fn untouched(evaluation: &Evaluation) -> Outcome {
         if evaluation.exemption.is_some() { Outcome::Exempt } else { Outcome::Compliant }

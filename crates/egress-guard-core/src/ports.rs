@@ -6,6 +6,7 @@ use std::future::Future;
 use crate::evaluate::RevokePlan;
 use crate::history::Revocation;
 use crate::model::{EgressRule, SecurityGroup};
+use crate::notice::Notice;
 use crate::recommend::{FlowLog, Interface, Network, Records, Window};
 
 /// Reads and changes security groups. Speaks domain types only.
@@ -44,11 +45,15 @@ impl<E> Revoked<E> {
     }
 }
 
-/// Something a person reads: a one-line subject, a body, and attributes that subscribers can filter on.
+/// Something a person reads: a one-line subject, a body, attributes that subscribers can filter on, and the same as
+/// a chat card (JSON; by default the subject and the text in a code block).
 pub trait Message {
     fn subject(&self) -> String;
     fn text(&self) -> String;
     fn attributes(&self) -> Vec<(&'static str, String)>;
+    fn chat(&self) -> String {
+        crate::chat::Card::plain(&self.subject(), &self.text(), "sweep").to_json()
+    }
 }
 
 /// Delivers messages (a group's notice, a sweep's report) to people.
@@ -143,20 +148,41 @@ impl FlowLogs for NoFlowLogs {
     }
 }
 
+/// Where each group's notice also goes, for machines: Security Hub findings, an event on a bus. Called once the
+/// notices are published to people, with every notice of the invocation (one for an event, the groups acted on for
+/// a sweep).
+pub trait Outlets {
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    fn deliver(&self, notices: &[Notice]) -> impl Future<Output = Result<(), Self::Error>> + Send;
+}
+
+/// Notices go to people only.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoOutlets;
+
+impl Outlets for NoOutlets {
+    type Error = std::convert::Infallible;
+    async fn deliver(&self, _: &[Notice]) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
 /// The ports the flow runs over: the groups it reads and changes, where notices go, where revokes are remembered,
-/// and the flow logs a notice's observed-egress section reads.
+/// the flow logs a notice's observed-egress section reads, and where notices also go for machines.
 #[derive(Debug)]
-pub struct Ports<'a, G, N, H, F = NoFlowLogs> {
+pub struct Ports<'a, G, N, H, F = NoFlowLogs, O = NoOutlets> {
     pub groups: &'a G,
     pub notifier: &'a N,
     pub history: &'a H,
     pub flow_logs: &'a F,
+    pub outlets: &'a O,
 }
 
-impl<G, N, H, F> Clone for Ports<'_, G, N, H, F> {
+impl<G, N, H, F, O> Clone for Ports<'_, G, N, H, F, O> {
     fn clone(&self) -> Self {
         *self
     }
 }
 
-impl<G, N, H, F> Copy for Ports<'_, G, N, H, F> {}
+impl<G, N, H, F, O> Copy for Ports<'_, G, N, H, F, O> {}

@@ -36,6 +36,10 @@ impl Message for Notice {
             ("caller", self.caller.as_ref().map_or("none", |c| c.kind.as_str()).to_owned()),
         ]
     }
+
+    fn chat(&self) -> String {
+        crate::chat::Card::of(self).to_json()
+    }
 }
 
 impl Notice {

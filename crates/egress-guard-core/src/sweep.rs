@@ -9,18 +9,19 @@ use crate::Error;
 use crate::evaluate::evaluate;
 use crate::flow::act;
 use crate::model::SecurityGroup;
+use crate::notice::{Notice, Verification};
 use crate::outcome::Outcome;
-use crate::ports::{History, Message, Notifier, Ports, SecurityGroups};
+use crate::ports::{History, Message, Notifier, Outlets, Ports, SecurityGroups};
 use crate::render::MAX_MESSAGE_BYTES;
 use crate::report::{SweepLine, SweepReport};
 use crate::settings::Settings;
 use crate::trigger::Trigger;
 
-/// What became of one group of the sweep.
+/// What became of one group of the sweep, with the notice that machines get (Security Hub, the event bus).
 enum Step {
-    /// Nothing to revoke: its outcome, and its line when it is exempt with open egress.
-    Untouched(Outcome, Option<SweepLine>),
-    Acted(SweepLine),
+    /// Nothing to revoke: its outcome, and its line and notice when it is exempt with open egress.
+    Untouched(Outcome, Option<(SweepLine, Notice)>),
+    Acted(SweepLine, Option<Notice>),
     /// Not started: the time ran short.
     NoTime,
 }
@@ -30,16 +31,17 @@ enum Step {
 /// and publishes the report, in numbered parts that each fit SNS, if any group was acted on or failed. A sweep cut
 /// short names the group it stopped at; the next one, starting from the top, finds the groups before it fixed and
 /// costs them no call, so it takes up where this one stopped.
-pub async fn sweep<G, N, H, F>(
+pub async fn sweep<G, N, H, F, O>(
     trigger: &Trigger,
     settings: &Settings,
-    ports: Ports<'_, G, N, H, F>,
+    ports: Ports<'_, G, N, H, F, O>,
     has_time: impl Fn() -> bool,
 ) -> Result<SweepReport, Error>
 where
     G: SecurityGroups,
     N: Notifier,
     H: History,
+    O: Outlets,
 {
     let has_time: &dyn Fn() -> bool = &has_time;
     let all = ports
@@ -69,11 +71,12 @@ where
     let mut steps: Vec<(usize, Step)> =
         stream::iter(numbered).buffer_unordered(settings.sweep_concurrency.max(1)).collect().await;
     steps.sort_by_key(|(i, _)| *i);
+    let mut notices = Vec::new();
     for (group, (_, step)) in all.iter().zip(steps) {
         let outcome = match step {
             // Past the first group not started, only the groups acted on anyway (started before the time ran out)
             // are counted: "checked N" means the groups before where the sweep stopped, and those.
-            _ if report.stopped_at.is_some() && !matches!(step, Step::Acted(_)) => continue,
+            _ if report.stopped_at.is_some() && !matches!(step, Step::Acted(..)) => continue,
             Step::NoTime => {
                 report.complete = false;
                 report.stopped_at = Some(group.id.clone());
@@ -86,12 +89,16 @@ where
                 continue;
             }
             Step::Untouched(outcome, exempt) => {
-                report.lines.extend(exempt);
+                if let Some((line, notice)) = exempt {
+                    report.lines.push(line);
+                    notices.push(notice);
+                }
                 outcome
             }
-            Step::Acted(line) => {
+            Step::Acted(line, notice) => {
                 let outcome = line.outcome;
                 report.lines.push(line);
+                notices.extend(notice);
                 outcome
             }
         };
@@ -118,33 +125,41 @@ where
             return Err(Error::NotifySummary { text, source: Box::new(source) });
         }
     }
+    if !notices.is_empty()
+        && let Err(source) = ports.outlets.deliver(&notices).await
+    {
+        let group_ids = notices.iter().map(|n| n.group.id.as_str()).collect::<Vec<_>>().join(", ");
+        return Err(Error::Outlets { group_ids, source: Box::new(source) });
+    }
     Ok(report)
 }
 
 /// One group of the sweep: evaluated, and acted on if it has something to revoke and there is time to start.
-async fn step<G: SecurityGroups, N, H: History, F>(
+async fn step<G: SecurityGroups, N, H: History, F, O>(
     trigger: &Trigger,
     settings: &Settings,
     group: &SecurityGroup,
-    ports: Ports<'_, G, N, H, F>,
+    ports: Ports<'_, G, N, H, F, O>,
     has_time: &dyn Fn() -> bool,
 ) -> Step {
     let evaluation = evaluate(group, settings);
     if evaluation.plan.is_empty() {
         let outcome = Outcome::untouched(&evaluation);
-        let exempt = (outcome == Outcome::Exempt && !evaluation.findings.is_empty())
-            .then(|| SweepLine::exempt(group, &evaluation));
+        let exempt = (outcome == Outcome::Exempt && !evaluation.findings.is_empty()).then(|| {
+            let notice = Notice::new(trigger, settings, group, &evaluation, Verification::untouched(outcome, group));
+            (SweepLine::exempt(group, &evaluation), notice)
+        });
         return Step::Untouched(outcome, exempt);
     }
     if !has_time() {
         return Step::NoTime;
     }
     // One group's failure is a line of the report, never the end of the sweep.
-    let line = match act(trigger, settings, group, &evaluation, ports).await {
-        Ok(notice) => SweepLine::new(&notice),
+    let (line, notice) = match act(trigger, settings, group, &evaluation, ports).await {
+        Ok(notice) => (SweepLine::new(&notice), Some(notice)),
         Err(err) => {
             tracing::error!(event_id = %trigger.event_id, group_id = %group.id, error = %err, "sweep: revoke failed");
-            SweepLine::failed(group, err.to_string())
+            (SweepLine::failed(group, err.to_string()), None)
         }
     };
     // The log keeps each undo command too: a report that cannot be published loses none of them.
@@ -156,5 +171,5 @@ async fn step<G: SecurityGroups, N, H: History, F>(
         undo = line.undo_command.as_deref().unwrap_or("-"),
         "sweep: group handled"
     );
-    Step::Acted(line)
+    Step::Acted(line, notice)
 }

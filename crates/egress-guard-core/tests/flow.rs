@@ -4,10 +4,10 @@ mod common;
 
 use std::sync::Mutex;
 
-use common::{EVENT_GROUP, FakeGroups, FakeHistory, FakeNotifier, event, group, rule};
+use common::{EVENT_GROUP, FakeGroups, FakeHistory, FakeNotifier, FakeOutlets, event, group, rule};
 use egress_guard_core::{
-    EgressRule, Error, GroupReport, History, NoFlowLogs, NoHistory, Notice, Outcome, Ports, SecurityGroup, Settings,
-    handle, parse_event,
+    EgressRule, Error, GroupReport, History, NoFlowLogs, NoHistory, NoOutlets, Notice, Outcome, Ports, SecurityGroup,
+    Settings, handle, parse_event,
 };
 
 fn default_egress() -> Vec<EgressRule> {
@@ -54,7 +54,7 @@ fn run_remembering<H: History>(
 ) -> Run {
     let trigger = parse_event(&event(event_name)).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    let ports = Ports { groups: &groups, notifier: &notifier, history, flow_logs: &NoFlowLogs };
+    let ports = Ports { groups: &groups, notifier: &notifier, history, flow_logs: &NoFlowLogs, outlets: &NoOutlets };
     let result = rt.block_on(handle(&trigger, settings, ports)).map(|report| report.results);
     Run { result, groups, notifier }
 }
@@ -166,7 +166,13 @@ fn exempt_group_is_not_told_by_the_sweep_or_a_fix() {
     let notifier = FakeNotifier::default();
     let trigger =
         egress_guard_core::Trigger::manual(EVENT_GROUP, "eu-west-1", "", "alice", "2026-11-25T09:00:00Z").unwrap();
-    let ports = Ports { groups: &groups, notifier: &notifier, history: &NoHistory, flow_logs: &NoFlowLogs };
+    let ports = Ports {
+        groups: &groups,
+        notifier: &notifier,
+        history: &NoHistory,
+        flow_logs: &NoFlowLogs,
+        outlets: &NoOutlets,
+    };
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     let report = rt.block_on(handle(&trigger, &Settings::default(), ports)).unwrap();
     assert_eq!(report.results[0].outcome, Outcome::Exempt);
@@ -317,6 +323,45 @@ fn undeliverable_notice_keeps_the_revoke_and_travels_in_the_error() {
     assert!(text.contains("REVOKED 2 egress rules") && text.contains("To undo"), "{text}");
     let message = r.result.as_ref().unwrap_err().to_string();
     assert!(message.contains("aws ec2 authorize-security-group-egress"), "{message}");
+}
+
+/// Runs `event_name` on a group with `egress`, the notices also going to `outlets`.
+fn run_with_outlets(
+    event_name: &str,
+    egress: Vec<EgressRule>,
+    outlets: &FakeOutlets,
+) -> (Result<Vec<GroupReport>, Error>, FakeGroups, FakeNotifier) {
+    let (groups, notifier) = (FakeGroups::with([group(EVENT_GROUP, egress)]), FakeNotifier::default());
+    let trigger = parse_event(&event(event_name)).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let ports = Ports { groups: &groups, notifier: &notifier, history: &NoHistory, flow_logs: &NoFlowLogs, outlets };
+    let result = rt.block_on(handle(&trigger, &Settings::default(), ports)).map(|report| report.results);
+    (result, groups, notifier)
+}
+
+#[test]
+fn outlets_get_exactly_the_published_notice_and_nothing_for_an_untold_group() {
+    let outlets = FakeOutlets::default();
+    let (result, _, notifier) = run_with_outlets("authorize-egress-open-both", default_egress(), &outlets);
+    let notice = result.unwrap()[0].notice.clone().expect("a notice");
+    assert_eq!(notifier.sent().len(), 1);
+    assert_eq!(*outlets.delivered.lock().unwrap(), [vec![notice]], "one delivery, the published notice");
+
+    let quiet = FakeOutlets::default();
+    let (result, ..) = run_with_outlets("authorize-egress-restricted", vec![rule("tcp 5432 to 10.20.0.0/16")], &quiet);
+    assert_eq!(result.unwrap()[0].outcome, Outcome::Compliant);
+    assert!(quiet.delivered.lock().unwrap().is_empty(), "no notice, nothing delivered");
+}
+
+#[test]
+fn failed_outlet_fails_the_invocation_after_the_revoke_and_the_notice() {
+    let outlets = FakeOutlets { fail: true, ..FakeOutlets::default() };
+    let (result, groups, notifier) = run_with_outlets("authorize-egress-open-both", default_egress(), &outlets);
+    let Err(Error::Outlets { group_ids, .. }) = &result else { panic!("expected an outlets error, got {result:?}") };
+    assert_eq!(group_ids, EVENT_GROUP);
+    assert!(groups.egress(EVENT_GROUP).is_empty(), "the revoke stands");
+    assert_eq!(notifier.sent().len(), 1, "people were told");
+    assert_eq!(outlets.delivered.lock().unwrap().len(), 1);
 }
 
 #[test]

@@ -5,8 +5,8 @@ mod common;
 
 use std::cell::Cell;
 
-use common::{FakeGroups, FakeNotifier, event, group, rule};
-use egress_guard_core::{NoFlowLogs, NoHistory, Outcome, Ports, Settings, SweepReport, parse_event, sweep};
+use common::{FakeGroups, FakeNotifier, FakeOutlets, event, group, rule};
+use egress_guard_core::{NoFlowLogs, NoHistory, NoOutlets, Outcome, Ports, Settings, SweepReport, parse_event, sweep};
 
 const OPEN: [&str; 3] = ["sg-0000000000000000a", "sg-0000000000000000b", "sg-0000000000000000c"];
 const RESTRICTED: &str = "sg-0000000000000000d";
@@ -34,10 +34,26 @@ fn run(groups: &FakeGroups, notifier: &FakeNotifier, settings: &Settings, budget
     rt.block_on(sweep(
         &trigger,
         settings,
-        Ports { groups, notifier, history: &NoHistory, flow_logs: &NoFlowLogs },
+        Ports { groups, notifier, history: &NoHistory, flow_logs: &NoFlowLogs, outlets: &NoOutlets },
         has_time,
     ))
     .unwrap()
+}
+
+#[test]
+fn sweep_delivers_each_remediated_and_exempt_group_to_the_outlets_in_one_call() {
+    let (groups, notifier, outlets) = (world(), FakeNotifier::default(), FakeOutlets::default());
+    let trigger = parse_event(&event("scheduled-sweep")).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let ports =
+        Ports { groups: &groups, notifier: &notifier, history: &NoHistory, flow_logs: &NoFlowLogs, outlets: &outlets };
+    rt.block_on(sweep(&trigger, &Settings::default(), ports, || true)).unwrap();
+    let delivered = outlets.delivered.lock().unwrap();
+    assert_eq!(delivered.len(), 1, "one delivery for the sweep");
+    let told: Vec<(&str, Outcome)> = delivered[0].iter().map(|n| (n.group.id.as_str(), n.outcome)).collect();
+    let mut expected: Vec<(&str, Outcome)> = OPEN.iter().map(|id| (*id, Outcome::Remediated)).collect();
+    expected.push((EXEMPT, Outcome::Exempt));
+    assert_eq!(told, expected, "the list's order; the compliant group is not told");
 }
 
 #[test]
@@ -173,7 +189,13 @@ fn a_report_that_cannot_be_published_travels_in_the_error() {
     let notifier = FakeNotifier { fail: true, ..Default::default() };
     let trigger = parse_event(&event("scheduled-sweep")).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    let ports = Ports { groups: &groups, notifier: &notifier, history: &NoHistory, flow_logs: &NoFlowLogs };
+    let ports = Ports {
+        groups: &groups,
+        notifier: &notifier,
+        history: &NoHistory,
+        flow_logs: &NoFlowLogs,
+        outlets: &NoOutlets,
+    };
     let err = rt.block_on(sweep(&trigger, &Settings::default(), ports, || true)).unwrap_err();
     let text = err.to_string();
     assert!(text.contains("1 of 1 part(s) not sent"), "{text}");

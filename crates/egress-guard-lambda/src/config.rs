@@ -1,6 +1,7 @@
 //! The function's configuration, read once at init from its environment: the topic, the history table and the
 //! core's settings. Every error names its variable.
 
+use egress_guard_aws::Integrations;
 use egress_guard_core::Settings;
 use egress_guard_core::model::is_account_id;
 
@@ -17,9 +18,14 @@ pub const REGIONS_VAR: &str = "EGRESS_GUARD_REGIONS";
 /// empty: a Scheduled Event sweeps the function's own account and region itself.
 pub const SWEEP_QUEUE_VAR: &str = "EGRESS_GUARD_SWEEP_QUEUE_URL";
 
+/// The variable that turns Security Hub findings on (`true`/`false`; unset: off).
+pub const SECURITY_HUB_VAR: &str = "EGRESS_GUARD_SECURITY_HUB";
+/// The variable naming the event bus each outcome is put on (`default`); unset or empty: no events.
+pub const EVENT_BUS_VAR: &str = "EGRESS_GUARD_EVENT_BUS";
+
 /// Every variable the function reads, for the template check.
 pub fn variables() -> Vec<&'static str> {
-    let mut all = vec![TOPIC_ARN_VAR, HISTORY_TABLE_VAR, REGIONS_VAR, SWEEP_QUEUE_VAR];
+    let mut all = vec![TOPIC_ARN_VAR, HISTORY_TABLE_VAR, REGIONS_VAR, SWEEP_QUEUE_VAR, SECURITY_HUB_VAR, EVENT_BUS_VAR];
     all.extend(egress_guard_core::settings::vars::ALL);
     all
 }
@@ -32,6 +38,8 @@ pub struct Config {
     /// The regions a sweep covers (empty: the function's own).
     pub regions: Vec<String>,
     pub sweep_queue_url: Option<String>,
+    /// Where notices also go: Security Hub, an event bus.
+    pub integrations: Integrations,
     pub settings: Settings,
 }
 
@@ -71,12 +79,40 @@ impl Config {
         {
             return Err(Error::InvalidQueueUrl { variable: SWEEP_QUEUE_VAR, value: url.chars().take(300).collect() });
         }
-        Ok(Config { topic_arn, history_table, regions, sweep_queue_url, settings: Settings::from_vars(lookup)? })
+        let security_hub = match lookup(SECURITY_HUB_VAR).unwrap_or_default().trim().to_ascii_lowercase().as_str() {
+            "" | "false" => false,
+            "true" => true,
+            other => {
+                return Err(Error::InvalidFlag { variable: SECURITY_HUB_VAR, value: other.chars().take(64).collect() });
+            }
+        };
+        let event_bus = lookup(EVENT_BUS_VAR).map(|b| b.trim().to_owned()).filter(|b| !b.is_empty());
+        if let Some(bus) = &event_bus
+            && !is_bus_name(bus)
+        {
+            return Err(Error::InvalidBusName { variable: EVENT_BUS_VAR, value: bus.chars().take(300).collect() });
+        }
+        let integrations = Integrations { security_hub, event_bus };
+        Ok(Config {
+            topic_arn,
+            history_table,
+            regions,
+            sweep_queue_url,
+            integrations,
+            settings: Settings::from_vars(lookup)?,
+        })
     }
 
     pub fn from_env() -> Result<Config, Error> {
         Config::from_vars(|name| std::env::var(name).ok())
     }
+}
+
+/// An event bus name (1 to 256 of letters, digits, `.`, `-`, `_`, `/`) or ARN.
+fn is_bus_name(name: &str) -> bool {
+    (1..=1600).contains(&name.len())
+        && (name.starts_with("arn:")
+            || (name.len() <= 256 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b))))
 }
 
 /// A DynamoDB table name: 3 to 255 of letters, digits, `_`, `-` and `.`.
@@ -154,6 +190,18 @@ mod tests {
         assert!(err.contains(REGIONS_VAR) && err.contains("Mars 1"), "{err}");
         let err = config(&[(TOPIC_ARN_VAR, TOPIC), (SWEEP_QUEUE_VAR, "sweeps")]).unwrap_err().to_string();
         assert!(err.contains(SWEEP_QUEUE_VAR), "{err}");
+    }
+
+    #[test]
+    fn outlets_are_off_unless_asked_and_checked() {
+        let c = config(&[(TOPIC_ARN_VAR, TOPIC)]).unwrap();
+        assert_eq!(c.integrations, Integrations::default());
+        let c = config(&[(TOPIC_ARN_VAR, TOPIC), (SECURITY_HUB_VAR, "TRUE"), (EVENT_BUS_VAR, "default")]).unwrap();
+        assert_eq!(c.integrations, Integrations { security_hub: true, event_bus: Some("default".into()) });
+        let err = config(&[(TOPIC_ARN_VAR, TOPIC), (SECURITY_HUB_VAR, "yes")]).unwrap_err().to_string();
+        assert!(err.contains(SECURITY_HUB_VAR) && err.contains("yes"), "{err}");
+        let err = config(&[(TOPIC_ARN_VAR, TOPIC), (EVENT_BUS_VAR, "my bus")]).unwrap_err().to_string();
+        assert!(err.contains(EVENT_BUS_VAR), "{err}");
     }
 
     #[test]

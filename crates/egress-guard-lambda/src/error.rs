@@ -19,6 +19,10 @@ pub enum Error {
         "{variable}={value:?} is invalid: expected an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)"
     )]
     InvalidQueueUrl { variable: &'static str, value: String },
+    #[error("{variable}={value:?} is invalid: expected true or false")]
+    InvalidFlag { variable: &'static str, value: String },
+    #[error("{variable}={value:?} is invalid: expected an event bus name (default) or ARN")]
+    InvalidBusName { variable: &'static str, value: String },
     #[error(transparent)]
     Core(#[from] egress_guard_core::Error),
 }
@@ -27,7 +31,10 @@ pub enum Error {
 pub fn error_code(err: &egress_guard_core::Error) -> Option<&str> {
     use egress_guard_core::Error as E;
     match err {
-        E::SecurityGroups { source, .. } | E::Notify { source, .. } | E::NotifySummary { source, .. } => {
+        E::SecurityGroups { source, .. }
+        | E::Notify { source, .. }
+        | E::NotifySummary { source, .. }
+        | E::Outlets { source, .. } => {
             source.downcast_ref::<egress_guard_aws::Error>().map(egress_guard_aws::Error::code)
         }
         _ => None,
@@ -40,6 +47,7 @@ pub fn diagnostic(err: egress_guard_core::Error) -> Diagnostic {
     use egress_guard_core::Error as E;
     let error_type = match &err {
         E::Notify { .. } | E::NotifySummary { .. } => "EgressGuard.NoticeUndelivered",
+        E::Outlets { .. } => "EgressGuard.OutletUndelivered",
         E::SecurityGroups { .. } => "EgressGuard.Ec2Failed",
         e if e.is_bad_input() => "EgressGuard.BadEvent",
         _ => "EgressGuard.Failed",

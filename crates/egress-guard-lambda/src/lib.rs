@@ -9,15 +9,17 @@ mod metrics;
 use std::future::Future;
 use std::time::Duration;
 
-pub use config::{Config, HISTORY_TABLE_VAR, REGIONS_VAR, SWEEP_QUEUE_VAR, TOPIC_ARN_VAR, variables};
+pub use config::{
+    Config, EVENT_BUS_VAR, HISTORY_TABLE_VAR, REGIONS_VAR, SECURITY_HUB_VAR, SWEEP_QUEUE_VAR, TOPIC_ARN_VAR, variables,
+};
 pub use error::{Error, diagnostic, error_code};
 pub use metrics::metrics_line;
 
 use egress_guard_core::org::{self, Access, Home};
 use egress_guard_core::settings::Members;
 use egress_guard_core::{
-    EventReport, FlowLogs, History, Notifier, Ports, SecurityGroups, Settings, SweepReport, SweepRequest, Trigger,
-    TriggerKind, parse_value, sweep_requests,
+    EventReport, FlowLogs, History, Notifier, Outlets, Ports, SecurityGroups, Settings, SweepReport, SweepRequest,
+    Trigger, TriggerKind, parse_value, sweep_requests,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -100,18 +102,25 @@ pub struct Invocation {
 /// the section says it was not read and the notice goes out.
 pub const OBSERVED_EGRESS_BUDGET: Duration = Duration::from_secs(5);
 
-/// Where the function finds the security groups of an event's account and region, and their interfaces' flow logs.
+/// Where the function finds the security groups of an event's account and region, their interfaces' flow logs, and
+/// where their notices also go (Security Hub, the bus).
 pub trait Reach {
     type Groups: SecurityGroups + Sync;
     type FlowLogs: FlowLogs + Sync;
+    type Outlets: Outlets + Sync;
     fn security_groups(&self, access: &Access, region: &str) -> impl Future<Output = Self::Groups> + Send;
     /// The flow logs, read within `OBSERVED_EGRESS_BUDGET` from now.
     fn flow_logs(&self, access: &Access, region: &str) -> impl Future<Output = Self::FlowLogs> + Send;
+    fn outlets(&self, access: &Access, region: &str) -> impl Future<Output = Self::Outlets> + Send;
 }
 
 impl Reach for egress_guard_aws::Fleet {
     type Groups = egress_guard_aws::Ec2SecurityGroups;
     type FlowLogs = egress_guard_aws::AwsFlowLogs;
+    type Outlets = egress_guard_aws::AwsOutlets;
+    fn outlets(&self, access: &Access, region: &str) -> impl Future<Output = Self::Outlets> + Send {
+        egress_guard_aws::Fleet::outlets(self, access, region)
+    }
     fn security_groups(&self, access: &Access, region: &str) -> impl Future<Output = Self::Groups> + Send {
         egress_guard_aws::Fleet::security_groups(self, access, region)
     }
@@ -170,7 +179,8 @@ async fn run<R: Reach, N: Notifier, H: History>(
     };
     let groups = reach.security_groups(&access, &trigger.region).await;
     let flow_logs = reach.flow_logs(&access, &trigger.region).await;
-    let ports = Ports { groups: &groups, notifier, history, flow_logs: &flow_logs };
+    let outlets = reach.outlets(&access, &trigger.region).await;
+    let ports = Ports { groups: &groups, notifier, history, flow_logs: &flow_logs, outlets: &outlets };
     let result = match kind {
         TriggerKind::Sweep => {
             egress_guard_core::sweep(trigger, settings, ports, has_time).await.map(InvocationReport::Sweep)

@@ -36,7 +36,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         }
     };
     let clients = Clients::from_env().await;
-    let fleet = clients.fleet();
+    let fleet = clients.fleet(config.integrations.clone());
     let notifier = clients.notifier(&config.topic_arn);
     let history = config.history_table.as_deref().map(|table| clients.history(table));
     let queue = config.sweep_queue_url.as_deref().map(|url| clients.sweep_queue(url));

@@ -7,7 +7,9 @@ use std::sync::Mutex;
 
 use egress_guard_core::history::Revocation;
 use egress_guard_core::ports::Revoked;
-use egress_guard_core::{EgressRule, History, Message, Notifier, RevokePlan, SecurityGroup, SecurityGroups};
+use egress_guard_core::{
+    EgressRule, History, Message, Notice, Notifier, Outlets, RevokePlan, SecurityGroup, SecurityGroups,
+};
 
 /// The group id every file in `events/` names.
 pub const EVENT_GROUP: &str = "sg-0a1b2c3d4e5f60718";
@@ -219,6 +221,25 @@ impl Notifier for FakeNotifier {
         }
         let sent = Sent { subject: message.subject(), text: message.text(), attributes: message.attributes() };
         self.sent.lock().unwrap().push(sent);
+        Ok(())
+    }
+}
+
+/// Records the notices each delivery carried; fails every delivery when `fail` is set.
+#[derive(Debug, Default)]
+pub struct FakeOutlets {
+    pub delivered: Mutex<Vec<Vec<Notice>>>,
+    pub fail: bool,
+}
+
+impl Outlets for FakeOutlets {
+    type Error = FakeError;
+
+    async fn deliver(&self, notices: &[Notice]) -> Result<(), FakeError> {
+        self.delivered.lock().unwrap().push(notices.to_vec());
+        if self.fail {
+            return Err(FakeError("hub not enabled".into()));
+        }
         Ok(())
     }
 }

@@ -1,0 +1,141 @@
+//! Findings into Security Hub: `BatchImportFindings` 100 at a time, then `BatchUpdateFindings` for the workflow
+//! status egress-guard decides (resolved, suppressed), which Security Hub ignores on an import of a finding it has.
+
+use aws_sdk_securityhub::types::{
+    AwsEc2SecurityGroupDetails, AwsSecurityFinding, AwsSecurityFindingIdentifier, Compliance, ComplianceStatus,
+    Recommendation, RecordState, Remediation, Resource, ResourceDetails, Severity, SeverityLabel, Workflow,
+    WorkflowStatus, WorkflowUpdate,
+};
+use egress_guard_core::asff::{Finding, MAX_FINDINGS_PER_CALL};
+
+use crate::error::{Error, code_and_message};
+
+/// The hub of one account and region: findings of that account's groups in that region go there.
+#[derive(Clone, Debug)]
+pub struct SecurityHubFindings {
+    client: aws_sdk_securityhub::Client,
+}
+
+impl SecurityHubFindings {
+    pub fn new(client: aws_sdk_securityhub::Client) -> Self {
+        SecurityHubFindings { client }
+    }
+
+    /// Imports `findings`, then sets the workflow status of those whose status egress-guard decides. Every batch is
+    /// tried; the error names each finding refused and why (`InvalidAccess`: Security Hub is not enabled there).
+    pub async fn import(&self, findings: &[Finding]) -> Result<(), Error> {
+        let Some(first) = findings.first() else { return Ok(()) };
+        let fail = |operation, code: String, message: String| Error::SecurityHub {
+            operation,
+            account: first.aws_account_id.clone(),
+            region: first.region.clone(),
+            code,
+            message,
+        };
+        let mut refused = Vec::new();
+        for batch in findings.chunks(MAX_FINDINGS_PER_CALL) {
+            let request = self.client.batch_import_findings().set_findings(Some(batch.iter().map(to_sdk).collect()));
+            match request.send().await {
+                Ok(out) => refused.extend(out.failed_findings().iter().map(|f| {
+                    format!(
+                        "{}: {}: {}",
+                        f.id().unwrap_or("-"),
+                        f.error_code().unwrap_or("-"),
+                        f.error_message().unwrap_or_default()
+                    )
+                })),
+                Err(err) => {
+                    let (code, message) = code_and_message(&err);
+                    return Err(fail("BatchImportFindings", code, message));
+                }
+            }
+        }
+        if !refused.is_empty() {
+            return Err(fail("BatchImportFindings", "FailedFindings".into(), refused.join("; ")));
+        }
+        let decided: Vec<&Finding> = findings.iter().filter(|f| f.sets_workflow()).collect();
+        for status in
+            [egress_guard_core::asff::WorkflowStatus::Resolved, egress_guard_core::asff::WorkflowStatus::Suppressed]
+        {
+            let same: Vec<&&Finding> = decided.iter().filter(|f| f.workflow.status == status).collect();
+            for batch in same.chunks(MAX_FINDINGS_PER_CALL) {
+                let ids = batch
+                    .iter()
+                    .map(|f| AwsSecurityFindingIdentifier::builder().id(&f.id).product_arn(&f.product_arn).build())
+                    .collect();
+                let request = self
+                    .client
+                    .batch_update_findings()
+                    .set_finding_identifiers(Some(ids))
+                    .workflow(WorkflowUpdate::builder().status(WorkflowStatus::from(status.as_str())).build());
+                match request.send().await {
+                    Ok(out) => refused.extend(out.unprocessed_findings().iter().map(|f| {
+                        format!(
+                            "{}: {}: {}",
+                            f.finding_identifier().and_then(|i| i.id()).unwrap_or("-"),
+                            f.error_code().unwrap_or("-"),
+                            f.error_message().unwrap_or_default()
+                        )
+                    })),
+                    Err(err) => {
+                        let (code, message) = code_and_message(&err);
+                        return Err(fail("BatchUpdateFindings", code, message));
+                    }
+                }
+            }
+        }
+        if !refused.is_empty() {
+            return Err(fail("BatchUpdateFindings", "UnprocessedFindings".into(), refused.join("; ")));
+        }
+        tracing::info!(findings = findings.len(), workflow_set = decided.len(), "findings imported");
+        Ok(())
+    }
+}
+
+/// The finding as the SDK sends it: the same fields as its ASFF JSON.
+fn to_sdk(f: &Finding) -> AwsSecurityFinding {
+    let resources = f
+        .resources
+        .iter()
+        .map(|r| {
+            let g = &r.details.aws_ec2_security_group;
+            let group = AwsEc2SecurityGroupDetails::builder()
+                .group_name(&g.group_name)
+                .group_id(&g.group_id)
+                .owner_id(&g.owner_id)
+                .set_vpc_id(g.vpc_id.clone())
+                .build();
+            Resource::builder()
+                .r#type(&r.kind)
+                .id(&r.id)
+                .partition(aws_sdk_securityhub::types::Partition::from(r.partition.as_str()))
+                .region(&r.region)
+                .details(ResourceDetails::builder().aws_ec2_security_group(group).build())
+                .build()
+        })
+        .collect();
+    AwsSecurityFinding::builder()
+        .schema_version(&f.schema_version)
+        .id(&f.id)
+        .product_arn(&f.product_arn)
+        .generator_id(&f.generator_id)
+        .aws_account_id(&f.aws_account_id)
+        .set_types(Some(f.types.clone()))
+        .created_at(&f.created_at)
+        .updated_at(&f.updated_at)
+        .severity(Severity::builder().label(SeverityLabel::from(f.severity.label.as_str())).build())
+        .title(&f.title)
+        .description(&f.description)
+        .remediation(
+            Remediation::builder()
+                .recommendation(Recommendation::builder().text(&f.remediation.recommendation.text).build())
+                .build(),
+        )
+        .set_product_fields(Some(f.product_fields.clone().into_iter().collect()))
+        .set_resources(Some(resources))
+        .compliance(Compliance::builder().status(ComplianceStatus::from(f.compliance.status.as_str())).build())
+        .workflow(Workflow::builder().status(WorkflowStatus::from(f.workflow.status.as_str())).build())
+        .record_state(RecordState::from(f.record_state.as_str()))
+        .region(&f.region)
+        .build()
+}
