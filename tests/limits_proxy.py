@@ -8,10 +8,23 @@ Rejected, with AWS's own error code (moto is kinder):
 - CloudWatch Logs FilterLogEvents: more than 100 `logStreamNames`, names and `logStreamNamePrefix` together, a `limit`
   over 10,000.
 - EC2 AuthorizeSecurityGroupEgress: a rule description over 255 characters or with a character EC2 does not allow.
+- SNS Publish with `MessageStructure` json: a message that is not a JSON object of strings with a `default` key.
+- EventBridge PutEvents: more than 10 entries, a `Source` starting with `aws.`, a `DetailType` over 128 characters, a
+  `Detail` that is not a JSON object, entries over 256 KB (counted as EventBridge counts them).
+
+Security Hub as AWS runs it (moto imports anything, overwrites everything, and has no BatchUpdateFindings):
+- BatchImportFindings: more than 100 findings is refused; a finding missing a required field, over a field's limit,
+  over 240 KB, or whose `ProductArn` is not the calling account's default product in the region called, is a
+  `FailedFindings` entry (`InvalidInput`), as is any finding in a region where EnableSecurityHub was not called
+  (`InvalidAccess`). On a finding that exists, `Workflow` is ignored (the existing status stays; a `PASSED` finding
+  that is `RESOLVED` or `NOTIFIED` is reset to `NEW` when its compliance turns to anything else), and an `UpdatedAt`
+  not later than the existing one leaves it unchanged.
+- BatchUpdateFindings: sets `Workflow.Status` on existing findings (`FindingNotFound` otherwise), at most 100.
 
 Faults: POST /egress-guard-limits/inject with {"operation": "DescribeSecurityGroups", "times": 2, "status": 400,
 "body": "<Response>...</Response>", "contains": "sg-0123"} answers the next `times` matching calls with that response
-instead of forwarding them. GET /egress-guard-limits/rejected lists what was rejected.
+instead of forwarding them. GET /egress-guard-limits/rejected lists what was rejected; GET
+/egress-guard-limits/published lists every SNS Publish forwarded (`Subject`, `MessageStructure`, `Message`), as sent.
 
 Usage: python limits_proxy.py LISTEN_PORT MOTO_PORT (binds 127.0.0.1 only).
 """
@@ -30,9 +43,19 @@ DYNAMODB_MAX_EXPRESSION_BYTES = 4 * 1024
 EXPRESSIONS = ("UpdateExpression", "ConditionExpression", "ProjectionExpression", "KeyConditionExpression",
                "FilterExpression")
 
+EVENTS_MAX_ENTRIES = 10
+EVENTS_MAX_BYTES = 256 * 1024
+HUB_MAX_FINDINGS = 100
+HUB_MAX_FINDING_BYTES = 240 * 1024
+HUB_REQUIRED = ("SchemaVersion", "Id", "ProductArn", "GeneratorId", "AwsAccountId", "CreatedAt", "UpdatedAt",
+                "Title", "Description", "Resources")
+HUB_LIMITS = {"Id": 512, "GeneratorId": 512, "Title": 256, "Description": 1024}
+
 lock = threading.Lock()
 faults = []
 rejected = []
+hubs_enabled = set()
+published = []
 
 
 def operation(headers, body):
@@ -93,6 +116,159 @@ def sns_publish_problem(form):
     return None
 
 
+def sns_structure_problem(form):
+    if form.get("MessageStructure", [None])[0] != "json":
+        return None
+    try:
+        message = json.loads(form.get("Message", [""])[0])
+    except ValueError:
+        return "Message Structure - JSON message body failed to parse"
+    if not isinstance(message, dict) or not isinstance(message.get("default"), str):
+        return "Message Structure - No default entry in JSON message body"
+    if any(not isinstance(v, str) for v in message.values()):
+        return "Message Structure - every protocol's message must be a string"
+    return None
+
+
+def events_problem(body):
+    entries = json.loads(body or b"{}").get("Entries", [])
+    if not 1 <= len(entries) <= EVENTS_MAX_ENTRIES:
+        return f"Entries must hold 1 to {EVENTS_MAX_ENTRIES} entries: {len(entries)}"
+    total = 0
+    for entry in entries:
+        if entry.get("Source", "").startswith("aws."):
+            return f"Source {entry['Source']!r}: sources starting with aws. are reserved for AWS"
+        if len(entry.get("DetailType", "")) > 128:
+            return f"DetailType is over 128 characters: {len(entry['DetailType'])}"
+        try:
+            detail = json.loads(entry.get("Detail", ""))
+        except ValueError:
+            return "Detail is not valid JSON"
+        if not isinstance(detail, dict):
+            return "Detail must be a JSON object"
+        size = 14 + sum(len(entry.get(k, "").encode()) for k in ("Source", "DetailType", "Detail"))
+        size += sum(len(r.encode()) for r in entry.get("Resources", []))
+        if size > EVENTS_MAX_BYTES:
+            return f"an entry is {size} bytes, over {EVENTS_MAX_BYTES}"
+        total += size
+    if total > EVENTS_MAX_BYTES:
+        return f"Total size of the entries in the request is over the limit: {total} bytes"
+    return None
+
+
+def signed_region(headers):
+    """The (access key, region) of a SigV4 `Authorization` header."""
+    match = re.search(r"Credential=([^/]+)/[^/]+/([^/]+)/", headers.get("Authorization", ""))
+    return (match.group(1), match.group(2)) if match else ("", "")
+
+
+def finding_problem(finding, region):
+    for key in HUB_REQUIRED:
+        if not finding.get(key):
+            return f"{key} is required"
+    for key, limit in HUB_LIMITS.items():
+        if len(finding[key]) > limit:
+            return f"{key} is over {limit} characters"
+    if len(finding.get("Remediation", {}).get("Recommendation", {}).get("Text", "")) > 512:
+        return "Remediation.Recommendation.Text is over 512 characters"
+    fields = finding.get("ProductFields", {})
+    if len(fields) > 50 or any(len(k) > 128 or len(v) > 2048 for k, v in fields.items()):
+        return "ProductFields: at most 50, keys of 128 and values of 2048 characters"
+    if not 1 <= len(finding["Resources"]) <= 32:
+        return "Resources must hold 1 to 32 resources"
+    if len(json.dumps(finding).encode()) > HUB_MAX_FINDING_BYTES:
+        return "the finding is over 240 KB"
+    account = finding["AwsAccountId"]
+    if finding["ProductArn"] != f"arn:aws:securityhub:{region}:{account}:product/{account}/default":
+        return f"ProductArn {finding['ProductArn']} is not the default product of {account} in {region}"
+    return None
+
+
+def moto_call(method, path, payload, headers):
+    connection = http.client.HTTPConnection("127.0.0.1", MOTO_PORT, timeout=120)
+    data = json.dumps(payload).encode()
+    forward = {k: v for k, v in headers.items() if k.lower() not in ("connection", "keep-alive", "content-length")}
+    forward["Content-Length"] = str(len(data))
+    connection.request(method, path, body=data, headers=forward)
+    response = connection.getresponse()
+    answer = response.read()
+    connection.close()
+    return response.status, answer
+
+
+def existing_findings(headers):
+    found, token = {}, None
+    while True:
+        request = {"MaxResults": 100, **({"NextToken": token} if token else {})}
+        status, answer = moto_call("POST", "/findings", request, headers)
+        page = json.loads(answer or b"{}")
+        for finding in page.get("Findings", []):
+            found[(finding["Id"], finding["ProductArn"])] = finding
+        token = page.get("NextToken")
+        if not token:
+            return found
+
+
+def hub_import(headers, body):
+    """BatchImportFindings as AWS runs it: (status, answer)."""
+    findings = json.loads(body or b"{}").get("Findings", [])
+    if not 1 <= len(findings) <= HUB_MAX_FINDINGS:
+        return 400, {"__type": "InvalidInputException", "Message": f"Findings must hold 1 to 100: {len(findings)}"}
+    key, region = signed_region(headers)
+    failed, accepted = [], []
+    existing = existing_findings(headers)
+    for finding in findings:
+        if (key, region) not in hubs_enabled:
+            failed.append({"Id": finding.get("Id", ""), "ErrorCode": "InvalidAccess",
+                           "ErrorMessage": "Account is not subscribed to AWS Security Hub"})
+            continue
+        problem = finding_problem(finding, region)
+        if problem:
+            failed.append({"Id": finding.get("Id", ""), "ErrorCode": "InvalidInput", "ErrorMessage": problem})
+            continue
+        old = existing.get((finding["Id"], finding["ProductArn"]))
+        if old is not None:
+            if finding["UpdatedAt"] <= old.get("UpdatedAt", ""):
+                continue
+            status = old.get("Workflow", {}).get("Status", "NEW")
+            was = old.get("Compliance", {}).get("Status")
+            now = finding.get("Compliance", {}).get("Status")
+            if was == "PASSED" and now != "PASSED" and status in ("NOTIFIED", "RESOLVED"):
+                status = "NEW"
+            finding = {**finding, "Workflow": {"Status": status}}
+        accepted.append(finding)
+    if accepted:
+        status, answer = moto_call("POST", "/findings/import", {"Findings": accepted}, headers)
+        if status != 200:
+            return status, json.loads(answer or b"{}")
+    with lock:
+        rejected.extend({"operation": "BatchImportFindings", "problem": f["ErrorMessage"]} for f in failed)
+    return 200, {"FailedCount": len(failed), "SuccessCount": len(findings) - len(failed), "FailedFindings": failed}
+
+
+def hub_update(headers, body):
+    """BatchUpdateFindings, which moto lacks: the workflow status set on existing findings, through a re-import."""
+    request = json.loads(body or b"{}")
+    identifiers = request.get("FindingIdentifiers", [])
+    if not 1 <= len(identifiers) <= HUB_MAX_FINDINGS:
+        return 400, {"__type": "InvalidInputException", "Message": f"FindingIdentifiers must hold 1 to 100"}
+    existing = existing_findings(headers)
+    processed, unprocessed, updated = [], [], []
+    for identifier in identifiers:
+        old = existing.get((identifier.get("Id"), identifier.get("ProductArn")))
+        if old is None:
+            unprocessed.append({"FindingIdentifier": identifier, "ErrorCode": "FindingNotFound",
+                                "ErrorMessage": "Finding Not Found"})
+            continue
+        if "Workflow" in request:
+            old = {**old, "Workflow": {"Status": request["Workflow"]["Status"]}}
+        updated.append(old)
+        processed.append(identifier)
+    if updated:
+        moto_call("POST", "/findings/import", {"Findings": updated}, headers)
+    return 200, {"ProcessedFindings": processed, "UnprocessedFindings": unprocessed}
+
+
 def dynamodb_problem(body):
     request = json.loads(body or b"{}")
     for key in EXPRESSIONS:
@@ -132,13 +308,16 @@ class Proxy(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def reply_json(self, status, answer):
+        return self.reply(status, "application/json", json.dumps(answer).encode())
+
     def control(self, body):
         if self.command == "POST" and self.path == "/egress-guard-limits/inject":
             with lock:
                 faults.append(json.loads(body))
             return self.reply(200, "application/json", b"{}")
         with lock:
-            listed = json.dumps(rejected).encode()
+            listed = json.dumps(published if self.path.endswith("/published") else rejected).encode()
         return self.reply(200, "application/json", listed)
 
     def handle_any(self):
@@ -146,15 +325,27 @@ class Proxy(BaseHTTPRequestHandler):
         if self.path.startswith("/egress-guard-limits/"):
             return self.control(body)
         name, form = operation(self.headers, body)
+        if "/securityhub/" in self.headers.get("Authorization", ""):
+            if self.command == "POST" and self.path == "/accounts":
+                with lock:
+                    hubs_enabled.add(signed_region(self.headers))
+            elif self.command == "POST" and self.path == "/findings/import":
+                return self.reply_json(*hub_import(self.headers, body))
+            elif self.command == "PATCH" and self.path == "/findings/batchupdate":
+                return self.reply_json(*hub_update(self.headers, body))
         problem = None
         if name == "Publish" and form is not None:
-            problem = sns_publish_problem(form)
+            problem = sns_publish_problem(form) or sns_structure_problem(form)
             if problem:
                 answer = query_error("InvalidParameter", "Invalid parameter: " + problem)
         elif self.headers.get("X-Amz-Target", "").startswith("DynamoDB_"):
             problem = dynamodb_problem(body)
             if problem:
                 answer = json_error("ValidationException", problem)
+        elif self.headers.get("X-Amz-Target", "") == "AWSEvents.PutEvents":
+            problem = events_problem(body)
+            if problem:
+                answer = json_error("ValidationException", problem, "1.1")
         elif self.headers.get("X-Amz-Target", "").startswith("Logs_"):
             problem = logs_problem(name, body)
             if problem:
@@ -175,6 +366,9 @@ class Proxy(BaseHTTPRequestHandler):
                 fault["times"] -= 1
         if fault:
             return self.reply(fault["status"], fault.get("content_type", "text/xml"), fault["body"].encode())
+        if name == "Publish" and form is not None:
+            with lock:
+                published.append({k: form.get(k, [None])[0] for k in ("Subject", "MessageStructure", "Message")})
         upstream = http.client.HTTPConnection("127.0.0.1", MOTO_PORT, timeout=120)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "keep-alive")}
         upstream.request(self.command, self.path, body=body, headers=headers)
@@ -189,7 +383,7 @@ class Proxy(BaseHTTPRequestHandler):
         self.wfile.write(data)
         upstream.close()
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = handle_any
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = handle_any
 
 
 if __name__ == "__main__":

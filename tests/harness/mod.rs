@@ -109,6 +109,27 @@ impl Moto {
         assert_eq!(status, 200, "the limits proxy took the fault");
     }
 
+    /// What the limits proxy rejected so far (`operation`, `problem`): empty when every call kept AWS's limits.
+    pub fn rejected(&self) -> Vec<Value> {
+        self.control("rejected")
+    }
+
+    /// Every SNS Publish request so far, as sent (`Subject`, `MessageStructure`, `Message`).
+    pub fn published(&self) -> Vec<Value> {
+        self.control("published")
+    }
+
+    fn control(&self, what: &str) -> Vec<Value> {
+        use std::io::{Read, Write};
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        write!(stream, "GET /egress-guard-limits/{what} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        let body = answer.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("limits proxy answered {answer:?}: {e}"))
+    }
+
     /// The environment a process needs to talk to this moto with dummy credentials.
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![
@@ -693,6 +714,52 @@ impl<P: SecurityGroups + Clone + Send + Sync> Reach for Gated<P> {
     type Outlets = NoOutlets;
     async fn outlets(&self, _access: &Access, _region: &str) -> NoOutlets {
         NoOutlets
+    }
+}
+
+/// An HTTP endpoint on 127.0.0.1 that answers 200 to every POST and hands over each body: what an SNS `http` or
+/// `https` subscriber (the chat integration) receives from moto.
+pub struct Capture {
+    pub url: String,
+    bodies: std::sync::mpsc::Receiver<String>,
+}
+
+impl Capture {
+    pub fn start() -> Capture {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let url = format!("http://127.0.0.1:{}/", listener.local_addr().unwrap().port());
+        let (send, bodies) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some((name, value)) = line.split_once(':')
+                        && name.eq_ignore_ascii_case("content-length")
+                    {
+                        length = value.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                if send.send(String::from_utf8_lossy(&body).into_owned()).is_err() {
+                    return;
+                }
+            }
+        });
+        Capture { url, bodies }
+    }
+
+    /// Every body received so far.
+    pub fn bodies(&self) -> Vec<String> {
+        self.bodies.try_iter().collect()
     }
 }
 

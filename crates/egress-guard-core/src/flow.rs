@@ -258,6 +258,7 @@ async fn remember<H: History>(trigger: &Trigger, settings: &Settings, notice: &N
         Ok(None) => None,
         Ok(Some(counts)) => Some(Repeat::Counted {
             window_hours: settings.repeat_window_hours,
+            times: counts.iter().copied().max().unwrap_or(0),
             counts: notice.revoked.iter().map(EgressRule::to_string).zip(counts).collect(),
             by: revocation.by,
         }),

@@ -27,7 +27,8 @@ pub struct Revocation {
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Repeat {
     /// Revocations of each revoked destination within the window, this one included.
-    Counted { window_hours: u32, counts: Vec<(String, u32)>, by: String },
+    /// `times` is the highest of the counts: 2 or more is a repeat (what an EventBridge rule matches on).
+    Counted { window_hours: u32, counts: Vec<(String, u32)>, times: u32, by: String },
     /// The store could not be read or written: the revoke and this notice stand, the count is unknown.
     Unknown { error: String },
 }
@@ -36,7 +37,7 @@ impl Repeat {
     /// The highest count: 2 or more means a destination came back after egress-guard revoked it.
     pub fn times(&self) -> Option<u32> {
         match self {
-            Repeat::Counted { counts, .. } => counts.iter().map(|(_, n)| *n).max(),
+            Repeat::Counted { times, .. } => Some(*times),
             Repeat::Unknown { .. } => None,
         }
     }
@@ -53,7 +54,7 @@ impl Repeat {
     /// The notice's line.
     pub fn line(&self) -> String {
         match self {
-            Repeat::Counted { window_hours, counts, by } => match self.times() {
+            Repeat::Counted { window_hours, counts, by, .. } => match self.times() {
                 Some(n) if n >= 2 => {
                     let times = if n >= SLOTS { format!("{n} or more times") } else { format!("{n} times") };
                     let which: Vec<&str> =
