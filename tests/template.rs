@@ -187,6 +187,60 @@ fn spoke_role_trusts_only_the_hub_function_and_may_only_describe_groups_and_revo
     assert_eq!(actions, want);
 }
 
+/// Each outlet's parameter, the condition it sets, and the policies (in template.yaml and templates/spoke.yaml) that
+/// exist only under that condition, with the only actions and resources they may grant.
+#[test]
+fn each_outlet_adds_only_its_own_actions_on_its_own_resources_and_only_when_its_parameter_is_on() {
+    let product = "arn:${AWS::Partition}:securityhub:*:${AWS::AccountId}:product/${AWS::AccountId}/default";
+    let hub = "arn:${AWS::Partition}:securityhub:*:${AWS::AccountId}:hub/default";
+    let bus = "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default";
+    let cases = [
+        (
+            "template.yaml",
+            "SecurityHubFindingsPolicy",
+            "ImportsFindings",
+            "SecurityHubFindings",
+            vec![("securityhub:BatchImportFindings", product), ("securityhub:BatchUpdateFindings", hub)],
+        ),
+        ("template.yaml", "OutcomeEventsPolicy", "PutsOutcomeEvents", "OutcomeEvents", vec![("events:PutEvents", bus)]),
+        (
+            "templates/spoke.yaml",
+            "RemediationRoleImportsFindings",
+            "HubImportsFindings",
+            "ImportFindings",
+            vec![("securityhub:BatchImportFindings", product), ("securityhub:BatchUpdateFindings", hub)],
+        ),
+    ];
+    for (file, name, condition, parameter, grants) in cases {
+        let text = std::fs::read_to_string(repo_root().join(file)).unwrap();
+        let doc = to_json(&YamlLoader::load_from_str(&text).unwrap()[0]);
+        assert_eq!(doc["Parameters"][parameter]["Default"], "false", "{parameter} is off by default");
+        assert!(
+            doc["Conditions"][condition].to_string().contains(&format!("[\"{parameter}\",\"true\"]")),
+            "{condition}"
+        );
+        let policy = &doc["Resources"][name];
+        assert_eq!(policy["Condition"], condition, "{name} exists only when {parameter} is on");
+        let granted: Vec<(String, String)> = policy["Properties"]["PolicyDocument"]["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                assert_eq!(s["Effect"], "Allow");
+                assert!(s["Condition"].is_object(), "{name}: every grant is conditioned: {s}");
+                (s["Action"].as_str().unwrap().to_owned(), s["Resource"].as_str().unwrap().to_owned())
+            })
+            .collect();
+        let want: Vec<(String, String)> = grants.iter().map(|(a, r)| (a.to_string(), r.to_string())).collect();
+        assert_eq!(granted, want, "{name}");
+    }
+    let env = &function()["Properties"]["Environment"]["Variables"];
+    assert_eq!(env["EGRESS_GUARD_SECURITY_HUB"], "SecurityHubFindings");
+    assert_eq!(env["EGRESS_GUARD_EVENT_BUS"], json!(["PutsOutcomeEvents", "default", ""]));
+    let events = &resources("template.yaml")["OutcomeEventsPolicy"]["Properties"]["PolicyDocument"]["Statement"][0];
+    assert_eq!(events["Condition"]["StringEquals"]["events:source"], egress_guard_aws::EVENT_SOURCE);
+}
+
 #[test]
 fn local_env_file_sets_every_variable_the_lambda_reads() {
     let text = std::fs::read_to_string(repo_root().join("local/env.json")).unwrap();

@@ -40,7 +40,11 @@ impl EventBus {
         while start < entries.len() {
             let mut end = start;
             let mut bytes = 0;
-            while end < entries.len() && end - start < MAX_ENTRIES && bytes + entries[end].bytes <= MAX_ENTRY_BYTES {
+            // At least one entry a call: an entry is never over the limit (see `entry`).
+            while end < entries.len()
+                && end - start < MAX_ENTRIES
+                && (end == start || bytes + entries[end].bytes <= MAX_ENTRY_BYTES)
+            {
                 bytes += entries[end].bytes;
                 end += 1;
             }
@@ -89,19 +93,29 @@ impl EventBus {
     }
 
     /// The notice's event. A detail over the size limit (a group of hundreds of rules) drops its `before` and `after`
-    /// rule lists and the observed-egress section, and says so in `truncated`.
+    /// rule lists and the observed-egress section, then if need be every rule list and the undo command, and names
+    /// what it dropped in `truncated` (the SNS notice has it all).
     fn entry(&self, notice: &Notice) -> Entry {
         let resource = group_arn(&notice.account, &notice.region, &notice.group.id);
         let detail_type = notice.outcome.detail_type();
         let fixed = 14 + EVENT_SOURCE.len() + detail_type.len() + resource.len();
         let mut detail = serde_json::to_string(notice).unwrap_or_default();
-        if fixed + detail.len() > MAX_ENTRY_BYTES {
+        let mut dropped: Vec<&str> = Vec::new();
+        let levels: [&[&str]; 2] = [
+            &["before", "after", "observed_egress"],
+            &["revoked", "still_open", "kept_open", "split_ranges", "undo_command"],
+        ];
+        for level in levels {
+            if fixed + detail.len() <= MAX_ENTRY_BYTES {
+                break;
+            }
+            dropped.extend(level);
             let mut value = serde_json::to_value(notice).unwrap_or_default();
             if let Some(map) = value.as_object_mut() {
-                for key in ["before", "after", "observed_egress"] {
-                    map.remove(key);
+                for key in &dropped {
+                    map.remove(*key);
                 }
-                map.insert("truncated".into(), serde_json::json!(["before", "after", "observed_egress"]));
+                map.insert("truncated".into(), serde_json::json!(dropped));
             }
             detail = value.to_string();
         }

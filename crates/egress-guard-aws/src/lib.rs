@@ -17,7 +17,7 @@ mod sqs;
 pub use dynamodb::DynamoHistory;
 pub use ec2::{Ec2SecurityGroups, to_domain, to_permissions};
 pub use error::Error;
-pub use eventbridge::{EVENT_SOURCE, EventBus};
+pub use eventbridge::{EVENT_SOURCE, EventBus, MAX_ENTRY_BYTES};
 pub use fleet::{Fleet, SESSION_NAME};
 pub use flowlogs::AwsFlowLogs;
 pub use organizations::OrganizationAccounts;

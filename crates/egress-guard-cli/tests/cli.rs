@@ -34,7 +34,7 @@ fn finding(region: &str, group: &str, name: &str, vpc: &str, traffic: &str, exem
         "all traffic" => ("-1", Value::Null),
         _ => ("tcp", json!({"from": 443, "to": 443})),
     };
-    json!({"region": region, "group_id": group, "group_name": name, "vpc_id": vpc, "protocol": protocol, "ports": ports,
+    json!({"region": region, "account": "123456789012", "group_id": group, "group_name": name, "vpc_id": vpc, "protocol": protocol, "ports": ports,
            "traffic": traffic, "destination": "0.0.0.0/0", "kind": "open", "action": if exempt.is_some() { "exempt" } else { "revoke" },
            "reason": exempt})
 }
@@ -51,10 +51,11 @@ async fn audit_reports_three_regions_exactly_and_exits_one() {
         }
     };
     let (v1, v2, v3) = (vpc_of(&use1).await, vpc_of(&euw1).await, vpc_of(&apse2).await);
-    let open = use1.create_security_group().group_name("web").description("web").vpc_id(&v1).send().await.unwrap();
-    let open = open.group_id().unwrap().to_owned();
+    let open_group =
+        use1.create_security_group().group_name("web").description("web").vpc_id(&v1).send().await.unwrap();
+    let open_group = open_group.group_id().unwrap().to_owned();
     use1.authorize_security_group_egress()
-        .group_id(&open)
+        .group_id(&open_group)
         .ip_permissions(perm("tcp", Some((443, 443)), &["10.0.0.0/8", "0.0.0.0/0"], &[]))
         .send()
         .await
@@ -76,8 +77,8 @@ async fn audit_reports_three_regions_exactly_and_exits_one() {
         finding("ap-southeast-2", &exempt, "proxy", &v3, "all traffic", Some("tag egress-guard:exempt: vendor proxy")),
         finding("eu-west-1", &defaults[1], "default", &v2, "all traffic", None),
         finding("us-east-1", &defaults[0], "default", &v1, "all traffic", None),
-        finding("us-east-1", &open, "web", &v1, "all traffic", None),
-        finding("us-east-1", &open, "web", &v1, "tcp 443", None),
+        finding("us-east-1", &open_group, "web", &v1, "all traffic", None),
+        finding("us-east-1", &open_group, "web", &v1, "tcp 443", None),
     ];
     findings.sort_by_key(|f| (f["region"].to_string(), f["group_id"].to_string(), f["traffic"].to_string()));
     let expected = json!({
@@ -92,6 +93,43 @@ async fn audit_reports_three_regions_exactly_and_exits_one() {
     });
     assert_eq!(report, expected);
     assert!(!stdout.contains(&restricted), "the restricted group has no finding");
+
+    // The same audit as Security Hub findings: one per group and open destination, open or kept on purpose.
+    let (code, stdout, stderr) =
+        egress_guard(&w.moto, &["audit", "--regions", "us-east-1,eu-west-1,ap-southeast-2", "--format", "asff"]);
+    assert_eq!(code, 1, "{stderr}");
+    let asff: Value = serde_json::from_str(&stdout).unwrap();
+    let summary: Vec<(String, String, String, String)> = asff["Findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let text = |v: &Value| v.as_str().unwrap().to_owned();
+            (
+                text(&f["Id"]),
+                text(&f["Workflow"]["Status"]),
+                text(&f["Compliance"]["Status"]),
+                text(&f["Severity"]["Label"]),
+            )
+        })
+        .collect();
+    let id = |region: &str, group: &str| format!("egress-guard/123456789012/{region}/{group}/0.0.0.0/0");
+    let open = |region: &str, group: &str| (id(region, group), "NEW".into(), "FAILED".into(), "HIGH".into());
+    let mut want = vec![
+        open("ap-southeast-2", &defaults[2]),
+        (id("ap-southeast-2", &exempt), "SUPPRESSED".into(), "WARNING".into(), "LOW".into()),
+        open("eu-west-1", &defaults[1]),
+        open("us-east-1", &defaults[0]),
+        open("us-east-1", &open_group),
+    ];
+    want.sort();
+    let mut got = summary;
+    got.sort();
+    assert_eq!(got, want);
+    let web = asff["Findings"].as_array().unwrap().iter().find(|f| f["Id"] == id("us-east-1", &open_group)).unwrap();
+    assert_eq!(web["ProductArn"], "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default");
+    assert_eq!(web["Resources"][0]["Details"]["AwsEc2SecurityGroup"]["VpcId"], json!(v1));
+    assert_eq!(web["ProductFields"]["egress-guard/open_rules"], "all traffic to 0.0.0.0/0, tcp 443 to 0.0.0.0/0");
 }
 
 #[tokio::test]
