@@ -31,7 +31,8 @@ step "cargo test (core, adapters, Lambda on moto, event pattern, bootstrap under
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked 2>&1 | tee "$log"
-# The moto-backed test binaries: the tests/ crate's lambda_moto, organization, rie and template, and the CLI's tests/cli.
-awk '/^ *Running / { moto = ($2 ~ /^(lambda_moto|organization|rie|template|tests\/cli)\.rs$/) }
+# The moto-backed test binaries: the tests/ crate's lambda_moto, organization, outlets, rie and template, and the CLI's
+# tests/cli.
+awk '/^ *Running / { moto = ($2 ~ /^(lambda_moto|organization|outlets|rie|template|tests\/cli)\.rs$/) }
      moto && /^test result:/ { passed += $4; failed += $6 }
      END { printf "\nend-to-end tests on moto: %d passed, %d failed\n", passed, failed }' "$log"

@@ -61,6 +61,8 @@ pub struct Moto {
     port: u16,
     /// The limits proxy in front of moto: every client of every test talks to AWS through it.
     pub endpoint: String,
+    /// moto itself, for what only AWS does and no customer call may (an `aws.ec2` event onto a bus).
+    pub upstream: String,
 }
 
 impl Moto {
@@ -85,7 +87,8 @@ impl Moto {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}. Install with:\n  {INSTALL}", script.display()));
         wait_for_port(SocketAddr::from(([127, 0, 0, 1], port)), "limits_proxy.py", &mut proxy);
-        Moto { child, proxy, port, endpoint: format!("http://127.0.0.1:{port}") }
+        let upstream = format!("http://127.0.0.1:{moto_port}");
+        Moto { child, proxy, port, endpoint: format!("http://127.0.0.1:{port}"), upstream }
     }
 
     /// Answers the next `times` calls of `operation` whose request contains `contains` with an EC2 error `code`, as

@@ -11,6 +11,7 @@ use crate::chat::cut;
 use crate::model::{Destination, EgressRule};
 use crate::notice::Notice;
 use crate::outcome::Outcome;
+use crate::permission::undo_command;
 
 pub const SCHEMA_VERSION: &str = "2018-10-08";
 /// `BatchImportFindings` and `BatchUpdateFindings` take at most this many findings a call.
@@ -278,7 +279,12 @@ pub fn from_notice(notice: &Notice, now: &str) -> Vec<Finding> {
                     .map_or_else(|| "Allowed by the function's settings".to_owned(), |e| e.reason())
             ),
         };
-        let recommendation = match (&notice.undo_command, state) {
+        // A closed destination's own undo: what this finding's revoke removed, and nothing of the other family.
+        let undo = match state {
+            State::Closed if notice.undo_command.is_some() => Some(undo_command(&notice.region, &g.id, &revoked)),
+            _ => notice.undo_command.clone(),
+        };
+        let recommendation = match (&undo, state) {
             (Some(undo), State::Closed) => format!("Nothing to do. To restore what was revoked: {undo}"),
             _ => format!(
                 "Allow only the destinations the group needs: egress-guard recommend --group-id {} --region {}",
@@ -301,8 +307,8 @@ pub fn from_notice(notice: &Notice, now: &str) -> Vec<Finding> {
         if let Some(caller) = &notice.caller {
             fields.push(("caller", caller.kind.as_str().to_owned()));
         }
-        if let Some(undo) = &notice.undo_command {
-            fields.push(("undo_command", undo.clone()));
+        if let Some(undo) = undo {
+            fields.push(("undo_command", undo));
         }
         findings.push(fit(
             Draft {

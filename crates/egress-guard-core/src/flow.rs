@@ -35,6 +35,7 @@ where
     let targets =
         trigger.group_ids.iter().map(|id| Target::Group(id)).chain(trigger.vpc_ids.iter().map(|id| Target::Vpc(id)));
     let mut results = Vec::with_capacity(trigger.group_ids.len() + trigger.vpc_ids.len());
+    let mut undelivered = None;
     for target in targets {
         let read_error =
             |source: G::Error| Error::SecurityGroups { group_id: target.id().to_owned(), source: Box::new(source) };
@@ -60,17 +61,18 @@ where
                         source: Box::new(source),
                     });
                 }
-                // Machines hear of what people were told: Security Hub, the event bus. A failure fails the invocation
-                // (its alarm), after the revoke's own failure, which matters more.
-                let delivered =
-                    if publish { ports.outlets.deliver(std::slice::from_ref(&notice)).await } else { Ok(()) };
+                // Machines hear of what people were told: Security Hub, the bus. A failure fails the invocation (its
+                // alarm) once every group is handled, after the revoke's own failure, which matters more.
+                if publish
+                    && let Err(source) = ports.outlets.deliver(std::slice::from_ref(&notice)).await
+                    && undelivered.is_none()
+                {
+                    undelivered = Some(Error::Outlets { group_ids: group_id.clone(), source: Box::new(source) });
+                }
                 // A revoke stopped midway: told above, and the invocation still fails, so that the failure queue and
                 // its alarm show the rules left open.
                 if let Some(error) = &notice.revoke_error {
                     return Err(Error::SecurityGroups { group_id: group_id.clone(), source: error.clone().into() });
-                }
-                if let Err(source) = delivered {
-                    return Err(Error::Outlets { group_ids: group_id.clone(), source: Box::new(source) });
                 }
                 GroupReport::acted(notice, publish)
             }
@@ -86,7 +88,10 @@ where
         );
         results.push(report);
     }
-    Ok(EventReport::new(trigger, results))
+    match undelivered {
+        Some(error) => Err(error),
+        None => Ok(EventReport::new(trigger, results)),
+    }
 }
 
 /// How many times a group the event names and EC2 does not find is looked for again (after 0.25, 0.5, 1 and 2 s with

@@ -365,6 +365,24 @@ fn failed_outlet_fails_the_invocation_after_the_revoke_and_the_notice() {
 }
 
 #[test]
+fn a_failed_outlet_on_one_group_still_lets_the_next_group_be_revoked_and_told() {
+    const SECOND: &str = "sg-0b1b2c3d4e5f60718";
+    let groups = FakeGroups::with([group(EVENT_GROUP, default_egress()), group(SECOND, default_egress())]);
+    let (notifier, outlets) = (FakeNotifier::default(), FakeOutlets { fail: true, ..FakeOutlets::default() });
+    let mut trigger = parse_event(&event("authorize-egress-open-both")).unwrap();
+    trigger.group_ids.push(SECOND.into());
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let ports =
+        Ports { groups: &groups, notifier: &notifier, history: &NoHistory, flow_logs: &NoFlowLogs, outlets: &outlets };
+    let result = rt.block_on(handle(&trigger, &Settings::default(), ports));
+    let Err(Error::Outlets { group_ids, .. }) = &result else { panic!("expected an outlets error, got {result:?}") };
+    assert_eq!(group_ids, EVENT_GROUP, "the first failure is the one told");
+    assert!(groups.egress(EVENT_GROUP).is_empty() && groups.egress(SECOND).is_empty(), "both groups were closed");
+    assert_eq!(notifier.sent().len(), 2, "and both were told");
+    assert_eq!(outlets.delivered.lock().unwrap().len(), 2, "each notice was offered to the outlets");
+}
+
+#[test]
 fn compliant_group_is_notified_when_settings_ask() {
     let settings = Settings { notify_compliant: true, ..Settings::default() };
     let r = run("authorize-egress-restricted", vec![rule("tcp 5432 to 10.20.0.0/16")], &settings);

@@ -67,9 +67,14 @@ fn a_remediated_group_gives_one_resolved_finding_per_destination_with_the_undo()
     assert_eq!(v4.product_fields["egress-guard/revoked"], "all traffic to 0.0.0.0/0");
     assert_eq!(v4.product_fields["egress-guard/after"], "tcp 443 to 10.0.0.0/8");
     assert_eq!(v4.product_fields["egress-guard/actor"], "arn:aws:iam::123456789012:user/alice");
-    let undo = n.undo_command.as_deref().unwrap();
+    // Each finding's undo restores its own destination only.
+    let undo = format!(
+        "aws ec2 authorize-security-group-egress --region eu-west-1 --group-id {EVENT_GROUP} --ip-permissions \
+         '[{{\"IpProtocol\":\"-1\",\"IpRanges\":[{{\"CidrIp\":\"0.0.0.0/0\"}}]}}]'"
+    );
     assert_eq!(v4.product_fields["egress-guard/undo_command"], undo);
-    assert!(v4.remediation.recommendation.text.ends_with(undo), "{}", v4.remediation.recommendation.text);
+    assert!(v4.remediation.recommendation.text.ends_with(&undo), "{}", v4.remediation.recommendation.text);
+    assert!(findings[1].product_fields["egress-guard/undo_command"].contains("::/0"));
     assert_eq!((v4.created_at.as_str(), v4.updated_at.as_str()), (n.cause.event_time.as_str(), NOW));
     assert!(findings.iter().all(Finding::sets_workflow), "resolved is egress-guard's to set");
 }
