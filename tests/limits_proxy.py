@@ -14,7 +14,8 @@ Rejected, with AWS's own error code (moto is kinder):
 
 Security Hub as AWS runs it (moto imports anything, overwrites everything, and has no BatchUpdateFindings):
 - BatchImportFindings: more than 100 findings is refused; a finding missing a required field, over a field's limit,
-  over 240 KB, or whose `ProductArn` is not the calling account's default product in the region called, is a
+  over 240 KB, created with `CreatedAt` and `UpdatedAt` apart, or whose `ProductArn` is not the calling account's
+  default product in the region called, is a
   `FailedFindings` entry (`InvalidInput`), as is any finding in a region where EnableSecurityHub was not called
   (`InvalidAccess`). On a finding that exists, `Workflow` is ignored (the existing status stays; a `PASSED` finding
   that is `RESOLVED` or `NOTIFIED` is reset to `NEW` when its compliance turns to anything else), and an `UpdatedAt`
@@ -227,6 +228,10 @@ def hub_import(headers, body):
             failed.append({"Id": finding.get("Id", ""), "ErrorCode": "InvalidInput", "ErrorMessage": problem})
             continue
         old = existing.get((finding["Id"], finding["ProductArn"]))
+        if old is None and finding["CreatedAt"] != finding["UpdatedAt"]:
+            failed.append({"Id": finding["Id"], "ErrorCode": "InvalidInput",
+                           "ErrorMessage": "CreatedAt and UpdatedAt must be the same when a finding is created"})
+            continue
         if old is not None:
             if finding["UpdatedAt"] <= old.get("UpdatedAt", ""):
                 continue

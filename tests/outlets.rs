@@ -67,14 +67,50 @@ fn status(f: &AwsSecurityFinding) -> (&str, &str, &str) {
     )
 }
 
-/// The SDK's finding is large (its `ResourceDetails` alone is 31 KB): GetFindings' deserializer, in a debug build,
-/// needs more stack than a test thread has.
+/// Runs `test` on a thread of its own with a large stack: the SDK's finding is large (its `ResourceDetails` alone is
+/// 31 KB), and GetFindings' deserializer, in a debug build, needs more stack than a test thread has.
+fn on_a_large_stack<F: std::future::Future<Output = ()> + 'static>(test: fn() -> F) {
+    let thread = std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(move || tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(test()));
+    thread.unwrap().join().unwrap();
+}
+
 #[test]
 fn findings_keep_their_ids_across_runs_and_resolve_when_the_dry_run_group_is_remediated() {
-    let test = std::thread::Builder::new().stack_size(64 << 20).spawn(|| {
-        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(findings_lifecycle())
-    });
-    test.unwrap().join().unwrap();
+    on_a_large_stack(findings_lifecycle);
+}
+
+#[test]
+fn a_suppressed_finding_reopens_when_its_group_loses_the_exemption() {
+    on_a_large_stack(exemption_lifecycle);
+}
+
+/// Security Hub keeps a finding's status on a re-import and reopens by itself only a resolved one: a suppressed
+/// finding whose group is open again is set back to `NEW` by egress-guard.
+async fn exemption_lifecycle() {
+    let c = Case::new().await;
+    c.hub.enable_security_hub().send().await.unwrap();
+    let g = c.world.group(&c.vpc, "proxy").await;
+    c.world.tag(&g, "egress-guard:exempt", "vendor proxy").await;
+    let event = || event_for("authorize-egress-open-both", &g);
+    let dry_run = Settings { dry_run: true, ..Settings::default() };
+    let statuses = |found: Vec<AwsSecurityFinding>| -> Vec<(String, String)> {
+        found.iter().map(|f| (status(f).0.to_owned(), format!("{} {}", status(f).1, status(f).2))).collect()
+    };
+    let ids =
+        [format!("egress-guard/{ACCOUNT}/{REGION}/{g}/0.0.0.0/0"), format!("egress-guard/{ACCOUNT}/{REGION}/{g}/::/0")];
+    let all = |s: &str| ids.iter().map(|id| (id.clone(), s.to_owned())).collect::<Vec<_>>();
+
+    assert_eq!(c.invoke(event(), &dry_run, hub_on(), None).await.unwrap(), Outcome::Exempt);
+    assert_eq!(statuses(c.findings().await), all("SUPPRESSED WARNING"));
+    let untag = aws_sdk_ec2::types::Tag::builder().key("egress-guard:exempt").build();
+    c.world.ec2.delete_tags().resources(&g).tags(untag).send().await.unwrap();
+    assert_eq!(c.invoke(event(), &dry_run, hub_on(), None).await.unwrap(), Outcome::DryRun);
+    assert_eq!(statuses(c.findings().await), all("NEW FAILED"), "open again, and shown as new");
+    assert_eq!(c.invoke(event(), &Settings::default(), hub_on(), None).await.unwrap(), Outcome::Remediated);
+    assert_eq!(statuses(c.findings().await), all("RESOLVED PASSED"));
+    assert_eq!(c.world.moto.rejected(), Vec::<Value>::new(), "every call kept AWS's limits");
 }
 
 async fn findings_lifecycle() {

@@ -1,12 +1,12 @@
-//! Findings into Security Hub: `BatchImportFindings` 100 at a time, then `BatchUpdateFindings` for the workflow
-//! status egress-guard decides (resolved, suppressed), which Security Hub ignores on an import of a finding it has.
+//! Findings into Security Hub: `BatchImportFindings` 100 at a time, then `BatchUpdateFindings` to set each one's
+//! workflow status, which Security Hub ignores on an import of a finding it already holds.
 
 use aws_sdk_securityhub::types::{
     AwsEc2SecurityGroupDetails, AwsSecurityFinding, AwsSecurityFindingIdentifier, Compliance, ComplianceStatus,
     Recommendation, RecordState, Remediation, Resource, ResourceDetails, Severity, SeverityLabel, Workflow,
-    WorkflowStatus, WorkflowUpdate,
+    WorkflowUpdate,
 };
-use egress_guard_core::asff::{Finding, MAX_FINDINGS_PER_CALL};
+use egress_guard_core::asff::{Finding, MAX_FINDINGS_PER_CALL, WorkflowStatus};
 
 use crate::error::{Error, code_and_message};
 
@@ -21,14 +21,15 @@ impl SecurityHubFindings {
         SecurityHubFindings { client }
     }
 
-    /// Imports `findings`, then sets the workflow status of those whose status egress-guard decides. Every batch is
-    /// tried; the error names each finding refused and why (`InvalidAccess`: Security Hub is not enabled there).
+    /// Imports `findings`, then sets each one's workflow status (new, resolved, suppressed: a status set by hand lasts
+    /// until egress-guard sees the group again). The error names each finding refused and why (`InvalidAccess`:
+    /// Security Hub is not enabled there). A finding the update does not find yet was just created, with its status.
     pub async fn import(&self, findings: &[Finding]) -> Result<(), Error> {
         let Some(first) = findings.first() else { return Ok(()) };
         let fail = |operation, code: String, message: String| Error::SecurityHub {
             operation,
             account: first.aws_account_id.clone(),
-            region: first.region.clone(),
+            region: first.resources.first().map(|r| r.region.clone()).unwrap_or_default(),
             code,
             message,
         };
@@ -53,11 +54,8 @@ impl SecurityHubFindings {
         if !refused.is_empty() {
             return Err(fail("BatchImportFindings", "FailedFindings".into(), refused.join("; ")));
         }
-        let decided: Vec<&Finding> = findings.iter().filter(|f| f.sets_workflow()).collect();
-        for status in
-            [egress_guard_core::asff::WorkflowStatus::Resolved, egress_guard_core::asff::WorkflowStatus::Suppressed]
-        {
-            let same: Vec<&&Finding> = decided.iter().filter(|f| f.workflow.status == status).collect();
+        for status in [WorkflowStatus::New, WorkflowStatus::Resolved, WorkflowStatus::Suppressed] {
+            let same: Vec<&Finding> = findings.iter().filter(|f| f.workflow.status == status).collect();
             for batch in same.chunks(MAX_FINDINGS_PER_CALL) {
                 let ids = batch
                     .iter()
@@ -67,16 +65,22 @@ impl SecurityHubFindings {
                     .client
                     .batch_update_findings()
                     .set_finding_identifiers(Some(ids))
-                    .workflow(WorkflowUpdate::builder().status(WorkflowStatus::from(status.as_str())).build());
+                    .workflow(WorkflowUpdate::builder().status(status.as_str().into()).build());
                 match request.send().await {
-                    Ok(out) => refused.extend(out.unprocessed_findings().iter().map(|f| {
-                        format!(
-                            "{}: {}: {}",
-                            f.finding_identifier().and_then(|i| i.id()).unwrap_or("-"),
-                            f.error_code().unwrap_or("-"),
-                            f.error_message().unwrap_or_default()
-                        )
-                    })),
+                    // Security Hub applies an import within moments, an update "can take several minutes": a finding
+                    // not found yet is one just created, and creation honours the status it was imported with.
+                    Ok(out) => refused.extend(
+                        out.unprocessed_findings().iter().filter(|f| f.error_code() != Some("FindingNotFound")).map(
+                            |f| {
+                                format!(
+                                    "{}: {}: {}",
+                                    f.finding_identifier().and_then(|i| i.id()).unwrap_or("-"),
+                                    f.error_code().unwrap_or("-"),
+                                    f.error_message().unwrap_or_default()
+                                )
+                            },
+                        ),
+                    ),
                     Err(err) => {
                         let (code, message) = code_and_message(&err);
                         return Err(fail("BatchUpdateFindings", code, message));
@@ -87,7 +91,7 @@ impl SecurityHubFindings {
         if !refused.is_empty() {
             return Err(fail("BatchUpdateFindings", "UnprocessedFindings".into(), refused.join("; ")));
         }
-        tracing::info!(findings = findings.len(), workflow_set = decided.len(), "findings imported");
+        tracing::info!(findings = findings.len(), "findings imported");
         Ok(())
     }
 }
@@ -123,6 +127,8 @@ fn to_sdk(f: &Finding) -> AwsSecurityFinding {
         .set_types(Some(f.types.clone()))
         .created_at(&f.created_at)
         .updated_at(&f.updated_at)
+        .first_observed_at(&f.first_observed_at)
+        .last_observed_at(&f.last_observed_at)
         .severity(Severity::builder().label(SeverityLabel::from(f.severity.label.as_str())).build())
         .title(&f.title)
         .description(&f.description)
@@ -134,8 +140,7 @@ fn to_sdk(f: &Finding) -> AwsSecurityFinding {
         .set_product_fields(Some(f.product_fields.clone().into_iter().collect()))
         .set_resources(Some(resources))
         .compliance(Compliance::builder().status(ComplianceStatus::from(f.compliance.status.as_str())).build())
-        .workflow(Workflow::builder().status(WorkflowStatus::from(f.workflow.status.as_str())).build())
+        .workflow(Workflow::builder().status(f.workflow.status.as_str().into()).build())
         .record_state(RecordState::from(f.record_state.as_str()))
-        .region(&f.region)
         .build()
 }

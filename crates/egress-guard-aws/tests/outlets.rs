@@ -60,7 +60,7 @@ fn findings() -> Vec<asff::Finding> {
 }
 
 #[tokio::test]
-async fn findings_go_100_a_call_and_only_those_egress_guard_resolved_get_their_status_set() {
+async fn findings_go_100_a_call_then_each_gets_its_status_set_100_a_call() {
     let imported = Arc::new(Mutex::new(Vec::new()));
     let updated = Arc::new(Mutex::new(Vec::new()));
     let (i, u) = (imported.clone(), updated.clone());
@@ -88,8 +88,8 @@ async fn findings_go_100_a_call_and_only_those_egress_guard_resolved_get_their_s
     assert_eq!(all.iter().filter(|f| f.workflow.status == WorkflowStatus::Resolved).count(), 150);
     SecurityHubFindings::new(hub).import(&all).await.unwrap();
     assert_eq!(*imported.lock().unwrap(), [100, 100, 50]);
-    let resolved = Some("RESOLVED".to_owned());
-    assert_eq!(*updated.lock().unwrap(), [(100, resolved.clone()), (50, resolved)]);
+    let (new, resolved) = (Some("NEW".to_owned()), Some("RESOLVED".to_owned()));
+    assert_eq!(*updated.lock().unwrap(), [(100, new), (100, resolved.clone()), (50, resolved)]);
 }
 
 #[tokio::test]
@@ -108,6 +108,39 @@ async fn refused_findings_are_an_error_naming_each_and_nothing_is_updated() {
     let err = SecurityHubFindings::new(hub).import(&one).await.unwrap_err().to_string();
     assert!(err.contains("InvalidAccess") && err.contains("sg-1/0.0.0.0/0") && err.contains("eu-west-1"), "{err}");
     assert_eq!(update.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_finding_the_update_does_not_find_yet_is_one_just_created_and_no_error() {
+    use aws_sdk_securityhub::types::{AwsSecurityFindingIdentifier, BatchUpdateFindingsUnprocessedFinding};
+    let import = mock!(Hub::batch_import_findings)
+        .then_output(|| BatchImportFindingsOutput::builder().failed_count(0).success_count(2).build());
+    let unprocessed = |id: &str, code: &str| {
+        BatchUpdateFindingsUnprocessedFinding::builder()
+            .finding_identifier(AwsSecurityFindingIdentifier::builder().id(id).product_arn("p").build())
+            .error_code(code)
+            .error_message("m")
+            .build()
+    };
+    let not_found = mock!(Hub::batch_update_findings).then_output(move || {
+        BatchUpdateFindingsOutput::builder()
+            .unprocessed_findings(unprocessed("sg-1/0.0.0.0/0", "FindingNotFound"))
+            .build()
+    });
+    let hub = mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, [&import, &not_found]);
+    let one = asff::from_notice(&notice("sg-1", Outcome::Remediated, open()), "2026-11-26T10:00:00.000Z");
+    SecurityHubFindings::new(hub).import(&one).await.unwrap();
+
+    let concurrent = mock!(Hub::batch_update_findings).then_output(move || {
+        BatchUpdateFindingsOutput::builder()
+            .unprocessed_findings(unprocessed("sg-1/0.0.0.0/0", "ConcurrentUpdateError"))
+            .build()
+    });
+    let import = mock!(Hub::batch_import_findings)
+        .then_output(|| BatchImportFindingsOutput::builder().failed_count(0).success_count(1).build());
+    let hub = mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, [&import, &concurrent]);
+    let err = SecurityHubFindings::new(hub).import(&one).await.unwrap_err().to_string();
+    assert!(err.contains("ConcurrentUpdateError"), "{err}");
 }
 
 fn accepted(n: usize) -> PutEventsOutput {

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit::{Action, AuditReport};
 use crate::chat::cut;
+use crate::evaluate::{Disposition, FindingKind};
 use crate::model::{Destination, EgressRule};
 use crate::notice::Notice;
 use crate::outcome::Outcome;
@@ -35,8 +36,11 @@ pub struct Finding {
     pub generator_id: String,
     pub aws_account_id: String,
     pub types: Vec<String>,
+    /// Security Hub wants `CreatedAt` and `UpdatedAt` equal when a finding is created: both are the import's time.
     pub created_at: String,
     pub updated_at: String,
+    pub first_observed_at: String,
+    pub last_observed_at: String,
     pub severity: Severity,
     pub title: String,
     pub description: String,
@@ -46,7 +50,6 @@ pub struct Finding {
     pub compliance: Compliance,
     pub workflow: Workflow,
     pub record_state: String,
-    pub region: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,16 +136,6 @@ impl WorkflowStatus {
     }
 }
 
-impl Finding {
-    /// Whether the workflow status must be set after the import: Security Hub keeps the status a finding was created
-    /// with and ignores `Workflow` on every later import, so a status egress-guard decides (it closed the rule, or
-    /// the group is exempt) is set with `BatchUpdateFindings`. An open finding is left to Security Hub, which
-    /// reopens a resolved finding itself when its compliance goes from `PASSED` to `FAILED`.
-    pub fn sets_workflow(&self) -> bool {
-        self.workflow.status != WorkflowStatus::New
-    }
-}
-
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Resource {
@@ -203,17 +196,20 @@ struct Draft<'a> {
     title: String,
     description: String,
     recommendation: String,
-    created_at: &'a str,
+    /// When the open egress was seen: the event's time, or the audit's.
+    observed_at: &'a str,
     fields: Vec<(&'static str, String)>,
 }
 
-/// The findings of a notice: one per destination the notice names an open rule to (revoked, still open or kept),
-/// for the outcomes Security Hub is told of (remediated, dry run, verification failed, revoked then deleted, exempt
-/// with open egress). Others give none. `now` is the import's `UpdatedAt` (RFC 3339).
+/// The findings of a notice: one per destination the notice names an open rule to (revoked, still open, kept or
+/// adding up to the whole space), for the outcomes Security Hub is told of (remediated, dry run, verification failed,
+/// revoked then deleted, exempt with open egress, split ranges reported). Others give none. `now` is the import's
+/// `CreatedAt` and `UpdatedAt` (RFC 3339); the event's time is `FirstObservedAt` and `LastObservedAt`.
 pub fn from_notice(notice: &Notice, now: &str) -> Vec<Finding> {
     let told = match notice.outcome {
         Outcome::Remediated | Outcome::DryRun | Outcome::VerificationFailed | Outcome::GroupGone => true,
         Outcome::Exempt => !notice.kept_open.is_empty(),
+        Outcome::Compliant => !notice.split_ranges.is_empty(),
         _ => false,
     };
     if !told {
@@ -228,62 +224,74 @@ pub fn from_notice(notice: &Notice, now: &str) -> Vec<Finding> {
         };
         let revoked = of(&notice.revoked);
         let still_open = of(&notice.still_open);
-        let kept: Vec<EgressRule> =
-            notice.kept_open.iter().filter(|f| family(&f.rule) == Some(v6)).map(|f| f.rule.clone()).collect();
-        if revoked.is_empty() && still_open.is_empty() && kept.is_empty() {
+        let kept_of = |split: bool| -> Vec<EgressRule> {
+            let reported = |f: &&crate::evaluate::Finding| {
+                f.kind == FindingKind::Split && f.disposition == Disposition::ReportOnly
+            };
+            let rules = notice.kept_open.iter().filter(|f| family(&f.rule) == Some(v6) && reported(f) == split);
+            rules.map(|f| f.rule.clone()).collect()
+        };
+        // Split ranges reported, not revoked, are as open as a /0; the rest is kept on purpose.
+        let (split, kept) = (kept_of(true), kept_of(false));
+        if revoked.is_empty() && still_open.is_empty() && kept.is_empty() && split.is_empty() {
             continue;
         }
         let unverified = notice.outcome == Outcome::VerificationFailed && notice.verify_error.is_some();
-        let state = if !still_open.is_empty() || (!revoked.is_empty() && (notice.dry_run || unverified)) {
+        let pending = !revoked.is_empty() && (notice.dry_run || unverified);
+        let state = if !still_open.is_empty() || !split.is_empty() || pending {
             State::Open
-        } else if !revoked.is_empty() {
-            State::Closed
-        } else {
+        } else if !kept.is_empty() {
             State::Kept
+        } else {
+            State::Closed
         };
         let name = format!("{} ({})", g.id, g.name);
-        let title = match state {
-            State::Open if notice.dry_run => format!("{name} allows egress to {destination} (dry run: not revoked)"),
-            State::Open => format!("{name} still allows egress to {destination} after egress-guard's revoke"),
-            State::Closed => format!("egress-guard revoked egress to {destination} on {name}"),
-            State::Kept => format!("{name} allows egress to {destination}, kept on purpose"),
-        };
         let when = format!(
             "{} by {actor} ({} at {})",
             notice.cause.event_name.as_str(),
             notice.cause.event_id,
             notice.cause.event_time
         );
-        let description = match state {
+        let done = match (revoked.is_empty(), notice.dry_run) {
+            (true, _) => String::new(),
+            (false, true) => format!("Would be revoked (dry run): {}. ", list(&revoked)),
+            (false, false) => format!("egress-guard revoked {}. ", list(&revoked)),
+        };
+        let (title, left) = match state {
+            State::Open if !still_open.is_empty() => (
+                format!("{name} still allows egress to {destination} after egress-guard's revoke"),
+                format!("Still open: {}.", list(&still_open)),
+            ),
+            State::Open if !split.is_empty() => (
+                format!("{name} allows egress to all of {destination} through split ranges (not revoked)"),
+                format!("Adding up to {destination}: {}.", list(&split)),
+            ),
             State::Open if notice.dry_run => {
-                format!("Egress to {destination} would be revoked: {}. Changed with {when}.", list(&revoked))
+                (format!("{name} allows egress to {destination} (dry run: not revoked)"), String::new())
             }
-            State::Open => format!(
-                "egress-guard revoked {}, but {} still allows egress to {destination}: {}.{} Changed with {when}.",
-                list(&revoked),
-                g.id,
-                list(if still_open.is_empty() { &revoked } else { &still_open }),
-                notice.verify_error.as_ref().map(|e| format!(" The re-read failed: {e}.")).unwrap_or_default()
+            State::Open => (
+                format!("{name}: egress-guard's revoke of {destination} could not be verified"),
+                format!("The re-read failed: {}.", notice.verify_error.as_deref().unwrap_or_default()),
             ),
-            State::Closed => format!(
-                "egress-guard revoked {} after {when}.{}",
-                list(&revoked),
-                if kept.is_empty() { String::new() } else { format!(" Kept on purpose: {}.", list(&kept)) }
+            State::Kept => (
+                format!("{name} allows egress to {destination}, kept on purpose"),
+                format!(
+                    "Kept on purpose: {} ({}).",
+                    list(&kept),
+                    notice
+                        .exemption
+                        .as_ref()
+                        .map_or_else(|| "allowed by the function's settings".to_owned(), |e| e.reason())
+                ),
             ),
-            State::Kept => format!(
-                "Open egress kept: {}. {}. Changed with {when}.",
-                list(&kept),
-                notice
-                    .exemption
-                    .as_ref()
-                    .map_or_else(|| "Allowed by the function's settings".to_owned(), |e| e.reason())
-            ),
+            State::Closed => (format!("egress-guard revoked egress to {destination} on {name}"), String::new()),
         };
-        // A closed destination's own undo: what this finding's revoke removed, and nothing of the other family.
-        let undo = match state {
-            State::Closed if notice.undo_command.is_some() => Some(undo_command(&notice.region, &g.id, &revoked)),
-            _ => notice.undo_command.clone(),
-        };
+        let description = format!("{done}{left} Changed with {when}.").trim_start().to_owned();
+        // This destination's own undo: what the revoke removed of it and is gone, nothing of the other family.
+        let gone: Vec<EgressRule> =
+            revoked.iter().filter(|r| !still_open.iter().any(|s| s.same_traffic(r))).cloned().collect();
+        let undo =
+            (notice.undo_command.is_some() && !gone.is_empty()).then(|| undo_command(&notice.region, &g.id, &gone));
         let recommendation = match (&undo, state) {
             (Some(undo), State::Closed) => format!("Nothing to do. To restore what was revoked: {undo}"),
             _ => format!(
@@ -322,7 +330,7 @@ pub fn from_notice(notice: &Notice, now: &str) -> Vec<Finding> {
                 title,
                 description,
                 recommendation,
-                created_at: &notice.cause.event_time,
+                observed_at: &notice.cause.event_time,
                 fields,
             },
             now,
@@ -372,7 +380,7 @@ pub fn from_audit(report: &AuditReport, now: &str) -> Vec<Finding> {
                     title,
                     description,
                     recommendation,
-                    created_at: now,
+                    observed_at: now,
                     fields: vec![("open_rules", listed.clone()), ("outcome", "audit".to_owned())],
                 },
                 now,
@@ -428,8 +436,10 @@ fn fit(d: Draft<'_>, now: &str) -> Finding {
         generator_id: GENERATOR_ID.to_owned(),
         aws_account_id: d.account.to_owned(),
         types: vec![FINDING_TYPE.to_owned()],
-        created_at: d.created_at.to_owned(),
+        created_at: now.to_owned(),
         updated_at: now.to_owned(),
+        first_observed_at: d.observed_at.to_owned(),
+        last_observed_at: d.observed_at.to_owned(),
         severity: Severity { label },
         title: cut(&d.title, MAX_TITLE_CHARS),
         description: cut(&d.description, MAX_DESCRIPTION_CHARS),
@@ -454,7 +464,6 @@ fn fit(d: Draft<'_>, now: &str) -> Finding {
         compliance: Compliance { status: compliance },
         workflow: Workflow { status: workflow },
         record_state: "ACTIVE".to_owned(),
-        region: d.region.to_owned(),
     }
 }
 

@@ -51,9 +51,10 @@ pub enum Error {
     /// The sweep's revokes stand; its summary travels with the error.
     #[error("the sweep summary could not be published ({source}); it follows:\n{text}")]
     NotifySummary { text: String, source: BoxError },
-    /// The notices went to people; Security Hub or the event bus did not get them all.
-    #[error("the notices of {group_ids} were published but not delivered to every outlet: {source}")]
-    Outlets { group_ids: String, source: BoxError },
+    /// The notices went to people; Security Hub or the event bus did not get them all. `notices` is their JSON (an
+    /// event's, so that the failure queue holds it; a sweep's are in the log), from which nothing is lost.
+    #[error("the notices of {group_ids} were published but not delivered to every outlet ({source}){notices}")]
+    Outlets { group_ids: String, notices: String, source: BoxError },
 }
 
 impl Error {

@@ -67,7 +67,9 @@ where
                     && let Err(source) = ports.outlets.deliver(std::slice::from_ref(&notice)).await
                     && undelivered.is_none()
                 {
-                    undelivered = Some(Error::Outlets { group_ids: group_id.clone(), source: Box::new(source) });
+                    let notices = format!("; the notice follows as JSON:\n{}", notice.to_json());
+                    undelivered =
+                        Some(Error::Outlets { group_ids: group_id.clone(), notices, source: Box::new(source) });
                 }
                 // A revoke stopped midway: told above, and the invocation still fails, so that the failure queue and
                 // its alarm show the rules left open.

@@ -128,8 +128,13 @@ where
     if !notices.is_empty()
         && let Err(source) = ports.outlets.deliver(&notices).await
     {
+        // A sweep's notices may be many: each goes to the log, whole, rather than into the error.
+        for notice in &notices {
+            tracing::error!(event_id = %trigger.event_id, group_id = %notice.group.id, notice = %notice.to_json(), "sweep: notice not delivered to an outlet");
+        }
         let group_ids = notices.iter().map(|n| n.group.id.as_str()).collect::<Vec<_>>().join(", ");
-        return Err(Error::Outlets { group_ids, source: Box::new(source) });
+        let notices = " (each notice is in the log)".to_owned();
+        return Err(Error::Outlets { group_ids, notices, source: Box::new(source) });
     }
     Ok(report)
 }

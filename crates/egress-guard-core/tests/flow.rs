@@ -359,6 +359,10 @@ fn failed_outlet_fails_the_invocation_after_the_revoke_and_the_notice() {
     let (result, groups, notifier) = run_with_outlets("authorize-egress-open-both", default_egress(), &outlets);
     let Err(Error::Outlets { group_ids, .. }) = &result else { panic!("expected an outlets error, got {result:?}") };
     assert_eq!(group_ids, EVENT_GROUP);
+    let message = result.as_ref().unwrap_err().to_string();
+    let json = message.split_once("as JSON:\n").expect("the notice travels in the error").1;
+    let notice: Notice = serde_json::from_str(json).unwrap();
+    assert_eq!(notice.undo_command, outlets.delivered.lock().unwrap()[0][0].undo_command, "nothing lost");
     assert!(groups.egress(EVENT_GROUP).is_empty(), "the revoke stands");
     assert_eq!(notifier.sent().len(), 1, "people were told");
     assert_eq!(outlets.delivered.lock().unwrap().len(), 1);

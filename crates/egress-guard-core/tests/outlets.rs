@@ -75,8 +75,8 @@ fn a_remediated_group_gives_one_resolved_finding_per_destination_with_the_undo()
     assert_eq!(v4.product_fields["egress-guard/undo_command"], undo);
     assert!(v4.remediation.recommendation.text.ends_with(&undo), "{}", v4.remediation.recommendation.text);
     assert!(findings[1].product_fields["egress-guard/undo_command"].contains("::/0"));
-    assert_eq!((v4.created_at.as_str(), v4.updated_at.as_str()), (n.cause.event_time.as_str(), NOW));
-    assert!(findings.iter().all(Finding::sets_workflow), "resolved is egress-guard's to set");
+    assert_eq!((v4.created_at.as_str(), v4.updated_at.as_str()), (NOW, NOW), "equal, as creation wants");
+    assert_eq!(v4.first_observed_at, n.cause.event_time);
 }
 
 #[test]
@@ -88,7 +88,6 @@ fn a_dry_run_gives_new_failed_findings_and_no_undo() {
     assert_eq!(got, [(&*id("0.0.0.0/0"), New, Failed, High), (&*id("::/0"), New, Failed, High)]);
     assert!(findings[0].title.ends_with("allows egress to 0.0.0.0/0 (dry run: not revoked)"), "{}", findings[0].title);
     assert!(!findings[0].product_fields.contains_key("egress-guard/undo_command"));
-    assert!(findings.iter().all(|f| !f.sets_workflow()), "an open finding's status is left to Security Hub");
 }
 
 #[test]
@@ -115,6 +114,26 @@ fn an_exempt_group_with_open_egress_is_suppressed_with_its_reason() {
     let got: Vec<_> = findings.iter().map(status).collect();
     assert_eq!(got, [(&*id("0.0.0.0/0"), Suppressed, Warning, Low), (&*id("::/0"), Suppressed, Warning, Low)]);
     assert!(findings[0].description.contains("vendor proxy"), "{}", findings[0].description);
+}
+
+#[test]
+fn split_ranges_left_open_keep_their_destination_open_and_an_allowed_port_keeps_it_on_purpose() {
+    // Compliant, but the two halves add up to all of IPv4: open, as a /0 would be.
+    let halves = vec![rule("all traffic to 0.0.0.0/1"), rule("all traffic to 128.0.0.0/1")];
+    let n = notice("authorize-egress-open-ipv4", halves, &Settings::default());
+    assert_eq!(n.outcome, Outcome::Compliant);
+    let findings = asff::from_notice(&n, NOW);
+    assert_eq!(findings.len(), 1);
+    assert_eq!(status(&findings[0]), (&*id("0.0.0.0/0"), WorkflowStatus::New, ComplianceStatus::Failed, Label::High));
+    assert!(findings[0].title.contains("through split ranges"), "{}", findings[0].title);
+
+    // Remediated, with tcp 443 to 0.0.0.0/0 allowed: that destination stays open on purpose, not resolved.
+    let settings = Settings { allowed: vec!["tcp:443".parse().unwrap()], ..Settings::default() };
+    let egress = vec![rule("all traffic to 0.0.0.0/0"), rule("tcp 443 to 0.0.0.0/0"), rule("all traffic to ::/0")];
+    let n = notice("authorize-egress-open-both", egress, &settings);
+    assert_eq!(n.outcome, Outcome::Remediated);
+    let got: Vec<_> = asff::from_notice(&n, NOW).iter().map(|f| (f.id.clone(), f.workflow.status)).collect();
+    assert_eq!(got, [(id("0.0.0.0/0"), WorkflowStatus::Suppressed), (id("::/0"), WorkflowStatus::Resolved)]);
 }
 
 #[test]
