@@ -14,6 +14,7 @@ import platform
 import re
 import statistics
 import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -45,11 +46,16 @@ class CountingProxy:
             def do_GET(self):
                 self.forward()
 
+            def do_PATCH(self):
+                self.forward()
+
             def forward(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 target = self.headers.get("X-Amz-Target")
                 if self.command == "GET":  # S3, by path
                     action = "ListObjectsV2" if "list-type=2" in self.path else "GetObject"
+                elif self.path.startswith("/findings/"):  # Security Hub, by path
+                    action = {"/findings/import": "BatchImportFindings"}.get(self.path, "BatchUpdateFindings")
                 elif target:
                     action = target.split(".")[-1]
                 else:
@@ -360,19 +366,33 @@ def main():
         results["cold_egress_guard"] = cold_starts(args.rie, args.bootstrap, env, lambda: event("compliant"), args.runs, tmp)
         proxy.take()
 
+        # The outlets (Security Hub findings, an event on the bus) need Security Hub as AWS runs it, which moto does not
+        # (no BatchUpdateFindings): those invocations go through tests/limits_proxy.py, behind a counter of their own.
+        limits_port = free_port()
+        limits = subprocess.Popen([sys.executable, str(ROOT / "tests/limits_proxy.py"), str(limits_port), str(moto_port)])
+        wait_port(limits_port, limits, "limits_proxy.py")
+        outlets_proxy = CountingProxy(limits_port)
+        outlets_env = dict(env, AWS_ENDPOINT_URL=f"http://127.0.0.1:{outlets_proxy.port}",
+                           EGRESS_GUARD_SECURITY_HUB="true", EGRESS_GUARD_EVENT_BUS="default")
+        # The limits proxy takes Security Hub as enabled only for a caller that enabled it through the proxy.
+        boto3.client("securityhub", endpoint_url=f"http://127.0.0.1:{limits_port}", **DUMMY).enable_security_hub()
+
         warm, calls = {}, {}
-        for dry_run, kinds in (("false", ["compliant", "remediated", "exempt"]), ("true", ["dry_run"])):
-            f = Function(args.rie, args.bootstrap, dict(env, EGRESS_GUARD_DRY_RUN=dry_run), tmp / f"warm-{dry_run}.log")
+        runs = (("false", env, proxy, ["compliant", "remediated", "exempt"]), ("true", env, proxy, ["dry_run"]),
+                ("false", outlets_env, outlets_proxy, ["remediated_with_outlets"]))
+        for dry_run, base, counting, kinds in runs:
+            f = Function(args.rie, args.bootstrap, dict(base, EGRESS_GUARD_DRY_RUN=dry_run),
+                         tmp / f"warm-{dry_run}-{kinds[0]}.log")
             f.invoke(event("compliant"))  # cold start out of the way
             for kind in kinds:
                 durations = []
                 for _ in range(args.runs):
-                    body = event("remediated" if kind == "dry_run" else kind)
+                    body = event("remediated" if kind in ("dry_run", "remediated_with_outlets") else kind)
                     seen = f.output().count("REPORT RequestId")
-                    proxy.take()
+                    counting.take()
                     out = f.invoke(body)
-                    assert out["results"][0]["outcome"] == kind, out
-                    calls[kind] = proxy.take()
+                    assert out["results"][0]["outcome"] == kind.removesuffix("_with_outlets"), out
+                    calls[kind] = counting.take()
                     deadline = time.time() + 5
                     while f.output().count("REPORT RequestId") == seen and time.time() < deadline:
                         time.sleep(0.005)
@@ -380,6 +400,8 @@ def main():
                     durations.append(float(reports[-1]))
                 warm[kind] = summary(durations)
             f.stop()
+        limits.terminate()
+        limits.wait(timeout=10)
         results["warm_handler_ms"] = warm
         results["aws_calls"] = {k: {"count": len(v), "calls": v} for k, v in calls.items()}
         results["sweep"] = sweeps(args, endpoint, proxy, env, tmp)
