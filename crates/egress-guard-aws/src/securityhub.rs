@@ -37,14 +37,8 @@ impl SecurityHubFindings {
         for batch in findings.chunks(MAX_FINDINGS_PER_CALL) {
             let request = self.client.batch_import_findings().set_findings(Some(batch.iter().map(to_sdk).collect()));
             match request.send().await {
-                Ok(out) => refused.extend(out.failed_findings().iter().map(|f| {
-                    format!(
-                        "{}: {}: {}",
-                        f.id().unwrap_or("-"),
-                        f.error_code().unwrap_or("-"),
-                        f.error_message().unwrap_or_default()
-                    )
-                })),
+                Ok(out) => refused
+                    .extend(out.failed_findings().iter().map(|f| refusal(f.id(), f.error_code(), f.error_message()))),
                 Err(err) => {
                     let (code, message) = code_and_message(&err);
                     return Err(fail("BatchImportFindings", code, message));
@@ -71,14 +65,7 @@ impl SecurityHubFindings {
                     // not found yet is one just created, and creation honours the status it was imported with.
                     Ok(out) => refused.extend(
                         out.unprocessed_findings().iter().filter(|f| f.error_code() != Some("FindingNotFound")).map(
-                            |f| {
-                                format!(
-                                    "{}: {}: {}",
-                                    f.finding_identifier().and_then(|i| i.id()).unwrap_or("-"),
-                                    f.error_code().unwrap_or("-"),
-                                    f.error_message().unwrap_or_default()
-                                )
-                            },
+                            |f| refusal(f.finding_identifier().and_then(|i| i.id()), f.error_code(), f.error_message()),
                         ),
                     ),
                     Err(err) => {
@@ -94,6 +81,11 @@ impl SecurityHubFindings {
         tracing::info!(findings = findings.len(), "findings imported");
         Ok(())
     }
+}
+
+/// One finding Security Hub refused: its id, code and message.
+fn refusal(id: Option<&str>, code: Option<&str>, message: Option<&str>) -> String {
+    format!("{}: {}: {}", id.unwrap_or("-"), code.unwrap_or("-"), message.unwrap_or_default())
 }
 
 /// The finding as the SDK sends it: the same fields as its ASFF JSON.

@@ -1,5 +1,7 @@
 //! The adapters over canned SDK responses (aws-smithy-mocks): what is sent to EC2 and SNS, and how errors map.
 
+mod common;
+
 use aws_sdk_ec2::Client as Ec2;
 use aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsOutput;
 use aws_sdk_ec2::operation::revoke_security_group_egress::RevokeSecurityGroupEgressOutput;
@@ -246,47 +248,22 @@ fn permissions_group_ranges_by_protocol_and_ports_and_skip_non_cidrs() {
 }
 
 #[tokio::test]
-async fn publish_sends_subject_text_and_filterable_attributes() {
+async fn publish_sends_subject_text_per_protocol_and_filterable_attributes() {
     let topic = "arn:aws:sns:eu-west-1:123456789012:egress-guard";
-    let notice = {
-        use egress_guard_core::{
-            Notice, Outcome,
-            notice::{Cause, GroupRef},
-        };
-        Notice {
-            outcome: Outcome::Remediated,
-            account: "123456789012".into(),
-            region: "eu-west-1".into(),
-            group: GroupRef { id: GROUP.into(), name: "web".into(), vpc_id: None },
-            cause: Cause {
-                event_id: "e-1".into(),
-                event_name: egress_guard_core::EventName::CreateSecurityGroup,
-                event_time: "2026-11-25T09:00:00Z".into(),
-                actor: Default::default(),
-            },
-            caller: None,
-            dry_run: false,
-            before: vec![],
-            after: vec![],
-            revoked: vec![egress_rule("all traffic to 0.0.0.0/0")],
-            still_open: vec![],
-            kept_open: vec![],
-            split_ranges: vec![],
-            repeat: None,
-            exemption: None,
-            revoke_error: None,
-            verify_error: None,
-            undo_command: None,
-            observed_egress: None,
-        }
-    };
+    let mut notice =
+        common::notice(GROUP, egress_guard_core::Outcome::Remediated, vec![egress_rule("all traffic to 0.0.0.0/0")]);
+    notice.cause.event_name = egress_guard_core::EventName::CreateSecurityGroup;
     let subject = notice.subject();
     let rule = mock!(Sns::publish)
         .match_requests(move |req| {
             let attrs = req.message_attributes().unwrap();
+            let per_protocol: serde_json::Value = serde_json::from_str(req.message().unwrap()).unwrap();
+            let card: serde_json::Value = serde_json::from_str(per_protocol["https"].as_str().unwrap()).unwrap();
             req.topic_arn() == Some(topic)
                 && req.subject() == Some(subject.as_str())
-                && req.message().unwrap().contains("REVOKED 1 egress rule")
+                && req.message_structure() == Some("json")
+                && per_protocol["default"].as_str().unwrap().starts_with("egress-guard REVOKED 1 egress rule")
+                && card["content"]["title"] == subject.as_str()
                 && attrs["outcome"].string_value() == Some("remediated")
                 && attrs["group_id"].string_value() == Some(GROUP)
                 && attrs["region"].string_value() == Some("eu-west-1")

@@ -1,6 +1,8 @@
 //! The outlets' adapters against mocked SDK clients: Security Hub's 100-finding batches and workflow update,
 //! refused findings, and EventBridge's 10-entry batches, size limit and retry of failed entries.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_eventbridge::Client as Events;
@@ -11,39 +13,10 @@ use aws_sdk_securityhub::operation::batch_import_findings::BatchImportFindingsOu
 use aws_sdk_securityhub::operation::batch_update_findings::BatchUpdateFindingsOutput;
 use aws_sdk_securityhub::types::ImportFindingsError;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
+use common::notice;
 use egress_guard_aws::{EventBus, SecurityHubFindings};
 use egress_guard_core::asff::{self, WorkflowStatus};
-use egress_guard_core::notice::{Cause, GroupRef};
-use egress_guard_core::{EgressRule, EventName, Notice, Outcome};
-
-fn notice(group: &str, outcome: Outcome, revoked: Vec<EgressRule>) -> Notice {
-    Notice {
-        outcome,
-        account: "123456789012".into(),
-        region: "eu-west-1".into(),
-        group: GroupRef { id: group.into(), name: "web".into(), vpc_id: None },
-        cause: Cause {
-            event_id: "e-1".into(),
-            event_name: EventName::AuthorizeSecurityGroupEgress,
-            event_time: "2026-11-25T09:00:00Z".into(),
-            actor: Default::default(),
-        },
-        caller: None,
-        dry_run: outcome == Outcome::DryRun,
-        before: revoked.clone(),
-        after: vec![],
-        revoked,
-        still_open: vec![],
-        kept_open: vec![],
-        split_ranges: vec![],
-        repeat: None,
-        exemption: None,
-        revoke_error: None,
-        verify_error: None,
-        undo_command: None,
-        observed_egress: None,
-    }
-}
+use egress_guard_core::{EgressRule, Notice, Outcome};
 
 fn open() -> Vec<EgressRule> {
     vec!["all traffic to 0.0.0.0/0".parse::<EgressRule>().unwrap()]

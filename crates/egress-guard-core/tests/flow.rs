@@ -4,7 +4,7 @@ mod common;
 
 use std::sync::Mutex;
 
-use common::{EVENT_GROUP, FakeGroups, FakeHistory, FakeNotifier, FakeOutlets, event, group, rule};
+use common::{EVENT_GROUP, FakeGroups, FakeHistory, FakeNotifier, FakeOutlets, event, group, handled, rule};
 use egress_guard_core::{
     EgressRule, Error, GroupReport, History, NoFlowLogs, NoHistory, NoOutlets, Notice, Outcome, Ports, SecurityGroup,
     Settings, handle, parse_event,
@@ -166,15 +166,7 @@ fn exempt_group_is_not_told_by_the_sweep_or_a_fix() {
     let notifier = FakeNotifier::default();
     let trigger =
         egress_guard_core::Trigger::manual(EVENT_GROUP, "eu-west-1", "", "alice", "2026-11-25T09:00:00Z").unwrap();
-    let ports = Ports {
-        groups: &groups,
-        notifier: &notifier,
-        history: &NoHistory,
-        flow_logs: &NoFlowLogs,
-        outlets: &NoOutlets,
-    };
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    let report = rt.block_on(handle(&trigger, &Settings::default(), ports)).unwrap();
+    let report = handled(&trigger, &Settings::default(), &groups, &notifier, &NoOutlets).unwrap();
     assert_eq!(report.results[0].outcome, Outcome::Exempt);
     assert!(notifier.sent().is_empty(), "a person asked for this group: no notice about who changed it");
 }
@@ -333,9 +325,7 @@ fn run_with_outlets(
 ) -> (Result<Vec<GroupReport>, Error>, FakeGroups, FakeNotifier) {
     let (groups, notifier) = (FakeGroups::with([group(EVENT_GROUP, egress)]), FakeNotifier::default());
     let trigger = parse_event(&event(event_name)).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    let ports = Ports { groups: &groups, notifier: &notifier, history: &NoHistory, flow_logs: &NoFlowLogs, outlets };
-    let result = rt.block_on(handle(&trigger, &Settings::default(), ports)).map(|report| report.results);
+    let result = handled(&trigger, &Settings::default(), &groups, &notifier, outlets).map(|report| report.results);
     (result, groups, notifier)
 }
 
@@ -375,10 +365,7 @@ fn a_failed_outlet_on_one_group_still_lets_the_next_group_be_revoked_and_told() 
     let (notifier, outlets) = (FakeNotifier::default(), FakeOutlets { fail: true, ..FakeOutlets::default() });
     let mut trigger = parse_event(&event("authorize-egress-open-both")).unwrap();
     trigger.group_ids.push(SECOND.into());
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    let ports =
-        Ports { groups: &groups, notifier: &notifier, history: &NoHistory, flow_logs: &NoFlowLogs, outlets: &outlets };
-    let result = rt.block_on(handle(&trigger, &Settings::default(), ports));
+    let result = handled(&trigger, &Settings::default(), &groups, &notifier, &outlets);
     let Err(Error::Outlets { group_ids, .. }) = &result else { panic!("expected an outlets error, got {result:?}") };
     assert_eq!(group_ids, EVENT_GROUP, "the first failure is the one told");
     assert!(groups.egress(EVENT_GROUP).is_empty() && groups.egress(SECOND).is_empty(), "both groups were closed");

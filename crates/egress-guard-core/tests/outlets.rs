@@ -3,12 +3,10 @@
 
 mod common;
 
-use common::{EVENT_GROUP, FakeGroups, FakeNotifier, event, group, rule};
+use common::{EVENT_GROUP, FakeGroups, FakeNotifier, event, group, handled, rule};
 use egress_guard_core::asff::{self, ComplianceStatus, Finding, Label, WorkflowStatus};
 use egress_guard_core::chat::Card;
-use egress_guard_core::{
-    AuditReport, EgressRule, NoFlowLogs, NoHistory, NoOutlets, Notice, Outcome, Ports, Settings, handle, parse_event,
-};
+use egress_guard_core::{AuditReport, EgressRule, NoOutlets, Notice, Outcome, Settings, parse_event};
 
 const NOW: &str = "2026-11-26T10:00:00.000Z";
 
@@ -21,17 +19,8 @@ fn notice_with(
 ) -> Notice {
     let mut groups = FakeGroups::with([group(EVENT_GROUP, egress)]);
     setup(&mut groups);
-    let notifier = FakeNotifier::default();
     let trigger = parse_event(&event(event_name)).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    let ports = Ports {
-        groups: &groups,
-        notifier: &notifier,
-        history: &NoHistory,
-        flow_logs: &NoFlowLogs,
-        outlets: &NoOutlets,
-    };
-    let report = rt.block_on(handle(&trigger, settings, ports)).unwrap();
+    let report = handled(&trigger, settings, &groups, &FakeNotifier::default(), &NoOutlets).unwrap();
     report.results[0].notice.clone().expect("a notice")
 }
 

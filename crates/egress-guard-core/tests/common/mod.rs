@@ -225,6 +225,20 @@ impl Notifier for FakeNotifier {
     }
 }
 
+/// `handle` on `trigger` over the fakes, with no history and no flow logs, its notices also going to `outlets`.
+pub fn handled<O: Outlets + Sync>(
+    trigger: &egress_guard_core::Trigger,
+    settings: &egress_guard_core::Settings,
+    groups: &FakeGroups,
+    notifier: &FakeNotifier,
+    outlets: &O,
+) -> Result<egress_guard_core::EventReport, egress_guard_core::Error> {
+    use egress_guard_core::{NoFlowLogs, NoHistory, Ports};
+    let ports = Ports { groups, notifier, history: &NoHistory, flow_logs: &NoFlowLogs, outlets };
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    rt.block_on(egress_guard_core::handle(trigger, settings, ports))
+}
+
 /// Records the notices each delivery carried; fails every delivery when `fail` is set.
 #[derive(Debug, Default)]
 pub struct FakeOutlets {
