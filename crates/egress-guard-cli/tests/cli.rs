@@ -252,6 +252,49 @@ async fn fix_remediates_one_group_and_dry_run_changes_nothing() {
 }
 
 #[tokio::test]
+async fn fix_imports_the_findings_and_puts_the_event_when_asked() {
+    let w = World::start().await;
+    aws_sdk_securityhub::Client::new(&w.config).enable_security_hub().send().await.unwrap();
+    let events = aws_sdk_eventbridge::Client::new(&w.config);
+    let (queue, queue_arn) = w.queue("outcomes").await;
+    let pattern = json!({"source": ["egress-guard"]}).to_string();
+    events.put_rule().name("outcomes").event_pattern(pattern).send().await.unwrap();
+    let target = aws_sdk_eventbridge::types::Target::builder().id("q").arn(queue_arn).build().unwrap();
+    events.put_targets().rule("outcomes").targets(target).send().await.unwrap();
+    let vpc = w.dual_stack_vpc().await;
+    let g = w.group(&vpc, "legacy").await;
+
+    let args = ["fix", "--group-id", &g, "--security-hub", "--event-bus", "default", "--format", "asff"];
+    let (code, stdout, stderr) = egress_guard(&w.moto, &args);
+    assert_eq!(code, 0, "{stderr}");
+    let printed: Value = serde_json::from_str(&stdout).unwrap();
+    let ids: Vec<&str> = printed["Findings"].as_array().unwrap().iter().map(|f| f["Id"].as_str().unwrap()).collect();
+    let id = |d: &str| format!("egress-guard/123456789012/eu-west-1/{g}/{d}");
+    assert_eq!(ids, [id("0.0.0.0/0"), id("::/0")]);
+
+    // Read back on a thread of its own: GetFindings' deserializer needs more stack, in a debug build, than a test has.
+    let config = w.config.clone();
+    let imported = std::thread::Builder::new().stack_size(64 << 20).spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let found = rt.block_on(aws_sdk_securityhub::Client::new(&config).get_findings().send()).unwrap();
+        let mut found: Vec<(String, String)> = found
+            .findings()
+            .iter()
+            .map(|f| (f.id().unwrap().to_owned(), f.workflow().unwrap().status().unwrap().as_str().to_owned()))
+            .collect();
+        found.sort();
+        found
+    });
+    let imported = imported.unwrap().join().unwrap();
+    assert_eq!(imported, [(id("0.0.0.0/0"), "RESOLVED".to_owned()), (id("::/0"), "RESOLVED".to_owned())]);
+    let routed: Vec<Value> = w.drain(&queue).await.iter().map(|b| serde_json::from_str(b).unwrap()).collect();
+    assert_eq!(routed.len(), 1, "{routed:?}");
+    assert_eq!(routed[0]["detail-type"], "Security Group Egress Remediated");
+    assert_eq!(routed[0]["detail"]["group"]["id"], json!(g));
+    assert!(w.moto.rejected().is_empty(), "{:?}", w.moto.rejected());
+}
+
+#[tokio::test]
 async fn audit_reports_split_ranges_as_their_own_kind_in_table_and_json() {
     let w = World::start().await;
     let vpc = w.ec2.describe_vpcs().send().await.unwrap().vpcs()[0].vpc_id().unwrap().to_owned();
