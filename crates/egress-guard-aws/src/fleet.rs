@@ -34,10 +34,7 @@ pub struct Fleet {
 
 impl Fleet {
     pub fn new(config: SdkConfig, integrations: Integrations) -> Fleet {
-        let bus = integrations
-            .event_bus
-            .as_ref()
-            .map(|bus| EventBus::new(aws_sdk_eventbridge::Client::new(&config), bus.clone()));
+        let bus = integrations.bus(&config);
         Fleet { config, integrations, bus, clients: Mutex::default(), roles: Mutex::default() }
     }
 
@@ -71,10 +68,7 @@ impl Fleet {
         let clients = Reached {
             groups: Ec2SecurityGroups::new(aws_sdk_ec2::Client::new(&config)),
             flow_logs: AwsFlowLogs::new(&config),
-            hub: self
-                .integrations
-                .security_hub
-                .then(|| SecurityHubFindings::new(aws_sdk_securityhub::Client::new(&config))),
+            hub: self.integrations.hub(&config),
         };
         self.clients.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_insert(clients).clone()
     }

@@ -126,15 +126,7 @@ impl Clients {
     /// configured region.
     pub fn outlets(&self, integrations: &Integrations, region: &str) -> AwsOutlets {
         let in_region = self.config.to_builder().region(aws_config::Region::new(region.to_owned())).build();
-        AwsOutlets {
-            hub: integrations
-                .security_hub
-                .then(|| SecurityHubFindings::new(aws_sdk_securityhub::Client::new(&in_region))),
-            bus: integrations
-                .event_bus
-                .as_ref()
-                .map(|bus| EventBus::new(aws_sdk_eventbridge::Client::new(&self.config), bus.clone())),
-        }
+        AwsOutlets { hub: integrations.hub(&in_region), bus: integrations.bus(&self.config) }
     }
 
     pub fn notifier(&self, topic_arn: &str) -> SnsNotifier {

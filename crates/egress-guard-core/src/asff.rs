@@ -299,18 +299,17 @@ pub fn from_notice(notice: &Notice, now: &str) -> Vec<Finding> {
                 g.id, notice.region
             ),
         };
-        let text = |rules: &[EgressRule]| list(rules);
         let mut fields = vec![
             ("outcome", notice.outcome.as_str().to_owned()),
             ("dry_run", notice.dry_run.to_string()),
             ("event_id", notice.cause.event_id.clone()),
             ("event_name", notice.cause.event_name.as_str().to_owned()),
             ("actor", actor.to_owned()),
-            ("before", text(&notice.before)),
-            ("after", text(&notice.after)),
-            ("revoked", text(&revoked)),
-            ("still_open", text(&still_open)),
-            ("kept_open", text(&kept)),
+            ("before", list(&notice.before)),
+            ("after", list(&notice.after)),
+            ("revoked", list(&revoked)),
+            ("still_open", list(&still_open)),
+            ("kept_open", list(&kept)),
         ];
         if let Some(caller) = &notice.caller {
             fields.push(("caller", caller.kind.as_str().to_owned()));
