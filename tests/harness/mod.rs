@@ -642,6 +642,10 @@ impl<P: SecurityGroups + Sync> SecurityGroups for Counted<P> {
         self.record("revoke");
         self.inner.revoke(plan).await
     }
+    async fn authorize(&self, group_id: &str, rules: &[EgressRule]) -> Result<(), P::Error> {
+        self.record("authorize");
+        self.inner.authorize(group_id, rules).await
+    }
     async fn settle(&self, attempt: u32) {
         self.inner.settle(attempt).await
     }
@@ -699,6 +703,9 @@ impl<P: SecurityGroups + Sync> SecurityGroups for Gated<P> {
     async fn revoke(&self, plan: &RevokePlan) -> Revoked<P::Error> {
         self.barrier.wait().await;
         self.inner.revoke(plan).await
+    }
+    async fn authorize(&self, group_id: &str, rules: &[EgressRule]) -> Result<(), P::Error> {
+        self.inner.authorize(group_id, rules).await
     }
     async fn settle(&self, attempt: u32) {
         self.inner.settle(attempt).await

@@ -19,6 +19,9 @@ use tokio::time::Instant;
 
 use crate::error::{Error, code_and_message};
 
+/// EC2's answer to an authorize of a rule the group holds.
+const DUPLICATE: &str = "InvalidPermission.Duplicate";
+
 const GROUP_GONE: [&str; 2] = ["InvalidGroup.NotFound", "InvalidGroupId.NotFound"];
 const PERMISSION_GONE: &str = "InvalidPermission.NotFound";
 const VPC_GONE: [&str; 2] = ["InvalidVpcID.NotFound", "InvalidVpcId.NotFound"];
@@ -114,7 +117,7 @@ impl Ec2SecurityGroups {
                 Err(err) => ec2_error("RevokeSecurityGroupEgress", &err),
             };
             attempt += 1;
-            if !is_transient(err.code()) || attempt >= crate::MAX_ATTEMPTS {
+            if !is_transient(err.code()) || attempt >= crate::config::MAX_ATTEMPTS {
                 *unclear |= may_have_applied(err.code());
                 return Err(err);
             }
@@ -283,6 +286,35 @@ impl SecurityGroups for Ec2SecurityGroups {
     /// 0.25 s, then 0.5, 1 and 2 s: a few seconds in all before a group is called gone.
     async fn settle(&self, attempt: u32) {
         tokio::time::sleep(std::time::Duration::from_millis(250 << attempt.min(3))).await;
+    }
+
+    async fn authorize(&self, group_id: &str, rules: &[EgressRule]) -> Result<(), Error> {
+        if rules.is_empty() {
+            return Ok(());
+        }
+        let authorize = |rules: &[EgressRule]| {
+            self.client
+                .authorize_security_group_egress()
+                .group_id(group_id)
+                .set_ip_permissions(Some(to_sdk(rules, true)))
+        };
+        match authorize(rules).send().await {
+            Ok(_) => Ok(()),
+            // EC2 refuses the whole call when one rule exists already (a rerun, a race): each on its own, so that the
+            // others are added; one that exists is what the proposal wants.
+            Err(err) if code_and_message(&err).0 == DUPLICATE => {
+                for rule in rules {
+                    match authorize(std::slice::from_ref(rule)).send().await {
+                        Err(err) if code_and_message(&err).0 != DUPLICATE => {
+                            return Err(ec2_error("AuthorizeSecurityGroupEgress", &err));
+                        }
+                        _ => {}
+                    }
+                }
+                Ok(())
+            }
+            Err(err) => Err(ec2_error("AuthorizeSecurityGroupEgress", &err)),
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use egress_guard_core::Notice;
-use egress_guard_core::asff::group_arn;
+use egress_guard_core::notify::asff::group_arn;
 
 use crate::error::{Error, code_and_message};
 

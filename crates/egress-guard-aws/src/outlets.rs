@@ -1,7 +1,8 @@
 //! The outlets port on AWS: each notice as Security Hub findings in its group's account and region, and as an event
 //! on the function's bus. Either is off when not configured.
 
-use egress_guard_core::{Notice, Outlets, asff};
+use egress_guard_core::notify::asff;
+use egress_guard_core::{Notice, Outlets};
 
 use crate::error::Error;
 use crate::{EventBus, SecurityHubFindings};

@@ -6,7 +6,7 @@ use aws_sdk_securityhub::types::{
     Recommendation, RecordState, Remediation, Resource, ResourceDetails, Severity, SeverityLabel, Workflow,
     WorkflowUpdate,
 };
-use egress_guard_core::asff::{Finding, MAX_FINDINGS_PER_CALL, WorkflowStatus};
+use egress_guard_core::notify::asff::{Finding, MAX_FINDINGS_PER_CALL, WorkflowStatus};
 
 use crate::error::{Error, code_and_message};
 

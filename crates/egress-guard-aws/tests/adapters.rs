@@ -493,6 +493,8 @@ mod flow_logs {
 
     #[tokio::test]
     async fn authorizing_a_rule_that_exists_adds_the_others_one_by_one_and_other_errors_fail() {
+        use egress_guard_aws::Ec2SecurityGroups;
+        use egress_guard_core::SecurityGroups;
         // EC2 refuses the whole call when one rule exists: each rule is then sent alone, the existing one refused
         // again as a duplicate (what the proposal wants is there), the other added.
         let duplicate = mock!(Ec2::authorize_security_group_egress)
@@ -507,7 +509,7 @@ mod flow_logs {
             .build();
         let ec2 = mock_client!(aws_sdk_ec2, RuleMode::Sequential, [&duplicate]);
         let rules = [super::egress_rule("tcp 443 to 203.0.113.0/24"), super::egress_rule("tcp 5432 to 10.0.0.0/16")];
-        reader(ec2, mock_client!(aws_sdk_cloudwatchlogs, [])).authorize("sg-0123abcd", &rules).await.unwrap();
+        Ec2SecurityGroups::new(ec2).authorize("sg-0123abcd", &rules).await.unwrap();
         assert_eq!(duplicate.num_calls(), 3);
 
         let limit = mock!(Ec2::authorize_security_group_egress)
@@ -515,8 +517,7 @@ mod flow_logs {
             .http_status(400, Some(super::ec2_error("RulesPerSecurityGroupLimitExceeded")))
             .build();
         let ec2 = mock_client!(aws_sdk_ec2, [&limit]);
-        let err =
-            reader(ec2, mock_client!(aws_sdk_cloudwatchlogs, [])).authorize("sg-0123abcd", &rules).await.unwrap_err();
+        let err = Ec2SecurityGroups::new(ec2).authorize("sg-0123abcd", &rules).await.unwrap_err();
         assert_eq!(err.code(), "RulesPerSecurityGroupLimitExceeded");
     }
 }

@@ -15,7 +15,7 @@ use aws_sdk_securityhub::types::ImportFindingsError;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use common::notice;
 use egress_guard_aws::{EventBus, SecurityHubFindings};
-use egress_guard_core::asff::{self, WorkflowStatus};
+use egress_guard_core::notify::asff::{self, WorkflowStatus};
 use egress_guard_core::{EgressRule, Notice, Outcome};
 
 fn open() -> Vec<EgressRule> {

@@ -38,7 +38,7 @@ pub async fn run(
         Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         Format::Asff => {
             let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-            let findings = egress_guard_core::asff::from_audit(&report, &now);
+            let findings = egress_guard_core::notify::asff::from_audit(&report, &now);
             println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "Findings": findings }))?);
         }
         Format::Table => print_table(&report),

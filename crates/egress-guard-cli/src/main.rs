@@ -202,7 +202,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Fix { group_id, out } => {
             let region = region_of(cli.region, &clients)?;
-            let trigger = manual(&group_id, &region, "fix")?;
+            let trigger = run::manual(&group_id, &region, "fix")?;
             run::run(&clients, &trigger, &settings, &out.output()?, None).await
         }
         Command::Recommend { group_id, days, quota, apply, accept_gaps, out } => {
@@ -218,11 +218,4 @@ fn region_of(region: Option<String>, clients: &Clients) -> anyhow::Result<String
     region
         .or_else(|| clients.region())
         .ok_or_else(|| anyhow::anyhow!("no region: pass --region or set AWS_REGION (or a profile's region)"))
-}
-
-/// The trigger of a change a person asked for from the command line (`fix`, `recommend --apply`).
-fn manual(group_id: &str, region: &str, command: &str) -> anyhow::Result<egress_guard_core::Trigger> {
-    let who = format!("{} via egress-guard {command}", std::env::var("USER").unwrap_or_else(|_| "a person".into()));
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    Ok(egress_guard_core::Trigger::manual(group_id, region, "", &who, &now)?)
 }

@@ -79,7 +79,7 @@ pub async fn run(
             .results
             .iter()
             .filter_map(|r| r.notice.as_ref())
-            .flat_map(|n| egress_guard_core::asff::from_notice(n, &now))
+            .flat_map(|n| egress_guard_core::notify::asff::from_notice(n, &now))
             .collect();
         println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "Findings": findings }))?);
     } else if json {
@@ -100,4 +100,11 @@ pub async fn run(
     }
     let open = report.results.iter().any(|r| matches!(r.outcome, Outcome::DryRun | Outcome::VerificationFailed));
     Ok(u8::from(open))
+}
+
+/// The trigger of a change a person asked for from the command line (`fix`, `recommend --apply`).
+pub fn manual(group_id: &str, region: &str, command: &str) -> anyhow::Result<egress_guard_core::Trigger> {
+    let who = format!("{} via egress-guard {command}", std::env::var("USER").unwrap_or_else(|_| "a person".into()));
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    Ok(egress_guard_core::Trigger::manual(group_id, region, "", &who, &now)?)
 }

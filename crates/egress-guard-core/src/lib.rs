@@ -1,44 +1,40 @@
-//! egress-guard's pure core: parse the CloudTrail trigger, evaluate a group's egress against EC2-033,
-//! plan the exact revoke and run the remediation flow over its ports. No AWS SDK, no runtime.
+//! egress-guard's pure core: parse the CloudTrail trigger, evaluate a group's egress against EC2-033, plan the exact
+//! revoke, propose least-privilege egress from flow logs, say what happened, and run the remediation over its ports.
+//! No AWS SDK, no runtime.
 #![forbid(unsafe_code)]
 #![warn(missing_debug_implementations)]
 
-pub mod asff;
 pub mod audit;
 pub mod caller;
-pub mod chat;
 mod error;
 pub mod evaluate;
-pub mod flow;
-pub mod flowlog;
 pub mod history;
 pub mod model;
-pub mod notice;
+pub mod notify;
 pub mod org;
 pub mod outcome;
 pub mod permission;
 pub mod ports;
 pub mod recommend;
-pub mod render;
-pub mod report;
+pub mod run;
 pub mod settings;
-pub mod sweep;
 pub mod trigger;
 
 pub use audit::{AuditFinding, AuditReport};
 pub use error::{BoxError, Error};
 pub use evaluate::{Disposition, Evaluation, Exemption, Finding, FindingKind, RevokePlan, evaluate};
-pub use flow::handle;
 pub use history::Repeat;
 pub use model::{Cidr, Destination, EgressRule, IngressRule, PortRange, Protocol, SecurityGroup};
-pub use notice::Notice;
+pub use notify::message::Message;
+pub use notify::notice::Notice;
+pub use notify::report::{EventReport, GroupReport, SweepReport};
 pub use org::{Access, Home};
 pub use outcome::Outcome;
-pub use ports::{
-    FlowLogs, History, Message, NoFlowLogs, NoHistory, NoOutlets, Notifier, Outlets, Ports, SecurityGroups,
-};
-pub use recommend::{Proposal, recommend};
-pub use report::{EventReport, GroupReport, SweepReport};
+pub use ports::{FlowLogs, History, NoFlowLogs, NoHistory, NoOutlets, Notifier, Outlets, Ports, SecurityGroups};
+pub use recommend::Proposal;
+pub use run::apply::{Applied, apply};
+pub use run::observe::recommend;
+pub use run::remediate::handle;
+pub use run::sweep::{SweepRequest, sweep, sweep_requests};
 pub use settings::{AllowedPort, Members, Organization, Settings};
-pub use sweep::sweep;
-pub use trigger::{Actor, EventName, SweepRequest, Trigger, TriggerKind, parse_event, parse_value, sweep_requests};
+pub use trigger::{Actor, EventName, Trigger, TriggerKind, parse_event, parse_value};

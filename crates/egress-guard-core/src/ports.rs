@@ -1,13 +1,15 @@
-//! The ports the flow runs over, and nothing else: the security groups it reads and changes, where messages go, and
-//! where revokes are remembered. Adapters implement them (`egress-guard-aws`), tests fake them.
+//! The ports the core's async work runs over, and nothing else: the security groups it reads and changes, where
+//! messages go, where revokes are remembered, the flow logs it reads, and where notices also go for machines, with
+//! the do-nothing stand-ins. Adapters implement them (`egress-guard-aws`), tests fake them.
 
 use std::future::Future;
 
 use crate::evaluate::RevokePlan;
 use crate::history::Revocation;
 use crate::model::{EgressRule, SecurityGroup};
-use crate::notice::Notice;
-use crate::recommend::{FlowLog, Interface, Network, Records, Window};
+use crate::notify::message::Message;
+use crate::notify::notice::Notice;
+use crate::recommend::evidence::{FlowLog, Interface, Network, Records, Window};
 
 /// Reads and changes security groups. Speaks domain types only.
 pub trait SecurityGroups {
@@ -27,6 +29,9 @@ pub trait SecurityGroups {
     /// An error that stops the revoke after some rules were removed still reports them (`Revoked::error`).
     fn revoke(&self, plan: &RevokePlan) -> impl Future<Output = Revoked<Self::Error>> + Send;
 
+    /// Authorizes exactly `rules` on the group (a proposal applied); a rule that already exists is not an error.
+    fn authorize(&self, group_id: &str, rules: &[EgressRule]) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
     /// Waits before another look at a group (EC2 is eventually consistent: a group just created may not be found
     /// yet, a rule just revoked may still show), longer with each `attempt` from 0. Fakes return at once.
     fn settle(&self, attempt: u32) -> impl Future<Output = ()> + Send;
@@ -42,17 +47,6 @@ pub struct Revoked<E> {
 impl<E> Revoked<E> {
     pub fn removed(removed: Vec<EgressRule>) -> Self {
         Revoked { removed, error: None }
-    }
-}
-
-/// Something a person reads: a one-line subject, a body, attributes that subscribers can filter on, and the same as
-/// a chat card (JSON; by default the subject and the text in a code block).
-pub trait Message {
-    fn subject(&self) -> String;
-    fn text(&self) -> String;
-    fn attributes(&self) -> Vec<(&'static str, String)>;
-    fn chat(&self) -> String {
-        crate::chat::Card::plain(&self.subject(), &self.text(), "sweep").to_json()
     }
 }
 
@@ -93,8 +87,8 @@ impl<H: History + Sync> History for Option<H> {
     }
 }
 
-/// What the interfaces that use a group did: their flow logs and records, the VPC around them; and the authorize
-/// that applies a proposal.
+/// What the interfaces that use a group did: their flow logs and records, the VPC around them. Read only: nothing
+/// here can change a group.
 pub trait FlowLogs {
     type Error: std::error::Error + Send + Sync + 'static;
 
@@ -115,9 +109,6 @@ pub trait FlowLogs {
 
     /// The VPC's CIDR blocks and the region's AWS-managed prefix lists (S3, DynamoDB) with their entries.
     fn network(&self, vpc_id: &str) -> impl Future<Output = Result<Network, Self::Error>> + Send;
-
-    /// Authorizes exactly `rules` on the group; a rule that already exists is not an error.
-    fn authorize(&self, group_id: &str, rules: &[EgressRule]) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
 /// No flow logs read (a sweep, or a notice without the observed-egress section).
@@ -141,9 +132,6 @@ impl FlowLogs for NoFlowLogs {
         Err(NotRead)
     }
     async fn network(&self, _: &str) -> Result<Network, NotRead> {
-        Err(NotRead)
-    }
-    async fn authorize(&self, _: &str, _: &[EgressRule]) -> Result<(), NotRead> {
         Err(NotRead)
     }
 }

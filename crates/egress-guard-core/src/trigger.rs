@@ -259,7 +259,7 @@ pub fn parse_event(bytes: &[u8]) -> Result<Trigger, Error> {
 
 /// Decodes JSON of at most `MAX_EVENT_BYTES`: a syntax error is `MalformedJson`, a wrong field `InvalidField` with
 /// its path (after `context`).
-fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], context: &str) -> Result<T, Error> {
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], context: &str) -> Result<T, Error> {
     if bytes.len() > MAX_EVENT_BYTES {
         return Err(Error::EventTooLarge { size: bytes.len(), limit: MAX_EVENT_BYTES });
     }
@@ -373,7 +373,7 @@ fn targets(
     (unique(groups), unique(vpcs))
 }
 
-fn unique(ids: Vec<String>) -> Vec<String> {
+pub(crate) fn unique(ids: Vec<String>) -> Vec<String> {
     let mut unique = Vec::with_capacity(ids.len());
     for id in ids {
         if !unique.contains(&id) {
@@ -394,143 +394,5 @@ fn where_group_ids_live(name: EventName) -> &'static str {
             "requestParameters.vpcId, responseElements.vpc.vpcId (also inside a <Call>Response element)"
         }
         EventName::ManualFix | EventName::ScheduledSweep => "nowhere: not a CloudTrail call",
-    }
-}
-
-/// One (account, region) to sweep, as the scheduled dispatch queues it (an SQS message body) and the function reads
-/// it back: each is swept by its own invocation, with its own time budget and its own report. `run` counts the
-/// invocations of one scheduled sweep of that (account, region): a sweep cut short queues the next run.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SweepRequest {
-    /// The Scheduled Event's id, shared by every request of one dispatch.
-    pub schedule_id: String,
-    pub time: String,
-    pub account: String,
-    pub region: String,
-    pub run: u32,
-}
-
-impl SweepRequest {
-    /// Reads a queued request; every field is checked before anything else can happen.
-    pub fn parse(body: &str) -> Result<SweepRequest, Error> {
-        let request: SweepRequest = decode(body.as_bytes(), "sweep request: ")?;
-        let bad = |path: &str, message: &str| Error::InvalidField { path: path.into(), message: message.into() };
-        if !crate::model::is_account_id(&request.account) {
-            return Err(bad("sweep request: account", "not a 12-digit account id"));
-        }
-        if !crate::org::is_region(&request.region) {
-            return Err(bad("sweep request: region", "not a region name"));
-        }
-        if request.schedule_id.is_empty() || request.schedule_id.len() > 128 {
-            return Err(bad("sweep request: schedule_id", "empty or over 128 characters"));
-        }
-        Ok(request)
-    }
-
-    /// The sweep trigger this request stands for.
-    pub fn trigger(&self) -> Trigger {
-        Trigger {
-            event_id: format!("{}/{}/{}/{}", self.schedule_id, self.account, self.region, self.run),
-            event_name: EventName::ScheduledSweep,
-            event_time: self.time.clone(),
-            account: self.account.clone(),
-            region: self.region.clone(),
-            group_ids: Vec::new(),
-            vpc_ids: Vec::new(),
-            actor: Actor { principal_id: Some("the EventBridge schedule".into()), ..Actor::default() },
-            failed: None,
-        }
-    }
-
-    /// The request for the run after this one.
-    pub fn next(&self) -> SweepRequest {
-        SweepRequest { run: self.run + 1, ..self.clone() }
-    }
-}
-
-/// The requests one Scheduled Event fans out to: every account × every region, in that order, deduplicated. The
-/// schedule's own account and region are those of the function.
-pub fn sweep_requests(schedule: &Trigger, accounts: &[String], regions: &[String]) -> Vec<SweepRequest> {
-    let accounts = unique(std::iter::once(schedule.account.clone()).chain(accounts.iter().cloned()).collect());
-    let regions = if regions.is_empty() { vec![schedule.region.clone()] } else { unique(regions.to_vec()) };
-    accounts
-        .iter()
-        .flat_map(|account| {
-            regions.iter().map(move |region| SweepRequest {
-                schedule_id: schedule.event_id.clone(),
-                time: schedule.event_time.clone(),
-                account: account.clone(),
-                region: region.clone(),
-                run: 1,
-            })
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn schedule() -> Trigger {
-        let mut t = SweepRequest {
-            schedule_id: "s".into(),
-            time: "2026-11-26T00:00:00Z".into(),
-            account: "123456789012".into(),
-            region: "eu-west-1".into(),
-            run: 1,
-        }
-        .trigger();
-        t.event_id = "e7a0".into();
-        t
-    }
-
-    #[test]
-    fn a_schedule_fans_out_to_every_account_and_region_once() {
-        let accounts = ["111111111111".to_owned(), "123456789012".to_owned()];
-        let regions = ["eu-west-1".to_owned(), "us-east-1".to_owned(), "us-east-1".to_owned()];
-        let pairs: Vec<(String, String)> =
-            sweep_requests(&schedule(), &accounts, &regions).into_iter().map(|r| (r.account, r.region)).collect();
-        let want = [
-            ("123456789012", "eu-west-1"),
-            ("123456789012", "us-east-1"),
-            ("111111111111", "eu-west-1"),
-            ("111111111111", "us-east-1"),
-        ];
-        assert_eq!(pairs, want.map(|(a, r)| (a.to_owned(), r.to_owned())));
-    }
-
-    #[test]
-    fn no_regions_means_the_schedules_own() {
-        let requests = sweep_requests(&schedule(), &[], &[]);
-        assert_eq!(requests.len(), 1);
-        assert_eq!((requests[0].region.as_str(), requests[0].run), ("eu-west-1", 1));
-    }
-
-    #[test]
-    fn a_request_reads_back_as_a_sweep_of_its_account_and_region() {
-        let request = &sweep_requests(&schedule(), &["111111111111".into()], &["us-west-2".into()])[1];
-        let back = SweepRequest::parse(&serde_json::to_string(request).unwrap()).unwrap();
-        assert_eq!(&back, request);
-        let t = back.next().trigger();
-        assert_eq!(
-            (t.kind(), t.account.as_str(), t.region.as_str()),
-            (TriggerKind::Sweep, "111111111111", "us-west-2")
-        );
-        assert_eq!(t.event_id, "e7a0/111111111111/us-west-2/2");
-    }
-
-    #[test]
-    fn a_bad_request_names_its_field() {
-        for (body, field) in [
-            (r#"{"schedule_id":"s","time":"t","account":"12","region":"eu-west-1","run":1}"#, "account"),
-            (r#"{"schedule_id":"s","time":"t","account":"123456789012","region":"EU WEST","run":1}"#, "region"),
-            (r#"{"schedule_id":"s","time":"t","account":"123456789012","region":"eu-west-1"}"#, "run"),
-            (r#"{"schedule_id":"s","time":"t","account":"123456789012","region":"eu-west-1","run":1,"x":2}"#, "x"),
-        ] {
-            let err = SweepRequest::parse(body).unwrap_err().to_string();
-            assert!(err.contains(field), "{body}: {err}");
-        }
-        assert!(matches!(SweepRequest::parse("{"), Err(Error::MalformedJson(_))));
     }
 }

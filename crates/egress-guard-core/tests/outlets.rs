@@ -4,8 +4,8 @@
 mod common;
 
 use common::{EVENT_GROUP, FakeGroups, FakeNotifier, event, group, handled, rule};
-use egress_guard_core::asff::{self, ComplianceStatus, Finding, Label, WorkflowStatus};
-use egress_guard_core::chat::Card;
+use egress_guard_core::notify::asff::{self, ComplianceStatus, Finding, Label, WorkflowStatus};
+use egress_guard_core::notify::chat::Card;
 use egress_guard_core::{AuditReport, EgressRule, NoOutlets, Notice, Outcome, Settings, parse_event};
 
 const NOW: &str = "2026-11-26T10:00:00.000Z";
@@ -154,7 +154,7 @@ fn every_field_stays_inside_batch_import_findings_limits_for_a_group_of_many_rul
     let card: serde_json::Value = serde_json::from_str(&Card::of(&n).to_json()).unwrap();
     assert!(
         card["content"]["description"].as_str().unwrap().chars().count()
-            <= egress_guard_core::chat::MAX_DESCRIPTION_CHARS
+            <= egress_guard_core::notify::chat::MAX_DESCRIPTION_CHARS
     );
     assert_eq!(card["content"]["nextSteps"][0], "To undo: the command is in the e-mail notice.");
 }

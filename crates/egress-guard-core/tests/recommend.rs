@@ -7,9 +7,11 @@ mod common;
 use std::net::{IpAddr, Ipv4Addr};
 
 use common::{FakeFlowLogs, group, rule};
+use egress_guard_core::notify::observed::ObservedEgress;
 use egress_guard_core::recommend::{
     self, AwsRanges, Batch, FlowLog, Gap, Interface, LogDestination, Network, PrefixList, Proposal, Records, Request,
 };
+use egress_guard_core::run::observe::recommend_for;
 use egress_guard_core::{EgressRule, Protocol, SecurityGroup, Settings};
 use proptest::prelude::*;
 
@@ -81,7 +83,6 @@ fn flows(lines: Vec<String>) -> FakeFlowLogs {
         )]
         .into(),
         network: network(),
-        ..Default::default()
     }
 }
 
@@ -91,7 +92,7 @@ fn request(quota: u32, ranges: &AwsRanges) -> Request<'_> {
 
 fn propose_with(logs: &FakeFlowLogs, group: &SecurityGroup, quota: u32, ranges: &AwsRanges) -> Proposal {
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    rt.block_on(recommend::recommend_for(group, &request(quota, ranges), &Settings::default(), logs)).unwrap()
+    rt.block_on(recommend_for(group, &request(quota, ranges), &Settings::default(), logs)).unwrap()
 }
 
 fn propose(logs: &FakeFlowLogs, quota: u32) -> Proposal {
@@ -278,7 +279,7 @@ fn a_group_none_of_whose_interfaces_has_flow_logs_gets_the_one_line_answer() {
     logs.logs.clear();
     let p = propose(&logs, 60);
     assert!(p.no_flow_logs());
-    let summary = recommend::ObservedEgress::summary(&p);
+    let summary = ObservedEgress::summary(&p);
     assert_eq!(summary.text(), "Observed egress: no flow logs: enable them to get a proposal.\n");
 }
 
@@ -286,7 +287,7 @@ fn a_group_none_of_whose_interfaces_has_flow_logs_gets_the_one_line_answer() {
 fn the_notice_section_is_bounded() {
     let lines = (0..40).map(|i| started("tcp", &format!("198.51.{i}.9", i = i * 3), 443)).collect();
     let p = propose(&flows(lines), 60);
-    let text = recommend::ObservedEgress::summary(&p).text();
+    let text = ObservedEgress::summary(&p).text();
     assert_eq!(text.lines().filter(|l| l.contains(" flows, ")).count(), 10, "{text}");
     assert!(text.contains("and 30 more"), "{text}");
     assert!(text.contains("egress-guard recommend --region eu-west-1 --group-id sg-0123456789abcdef0 --days 14"));
@@ -343,7 +344,7 @@ fn line((tcp, dst, port): &(bool, Ipv4Addr, u16)) -> String {
 }
 
 fn allowed(p: &Proposal, kept: &[EgressRule], (tcp, dst, port): &(bool, Ipv4Addr, u16)) -> bool {
-    let flow = egress_guard_core::flowlog::Flow {
+    let flow = egress_guard_core::recommend::flowlog::Flow {
         protocol: if *tcp { Protocol::Tcp } else { Protocol::Udp },
         port: Some(*port),
         destination: IpAddr::V4(*dst),
@@ -408,7 +409,13 @@ fn recommend_refuses_a_bad_group_id_with_no_call() {
     let groups = common::FakeGroups::default();
     let ranges = AwsRanges::default();
     let err = rt
-        .block_on(recommend::recommend("sg-XYZ", &request(60, &ranges), &Settings::default(), &groups, &flows(vec![])))
+        .block_on(egress_guard_core::recommend(
+            "sg-XYZ",
+            &request(60, &ranges),
+            &Settings::default(),
+            &groups,
+            &flows(vec![]),
+        ))
         .unwrap_err();
     assert!(err.is_bad_input(), "{err}");
     assert!(groups.calls().is_empty());

@@ -5,7 +5,7 @@ use egress_guard_aws::Integrations;
 use egress_guard_core::Settings;
 use egress_guard_core::model::is_account_id;
 
-use crate::Error;
+use crate::error::Error;
 
 /// The variable naming the SNS topic that receives notices.
 pub const TOPIC_ARN_VAR: &str = "EGRESS_GUARD_TOPIC_ARN";

@@ -1,6 +1,6 @@
 //! What the adapters' tests share: a notice as the core builds one.
 
-use egress_guard_core::notice::{Cause, GroupRef};
+use egress_guard_core::notify::notice::{Cause, GroupRef};
 use egress_guard_core::{EgressRule, EventName, Notice, Outcome};
 
 /// The notice of `outcome` on `group` (in 123456789012, eu-west-1), which held and lost (or would lose) `revoked`.

@@ -1,4 +1,5 @@
-//! Test helpers shared by the core's tests: the sample events, the rule parser and in-memory fakes of the two ports.
+//! Test helpers shared by the core's tests: the sample events, the rule parser and in-memory fakes of the ports
+//! (security groups, notifier, history, flow logs, outlets).
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -79,6 +80,8 @@ pub struct FakeGroups {
     pub late_default_rule: Mutex<Option<(usize, EgressRule)>>,
     /// Revokes under way now, and the most there ever were at once.
     pub in_flight: Mutex<(usize, usize)>,
+    /// An authorize succeeds but its rules never show (EC2 still has not made them visible).
+    pub hide_authorized: bool,
 }
 
 impl FakeGroups {
@@ -189,6 +192,22 @@ impl SecurityGroups for FakeGroups {
     async fn settle(&self, attempt: u32) {
         self.calls.lock().unwrap().push(format!("settle {attempt}"));
     }
+
+    /// Adds each rule the group does not already hold for the same traffic, as EC2's authorize does.
+    async fn authorize(&self, group_id: &str, rules: &[EgressRule]) -> Result<(), FakeError> {
+        self.calls.lock().unwrap().push(format!("authorize {group_id} {}", rules.len()));
+        if self.hide_authorized {
+            return Ok(());
+        }
+        let mut groups = self.groups.lock().unwrap();
+        let group = groups.get_mut(group_id).ok_or_else(|| FakeError(format!("{group_id} not found")))?;
+        for rule in rules {
+            if !group.egress.iter().any(|r| r.same_traffic(rule)) {
+                group.egress.push(rule.clone());
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A message as it was published.
@@ -289,14 +308,13 @@ impl History for FakeHistory {
 }
 
 /// Flow logs in memory: the interfaces that use the group, their flow logs and each log's records, the VPC around
-/// them; authorizes are recorded.
+/// them.
 #[derive(Debug, Default)]
 pub struct FakeFlowLogs {
     pub interfaces: Vec<egress_guard_core::recommend::Interface>,
     pub logs: Vec<egress_guard_core::recommend::FlowLog>,
     pub records: BTreeMap<String, egress_guard_core::recommend::Records>,
     pub network: egress_guard_core::recommend::Network,
-    pub authorized: Mutex<Vec<EgressRule>>,
 }
 
 impl egress_guard_core::FlowLogs for FakeFlowLogs {
@@ -327,9 +345,5 @@ impl egress_guard_core::FlowLogs for FakeFlowLogs {
     }
     async fn network(&self, _: &str) -> Result<egress_guard_core::recommend::Network, FakeError> {
         Ok(self.network.clone())
-    }
-    async fn authorize(&self, _: &str, rules: &[EgressRule]) -> Result<(), FakeError> {
-        self.authorized.lock().unwrap().extend_from_slice(rules);
-        Ok(())
     }
 }

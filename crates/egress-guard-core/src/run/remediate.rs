@@ -1,15 +1,19 @@
-//! The remediation flow over the ports: read the group, evaluate, revoke, re-read and verify, record, notify.
-//! `handle` takes a trigger's groups through it; `act` is the part a sweep shares.
+//! Remediate: a trigger's groups over the ports: read the group, evaluate, revoke, re-read and verify, record,
+//! notify. `handle` takes a trigger's groups through it; `act` is the part a sweep shares.
 
 use crate::Error;
 use crate::evaluate::{Evaluation, evaluate};
 use crate::history::{Repeat, Revocation, destination_key};
 use crate::model::{EgressRule, SecurityGroup};
-use crate::notice::{Notice, Verification};
+use crate::notify::notice::{Notice, Verification};
+use crate::notify::observed::{NOTICE_MAX_RECORDS, ObservedEgress};
+use crate::notify::report::{EventReport, GroupReport};
 use crate::outcome::Outcome;
 use crate::ports::{FlowLogs, History, Notifier, Outlets, Ports, Revoked, SecurityGroups};
-use crate::recommend::{self, AwsRanges, ObservedEgress, Request};
-use crate::report::{EventReport, GroupReport};
+use crate::recommend::proposal::DEFAULT_QUOTA;
+use crate::recommend::ranges::AwsRanges;
+use crate::recommend::tally::Request;
+use crate::run::observe::recommend_for;
 use crate::settings::Settings;
 use crate::trigger::Trigger;
 
@@ -277,7 +281,7 @@ async fn remember<H: History>(trigger: &Trigger, settings: &Settings, notice: &N
 }
 
 /// The notice's observed-egress section: the proposal for the group as read before the revoke, over
-/// `observed_egress_days` before the event, bounded (`recommend::NOTICE_MAX_RECORDS` lines a log, and the adapter's
+/// `observed_egress_days` before the event, bounded (`NOTICE_MAX_RECORDS` lines a log, and the adapter's
 /// time budget). It never fails the remediation: a failure is the section's text.
 async fn observe<F: FlowLogs>(
     trigger: &Trigger,
@@ -291,11 +295,11 @@ async fn observe<F: FlowLogs>(
         region: &trigger.region,
         days: settings.observed_egress_days,
         now,
-        quota: recommend::DEFAULT_QUOTA,
-        max_records: recommend::NOTICE_MAX_RECORDS,
+        quota: DEFAULT_QUOTA,
+        max_records: NOTICE_MAX_RECORDS,
         ranges: AwsRanges::pinned(),
     };
-    match recommend::recommend_for(group, &request, settings, logs).await {
+    match recommend_for(group, &request, settings, logs).await {
         Ok(proposal) => ObservedEgress::summary(&proposal),
         Err(err) => {
             tracing::warn!(event_id = %trigger.event_id, group_id = %group.id, error = %err, "observed egress not read");

@@ -1,13 +1,14 @@
-//! Rendering: a notice and a sweep report as a person reads them (an SNS subject, a body, filterable attributes),
-//! and a notice as JSON. The data is in `notice` and `report`.
+//! Text: a notice and a sweep report as a person reads them (an SNS subject, a body, filterable attributes,
+//! the chat card), and a notice as JSON. The data is in `notice` and `report`.
 
 use crate::evaluate::{Disposition, Exemption, FindingKind};
 use crate::history::Repeat;
 use crate::model::EgressRule;
-use crate::notice::Notice;
+use crate::notify::chat::Card;
+use crate::notify::message::{Message, one_line};
+use crate::notify::notice::Notice;
+use crate::notify::report::{SweepLine, SweepReport};
 use crate::outcome::Outcome;
-use crate::ports::Message;
-use crate::report::{SweepLine, SweepReport};
 use crate::trigger::TriggerKind;
 
 /// SNS documents a subject as ASCII, no line breaks, "must be less than 100 characters": 99 at the most.
@@ -38,7 +39,7 @@ impl Message for Notice {
     }
 
     fn chat(&self) -> String {
-        crate::chat::Card::of(self).to_json()
+        Card::of(self).to_json()
     }
 }
 
@@ -252,25 +253,6 @@ fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
     if n == 1 { one } else { many }
 }
 
-/// Printable ASCII on one line: control characters become spaces, anything else outside ASCII `?`; cut to `max`
-/// characters, a cut marked with `...`.
-pub(crate) fn one_line(text: &str, max: usize) -> String {
-    let clean: String = text
-        .chars()
-        .map(|c| match c {
-            ' '..='~' => c,
-            c if c.is_control() => ' ',
-            _ => '?',
-        })
-        .collect();
-    if clean.len() <= max {
-        return clean;
-    }
-    let mut cut = clean[..max - 3].to_owned();
-    cut.push_str("...");
-    cut
-}
-
 impl SweepReport {
     fn header(&self) -> String {
         let stopped = match &self.stopped_at {
@@ -326,10 +308,6 @@ impl SweepReport {
     }
 }
 
-/// SNS takes at most 256 KiB per message, attributes included, and an SQS subscriber's copy wraps it in a JSON
-/// envelope (escaped text, metadata) that must fit SQS's 256 KiB: a sweep report's parts keep their text under this.
-pub const MAX_MESSAGE_BYTES: usize = 200 * 1024;
-
 /// One numbered part of a sweep report, as published.
 #[derive(Debug)]
 pub struct SweepPart<'a> {
@@ -355,6 +333,10 @@ impl Message for SweepPart<'_> {
         let mut attributes = self.report.attributes();
         attributes.push(("part", format!("{}/{}", self.number, self.total)));
         attributes
+    }
+
+    fn chat(&self) -> String {
+        Card::plain(&self.subject(), &self.text, "sweep").to_json()
     }
 }
 
@@ -394,6 +376,10 @@ impl Message for SweepReport {
             ("dry_run", self.dry_run.to_string()),
             ("trigger", TriggerKind::Sweep.as_str().to_owned()),
         ]
+    }
+
+    fn chat(&self) -> String {
+        Card::plain(&Message::subject(self), &Message::text(self), "sweep").to_json()
     }
 }
 

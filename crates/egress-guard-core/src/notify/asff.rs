@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{Action, AuditReport};
-use crate::chat::cut;
 use crate::evaluate::{Disposition, FindingKind};
 use crate::model::{Destination, EgressRule};
-use crate::notice::Notice;
+use crate::notify::message::cut;
+use crate::notify::notice::Notice;
 use crate::outcome::Outcome;
 use crate::permission::undo_command;
 

@@ -1,29 +1,23 @@
-//! The flow logs of a group's interfaces behind the core's `FlowLogs` port: EC2 for the interfaces, flow logs, VPC
-//! blocks and AWS-managed prefix lists (and the authorize that applies a proposal); CloudWatch Logs and S3 for the
-//! records. Every call may be held to a deadline, so that a notice's section never waits long.
+//! The flow logs of a group's interfaces behind the core's read-only `FlowLogs` port: EC2 for the interfaces, flow
+//! logs, VPC blocks and AWS-managed prefix lists; CloudWatch Logs (`cloudwatch`) and S3 (`s3`) for the records. Every call may be held to a deadline, so that a notice's section never waits long.
 
-use std::io::Read;
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use aws_sdk_ec2::types::Filter;
-use chrono::Datelike;
-use egress_guard_core::model::EgressRule;
 use egress_guard_core::ports::FlowLogs;
-use egress_guard_core::recommend::{Batch, FlowLog, Interface, LogDestination, Network, PrefixList, Records, Window};
-use futures_util::StreamExt;
+use egress_guard_core::recommend::{FlowLog, Interface, LogDestination, Network, PrefixList, Records, Window};
 use ipnet::IpNet;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use crate::ec2::{ec2_error, to_sdk};
+use crate::ec2::ec2_error;
 use crate::error::{Error, code_and_message};
 
-/// `FilterLogEvents` takes at most 100 stream names a call.
-const STREAMS_PER_CALL: usize = 100;
-/// S3 files read at once.
-const GETS_AT_ONCE: usize = 4;
+mod cloudwatch;
+mod s3;
+
 /// CloudWatch Logs calls in flight at once, all readers of one account and region together.
 const LOGS_CALLS_AT_ONCE: usize = 2;
 /// DescribeFlowLogs and DescribeNetworkInterfaces take at most 200 filter values.
@@ -31,8 +25,6 @@ const VALUES_PER_FILTER: usize = 200;
 /// The AWS-managed prefix lists a proposal uses, by the end of their name, and what a rule that references one
 /// counts against the quota when EC2 does not say (their published weight).
 const MANAGED_LISTS: [(&str, u32); 2] = [(".s3", 1), (".dynamodb", 1)];
-/// EC2's answer to an authorize of a rule the group holds.
-const DUPLICATE: &str = "InvalidPermission.Duplicate";
 
 #[derive(Clone, Debug)]
 pub struct AwsFlowLogs {
@@ -101,175 +93,6 @@ impl AwsFlowLogs {
             }
         }
     }
-
-    async fn cloudwatch(
-        &self,
-        log_group: &str,
-        interfaces: &[&Interface],
-        window: Window,
-        limit: usize,
-    ) -> Result<Records, Error> {
-        let logs_error = |operation, err: &dyn CodeAndMessage| {
-            let (code, message) = err.code_and_message();
-            Error::Logs { operation, code, message }
-        };
-        // One stream per interface, named after it (`eni-…-all`, `eni-…-accept`); the interfaces' at once.
-        let streams_of = |interface: &Interface| {
-            let mut pages = self
-                .logs
-                .describe_log_streams()
-                .log_group_name(log_group)
-                .log_stream_name_prefix(&interface.id)
-                .into_paginator()
-                .send();
-            async move {
-                let mut names = Vec::new();
-                while let Some(page) = self.logs_call(pages.next()).await? {
-                    let page = page.map_err(|e| logs_error("DescribeLogStreams", &e))?;
-                    names.extend(page.log_streams().iter().filter_map(|s| s.log_stream_name().map(str::to_owned)));
-                }
-                Ok::<_, Error>(names)
-            }
-        };
-        let found = futures_util::future::join_all(interfaces.iter().map(|i| streams_of(i))).await;
-        let streams: Vec<String> = found.into_iter().collect::<Result<Vec<_>, _>>()?.concat();
-        let mut records = Records::default();
-        let mut batch = Batch::default();
-        'streams: for names in streams.chunks(STREAMS_PER_CALL) {
-            let mut token: Option<String> = None;
-            loop {
-                let call = self
-                    .logs
-                    .filter_log_events()
-                    .log_group_name(log_group)
-                    .set_log_stream_names(Some(names.to_vec()))
-                    .start_time(window.start * 1000)
-                    .end_time(window.end * 1000 - 1)
-                    .set_next_token(token.clone())
-                    .send();
-                let page = self.logs_call(call).await?.map_err(|e| logs_error("FilterLogEvents", &e))?;
-                for event in page.events() {
-                    if batch.lines.len() >= limit {
-                        records.truncated = true;
-                        break 'streams;
-                    }
-                    batch.lines.extend(event.message().map(str::to_owned));
-                }
-                // A page may be empty and still carry a token: the search goes on until none comes back.
-                match page.next_token() {
-                    Some(next) if token.as_deref() != Some(next) => token = Some(next.to_owned()),
-                    _ => break,
-                }
-            }
-        }
-        records.batches.push(batch);
-        Ok(records)
-    }
-
-    async fn s3(
-        &self,
-        bucket: &str,
-        prefix: &str,
-        log: &FlowLog,
-        interfaces: &[&Interface],
-        window: Window,
-        limit: usize,
-    ) -> Result<Records, Error> {
-        let s3_error = |operation, err: &dyn CodeAndMessage| {
-            let (code, message) = err.code_and_message();
-            Error::S3 { operation, bucket: bucket.to_owned(), code, message }
-        };
-        // The key's account is the flow log's owner, which in a shared VPC is not the interfaces' owner: the accounts
-        // are read from the bucket (`AWSLogs/<account>/`), the interfaces' owners added in case listing finds none.
-        let mut accounts: std::collections::BTreeSet<String> =
-            interfaces.iter().filter_map(|i| i.owner_id.clone()).collect();
-        let root = format!("{prefix}AWSLogs/");
-        let mut pages = self.s3.list_objects_v2().bucket(bucket).prefix(&root).delimiter("/").into_paginator().send();
-        while let Some(page) = self.timed(pages.next()).await? {
-            let page = page.map_err(|e| s3_error("ListObjectsV2", &e))?;
-            let folders = page.common_prefixes().iter().filter_map(|p| p.prefix());
-            let names = folders.filter_map(|p| p.strip_prefix(root.as_str())?.strip_suffix('/'));
-            accounts.extend(names.filter(|a| egress_guard_core::model::is_account_id(a)).map(str::to_owned));
-        }
-        // A file lands in the folder of the day it is delivered: the day after the window may hold its last records.
-        let day = |t: i64| chrono::DateTime::from_timestamp(t, 0).unwrap_or_default().date_naive();
-        let (first, last) = (day(window.start), day(window.end + 86_400));
-        let mut keys = Vec::new();
-        for account in &accounts {
-            let root = format!("{prefix}AWSLogs/{account}/vpcflowlogs/{}/", self.region);
-            // One listing per month, starting at the window's first day: as few calls as the files need.
-            let mut month = first.with_day(1).unwrap_or(first);
-            while month <= last {
-                let mut listing =
-                    self.s3.list_objects_v2().bucket(bucket).prefix(format!("{root}{}", month.format("%Y/%m/")));
-                if month <= first {
-                    listing = listing.start_after(format!("{root}{}", first.format("%Y/%m/%d")));
-                }
-                let mut pages = listing.into_paginator().send();
-                while let Some(page) = self.timed(pages.next()).await? {
-                    let page = page.map_err(|e| s3_error("ListObjectsV2", &e))?;
-                    let newest = format!("{root}{}/~", last.format("%Y/%m/%d"));
-                    let found = page.contents().iter().filter_map(|o| o.key());
-                    keys.extend(
-                        found
-                            .filter(|k| *k < newest.as_str() && k.contains(&format!("_{}_", log.id)))
-                            .map(str::to_owned),
-                    );
-                }
-                month = month.checked_add_months(chrono::Months::new(1)).unwrap_or(last.succ_opt().unwrap_or(last));
-            }
-        }
-        let mut records = Records::default();
-        let (plain, other): (Vec<String>, Vec<String>) =
-            keys.into_iter().partition(|k| k.ends_with(".log.gz") || k.ends_with(".log"));
-        records.unread.extend(other.iter().map(|k| format!("s3://{bucket}/{k}: only plain-text files are read")));
-        let fetch = |key: String| async move {
-            let call = self.s3.get_object().bucket(bucket).key(&key).send();
-            let body = self
-                .timed(async {
-                    let object = call.await.map_err(|e| s3_error("GetObject", &e))?;
-                    object.body.collect().await.map_err(|e| Error::S3 {
-                        operation: "GetObject",
-                        bucket: bucket.to_owned(),
-                        code: "transport".into(),
-                        message: e.to_string(),
-                    })
-                })
-                .await??;
-            Ok::<_, Error>(gunzip(&body.into_bytes()).map_err(|why| format!("s3://{bucket}/{key}: {why}")))
-        };
-        let mut files = futures_util::stream::iter(plain.into_iter().map(fetch)).buffered(GETS_AT_ONCE);
-        let mut lines = 0;
-        while let Some(file) = files.next().await {
-            let text = match file? {
-                Ok(text) => text,
-                Err(why) => {
-                    records.unread.push(why);
-                    continue;
-                }
-            };
-            let mut file = text.lines();
-            let header = file.next().map(str::to_owned);
-            let batch: Vec<String> = file.by_ref().take(limit - lines).map(str::to_owned).collect();
-            lines += batch.len();
-            records.batches.push(Batch { header, lines: batch });
-            if file.next().is_some() || lines >= limit {
-                records.truncated = true;
-                break;
-            }
-        }
-        Ok(records)
-    }
-}
-
-/// A file's text, gunzipped if it starts with gzip's magic bytes (a proxy or client may already have inflated it).
-fn gunzip(bytes: &[u8]) -> Result<String, String> {
-    if !bytes.starts_with(&[0x1f, 0x8b]) {
-        return String::from_utf8(bytes.to_vec()).map_err(|e| e.to_string());
-    }
-    let mut text = String::new();
-    flate2::read::MultiGzDecoder::new(bytes).read_to_string(&mut text).map_err(|e| format!("not gzip text: {e}"))?;
-    Ok(text)
 }
 
 /// The code and message of any SDK error, whatever its operation.
@@ -422,31 +245,5 @@ impl FlowLogs for AwsFlowLogs {
         }
         network.prefix_lists.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(network)
-    }
-
-    async fn authorize(&self, group_id: &str, rules: &[EgressRule]) -> Result<(), Error> {
-        if rules.is_empty() {
-            return Ok(());
-        }
-        let authorize = |rules: &[EgressRule]| {
-            self.ec2.authorize_security_group_egress().group_id(group_id).set_ip_permissions(Some(to_sdk(rules, true)))
-        };
-        match authorize(rules).send().await {
-            Ok(_) => Ok(()),
-            // EC2 refuses the whole call when one rule exists already (a rerun, a race): each on its own, so that the
-            // others are added; one that exists is what the proposal wants.
-            Err(err) if code_and_message(&err).0 == DUPLICATE => {
-                for rule in rules {
-                    match authorize(std::slice::from_ref(rule)).send().await {
-                        Err(err) if code_and_message(&err).0 != DUPLICATE => {
-                            return Err(ec2_error("AuthorizeSecurityGroupEgress", &err));
-                        }
-                        _ => {}
-                    }
-                }
-                Ok(())
-            }
-            Err(err) => Err(ec2_error("AuthorizeSecurityGroupEgress", &err)),
-        }
     }
 }

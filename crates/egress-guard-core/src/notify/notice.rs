@@ -1,5 +1,5 @@
 //! The notice's data: what happened to one group, built from the trigger, the group as read, its evaluation and
-//! what the revoke left. `render` turns it into a person's text.
+//! what the revoke left. `notify::text` turns it into a person's text.
 
 use serde::{Deserialize, Serialize};
 
@@ -7,9 +7,9 @@ use crate::caller::{Caller, classify};
 use crate::evaluate::{Disposition, Evaluation, Exemption, Finding, FindingKind};
 use crate::history::Repeat;
 use crate::model::{EgressRule, SecurityGroup};
+use crate::notify::observed::ObservedEgress;
 use crate::outcome::Outcome;
 use crate::permission::undo_command;
-use crate::recommend::ObservedEgress;
 use crate::settings::Settings;
 use crate::trigger::{Actor, EventName, Trigger};
 

@@ -1,5 +1,5 @@
 //! What egress-guard answers: a `GroupReport` per group, an `EventReport` per trigger, a `SweepReport` per sweep
-//! (`audit::AuditReport` is the CLI's). Data only; `render` writes the sweep's message.
+//! (`audit::AuditReport` is the CLI's). Data only; `notify::text` writes the sweep's message.
 
 use std::collections::BTreeMap;
 
@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::evaluate::{Evaluation, Exemption};
 use crate::model::{EgressRule, SecurityGroup};
-use crate::notice::Notice;
+use crate::notify::notice::Notice;
 use crate::outcome::Outcome;
 use crate::trigger::Trigger;
 

@@ -4,7 +4,8 @@
 use serde::Serialize;
 
 use crate::model::EgressRule;
-use crate::notice::Notice;
+use crate::notify::message::cut;
+use crate::notify::notice::Notice;
 use crate::outcome::Outcome;
 
 /// A card's description is cut to this many characters; the e-mail keeps the whole notice.
@@ -137,14 +138,4 @@ impl Card {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|err| serde_json::json!({ "error": err.to_string() }).to_string())
     }
-}
-
-/// `text` cut to at most `max` characters, ending with `...` when cut.
-pub(crate) fn cut(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
-    }
-    let mut out: String = text.chars().take(max.saturating_sub(3)).collect();
-    out.push_str("...");
-    out
 }

@@ -1,0 +1,10 @@
+//! What people and machines receive: the `Message` trait and its limits, a group's notice (with its observed-egress
+//! section), the reports of an event and a sweep, their e-mail text, the chat card, and Security Hub's findings.
+
+pub mod asff;
+pub mod chat;
+pub mod message;
+pub mod notice;
+pub mod observed;
+pub mod report;
+pub mod text;

@@ -1,0 +1,236 @@
+//! The tally: the records read from a group's flow logs turned into the flows its interfaces started, each
+//! interface's coverage, and the gaps in the evidence; then the proposal. Pure: the reading is `run::observe`'s.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::evaluate::evaluate;
+use crate::model::{EgressRule, SecurityGroup};
+use crate::permission::aws_command;
+use crate::recommend::evidence::{FlowLog, Interface, LogDestination, Network, Records, Window};
+use crate::recommend::fit::propose;
+use crate::recommend::flowlog::{Flow, Format, Inbound, Kind, classify};
+use crate::recommend::proposal::{Coverage, Gap, Proposal, SCHEMA, UNLOGGED};
+use crate::recommend::ranges::AwsRanges;
+use crate::settings::Settings;
+
+const DAY: i64 = 86_400;
+
+/// What to recommend for: one group, over the last `days` before `now`.
+#[derive(Clone, Copy, Debug)]
+pub struct Request<'a> {
+    pub region: &'a str,
+    pub days: u32,
+    /// Epoch seconds.
+    pub now: i64,
+    /// Outbound rules per family the group may hold.
+    pub quota: u32,
+    /// Lines read per flow log at the most.
+    pub max_records: usize,
+    pub ranges: &'a AwsRanges,
+}
+
+impl Request<'_> {
+    /// The `days` before `now`.
+    pub fn window(&self) -> Window {
+        Window { start: self.now - i64::from(self.days) * DAY, end: self.now }
+    }
+}
+
+/// The resources whose flow logs may capture `interfaces`: the interfaces, their subnets and their VPCs.
+pub fn resources(interfaces: &[Interface]) -> Vec<String> {
+    let mut resources: BTreeSet<String> = BTreeSet::new();
+    for i in interfaces {
+        resources.insert(i.id.clone());
+        resources.extend(i.subnet_id.iter().cloned());
+        resources.extend(i.vpc_id.iter().cloned());
+    }
+    resources.into_iter().collect()
+}
+
+/// One flow log to read: the interfaces it captures, and the format of its lines.
+#[derive(Debug)]
+pub struct Read<'a> {
+    pub log: &'a FlowLog,
+    pub covered: Vec<&'a Interface>,
+    pub format: Format,
+}
+
+/// The evidence gathered so far for one group.
+#[derive(Debug)]
+pub struct Tally<'a> {
+    group: &'a SecurityGroup,
+    request: Request<'a>,
+    inbound: Inbound,
+    coverage: Vec<Coverage>,
+    flows: BTreeMap<Flow, u64>,
+    unattributed: u64,
+    gaps: Vec<Gap>,
+}
+
+fn captures(log: &FlowLog, i: &Interface) -> bool {
+    log.traffic_type != "REJECT"
+        && (log.resource_id == i.id
+            || i.subnet_id.as_ref() == Some(&log.resource_id)
+            || i.vpc_id.as_ref() == Some(&log.resource_id))
+}
+
+impl<'a> Tally<'a> {
+    /// Starts the tally of `group`'s `interfaces` with the flow logs that capture them, and says which logs to read;
+    /// those that cannot be read are gaps.
+    pub fn new(
+        group: &'a SecurityGroup,
+        interfaces: &'a [Interface],
+        flow_logs: &'a [FlowLog],
+        network: &Network,
+        request: Request<'a>,
+    ) -> (Tally<'a>, Vec<Read<'a>>) {
+        let window = request.window();
+        let mut gaps = Vec::new();
+        let coverage: Vec<Coverage> = interfaces
+            .iter()
+            .map(|i| {
+                let logs: Vec<&FlowLog> = flow_logs.iter().filter(|l| captures(l, i)).collect();
+                let since = logs.iter().map(|l| l.created_at.unwrap_or(window.start).max(window.start)).min();
+                Coverage {
+                    interface_id: i.id.clone(),
+                    flow_logs: logs.iter().map(|l| l.id.clone()).collect(),
+                    days_covered: since.map_or(0, |s| u32::try_from((window.end - s) / DAY).unwrap_or(0)),
+                    ..Coverage::default()
+                }
+            })
+            .collect();
+        if interfaces.is_empty() {
+            gaps.push(Gap::NoInterfaces);
+        }
+        let mut reads = Vec::new();
+        for log in flow_logs.iter().filter(|l| interfaces.iter().any(|i| captures(l, i))) {
+            let covered: Vec<&Interface> = interfaces.iter().filter(|i| captures(log, i)).collect();
+            if let LogDestination::Other(kind) = &log.destination {
+                gaps.push(Gap::Unread { flow_log_id: log.id.clone(), why: format!("records in {kind} are not read") });
+                continue;
+            }
+            let format = match Format::parse(&log.log_format) {
+                Ok(format) => format,
+                Err(err) => {
+                    gaps.push(Gap::Unread { flow_log_id: log.id.clone(), why: err.to_string() });
+                    continue;
+                }
+            };
+            if let Some(why) = &log.delivery_error {
+                gaps.push(Gap::Unread { flow_log_id: log.id.clone(), why: format!("AWS cannot deliver it: {why}") });
+            }
+            reads.push(Read { log, covered, format });
+        }
+        let inbound = Inbound { rules: group.ingress.clone(), vpc_cidrs: network.vpc_cidrs.clone() };
+        (Tally { group, request, inbound, coverage, flows: BTreeMap::new(), unattributed: 0, gaps }, reads)
+    }
+
+    /// Takes in what one log held: each record in the window of an interface it captures, classified.
+    pub fn take(&mut self, read: &Read<'_>, records: Records) {
+        let window = self.request.window();
+        let log = read.log;
+        for why in records.unread {
+            self.gaps.push(Gap::Unread { flow_log_id: log.id.clone(), why });
+        }
+        let mut count = 0;
+        for batch in &records.batches {
+            let format = match batch.header.as_deref().map(Format::from_header) {
+                None => read.format.clone(),
+                Some(Ok(header)) => header,
+                Some(Err(err)) => {
+                    self.gaps.push(Gap::Unread { flow_log_id: log.id.clone(), why: err.to_string() });
+                    continue;
+                }
+            };
+            for record in batch.lines.iter().filter_map(|line| format.record(line)) {
+                count += 1;
+                if record.start.is_some_and(|s| s < window.start || s >= window.end) {
+                    continue;
+                }
+                // The record's interface: named, or the one whose address it carries; others' records are noise.
+                let owner = read.covered.iter().find(|i| match &record.interface_id {
+                    Some(id) => *id == i.id,
+                    None => [record.srcaddr, record.dstaddr].iter().flatten().any(|a| i.addresses.contains(a)),
+                });
+                let Some(interface) = owner else { continue };
+                let Some(c) = self.coverage.iter_mut().find(|c| c.interface_id == interface.id) else { continue };
+                c.records += 1;
+                match classify(&record, &interface.addresses, &self.inbound) {
+                    Kind::Started(flow) => {
+                        c.started += 1;
+                        *self.flows.entry(flow).or_default() += 1;
+                    }
+                    Kind::Reply => c.replies += 1,
+                    Kind::Inbound => c.inbound += 1,
+                    Kind::Rejected => c.rejected += 1,
+                    Kind::Skipped => c.skipped += 1,
+                    Kind::LinkLocal => c.link_local += 1,
+                    Kind::NoData => {}
+                    Kind::Unattributed => {
+                        c.unattributed += 1;
+                        self.unattributed += 1;
+                    }
+                }
+            }
+        }
+        if records.truncated {
+            self.gaps.push(Gap::Truncated { flow_log_id: log.id.clone(), records: count });
+        }
+    }
+
+    /// The proposal: the gaps each interface's coverage leaves, then the flows fitted beside the rules the group
+    /// keeps (all but its open ones), with the commands that apply it.
+    pub fn propose(self, network: &Network, settings: &Settings) -> Proposal {
+        let Tally { group, request, mut coverage, flows, unattributed, mut gaps, .. } = self;
+        for c in &coverage {
+            if c.flow_logs.is_empty() {
+                gaps.push(Gap::NoFlowLogs { interface_id: c.interface_id.clone() });
+            } else if c.records == 0 {
+                gaps.push(Gap::NoRecords { interface_id: c.interface_id.clone() });
+            } else if c.days_covered < request.days {
+                gaps.push(Gap::FewerDays {
+                    interface_id: c.interface_id.clone(),
+                    days: c.days_covered,
+                    asked: request.days,
+                });
+            }
+            if c.skipped > 0 {
+                gaps.push(Gap::Skipped { interface_id: c.interface_id.clone(), records: c.skipped });
+            }
+        }
+        if unattributed > 0 {
+            gaps.push(Gap::Unattributed { records: unattributed });
+        }
+        coverage.sort_by(|a, b| a.interface_id.cmp(&b.interface_id));
+
+        let open_rules = evaluate(group, settings).plan.rules;
+        let kept: Vec<EgressRule> = group.egress.iter().filter(|r| !open_rules.contains(r)).cloned().collect();
+        let fitted = propose(&flows, &kept, network, request.ranges, request.quota);
+        if let Some(gap) = fitted.gap {
+            gaps.push(gap);
+        }
+        let rules = fitted.rules.iter().map(|p| p.rule.clone()).collect::<Vec<_>>();
+        let command = |verb: &str, rules: &[EgressRule]| {
+            (!rules.is_empty()).then(|| aws_command(verb, request.region, &group.id, rules))
+        };
+        Proposal {
+            schema: SCHEMA,
+            group_id: group.id.clone(),
+            region: request.region.to_owned(),
+            vpc_id: group.vpc_id.clone(),
+            days: request.days,
+            window: request.window(),
+            ip_ranges: request.ranges.create_date.clone(),
+            interfaces: coverage,
+            authorize_command: command("authorize-security-group-egress", &rules),
+            revoke_command: command("revoke-security-group-egress", &open_rules),
+            rules: fitted.rules,
+            already_allowed: fitted.already_allowed,
+            merges: fitted.merges,
+            gaps,
+            unlogged: UNLOGGED,
+            open_rules,
+            quota: fitted.quota,
+        }
+    }
+}
