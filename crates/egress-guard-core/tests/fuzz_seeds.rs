@@ -1,11 +1,12 @@
 //! The fuzz targets' named seeds and regression inputs (`fuzz/seeds/`, and `events/` for the parser) as tests on stable
 //! Rust: each goes through the same checks as `fuzz/fuzz_targets/`, so that CI replays them without a fuzzing
-//! toolchain. A local fuzzer's own corpus (`fuzz/corpus/`, not committed) is replayed too when it is there.
+//! toolchain. A local fuzzer's own corpus (`fuzz/corpus/`, not committed) is replayed too when it is there. The
+//! split-range seeds are held to their exact findings and plan, with split revokes off and on.
 
 use std::path::{Path, PathBuf};
 
 use egress_guard_core::model::validate_group_id;
-use egress_guard_core::{SecurityGroup, Settings, evaluate, parse_event, permission::undo_command};
+use egress_guard_core::{FindingKind, SecurityGroup, Settings, evaluate, parse_event, permission::undo_command};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -64,4 +65,29 @@ fn evaluate_seeds_plan_only_open_destinations() {
         }
     }
     assert!(groups >= 10, "the named seed groups parse: {groups}");
+}
+
+#[test]
+fn split_range_seeds_are_reported_and_revoked_only_with_split_revokes_on() {
+    // (seed, the CIDRs of its split range): the inner 10.0.0.0/8 beside the IPv4 halves is not part of it.
+    let seeds = [
+        ("split-halves-ipv4.json", vec!["0.0.0.0/1", "128.0.0.0/1"]),
+        ("split-ipv6-quarters.json", vec!["4000::/2", "8000::/2", "::/2", "c000::/2"]),
+    ];
+    for (seed, split) in seeds {
+        let path = root().join("fuzz/seeds/evaluate").join(seed);
+        let group: SecurityGroup = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let cidrs = |rules: Vec<&egress_guard_core::EgressRule>| {
+            let mut cidrs: Vec<String> = rules.iter().map(|r| r.destination.to_string()).collect();
+            cidrs.sort();
+            cidrs
+        };
+        let off = evaluate(&group, &Settings::default());
+        let reported = off.findings.iter().filter(|f| f.kind == FindingKind::Split).map(|f| &f.rule).collect();
+        assert_eq!(cidrs(reported), split, "{seed}: reported as a split range");
+        assert!(off.plan.is_empty(), "{seed}: planned with split revokes off: {:?}", off.plan.rules);
+        let on = evaluate(&group, &Settings { revoke_split_ranges: true, ..Settings::default() });
+        assert_eq!(cidrs(on.plan.rules.iter().collect()), split, "{seed}: planned with split revokes on");
+        let _ = undo_command("eu-west-1", &group.id, &on.plan.rules);
+    }
 }
