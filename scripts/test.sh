@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: installs the pinned tools, then format and lint, the template checks (sam validate, cfn-lint,
-# checkov, sam build), and every test: core, adapters, the Lambda on moto, the template's event pattern on moto's
-# EventBridge, and the release bootstrap under the Lambda Runtime Interface Emulator.
+# checkov, sam build), and every test in two tiers: unit tests (no AWS), then end to end (the Lambda and the CLI on moto,
+# the templates, and the release bootstrap under the Lambda Runtime Interface Emulator).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh all
@@ -27,12 +27,23 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "sam build (release bootstrap through cargo-lambda, as deployed)"
 sam build
 
-step "cargo test (core, adapters, Lambda on moto, event pattern, bootstrap under the RIE)"
+# Two tiers, each one cargo invocation over whole packages: a new test file or module is picked up without editing
+# this script. A tier that runs no test, or ignores one, fails the run.
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-cargo test --workspace --locked 2>&1 | tee "$log"
-# The moto-backed test binaries: the tests/ crate's lambda_moto, organization, outlets, rie and template, and the CLI's
-# tests/cli.
-awk '/^ *Running / { moto = ($2 ~ /^(lambda_moto|organization|outlets|rie|template|tests\/cli)\.rs$/) }
-     moto && /^test result:/ { passed += $4; failed += $6 }
-     END { printf "\nend-to-end tests on moto: %d passed, %d failed\n", passed, failed }' "$log"
+tier() {
+  local name=$1
+  shift
+  step "cargo test: $name"
+  cargo test --locked "$@" 2>&1 | tee "$log"
+  awk -v name="$name" '/^test result:/ { passed += $4; failed += $6; ignored += $8 }
+       END { printf "\n%s: %d passed, %d failed, %d ignored\n", name, passed, failed, ignored
+             if (passed == 0 || ignored > 0) { print name ": a tier must run tests and ignore none"; exit 1 } }' "$log"
+}
+
+# The core over in-memory fakes, the adapters over canned HTTP (aws-smithy-mocks), the Lambda's configuration: no
+# server, no AWS. The same command is the fast local loop.
+tier "unit tests (core, adapters, Lambda configuration; no AWS)" -p egress-guard-core -p egress-guard-aws -p egress-guard-lambda
+# moto server behind the limits proxy, the release bootstrap under the Runtime Interface Emulator, the templates'
+# event patterns on moto's EventBridge and their static checks, and the CLI binary.
+tier "end-to-end tests (moto, the Runtime Interface Emulator, the templates, the CLI)" -p egress-guard-tests -p egress-guard-cli

@@ -24,7 +24,8 @@ Security Hub as AWS runs it (moto imports anything, overwrites everything, and h
 
 Faults: POST /egress-guard-limits/inject with {"operation": "DescribeSecurityGroups", "times": 2, "status": 400,
 "body": "<Response>...</Response>", "contains": "sg-0123"} answers the next `times` matching calls with that response
-instead of forwarding them. GET /egress-guard-limits/rejected lists what was rejected; GET
+instead of forwarding them; GET /egress-guard-limits/faults lists them with the `times` left. GET
+/egress-guard-limits/rejected lists what was rejected; GET
 /egress-guard-limits/published lists every SNS Publish forwarded (`Subject`, `MessageStructure`, `Message`), as sent.
 
 Usage: python limits_proxy.py LISTEN_PORT MOTO_PORT (binds 127.0.0.1 only).
@@ -322,7 +323,10 @@ class Proxy(BaseHTTPRequestHandler):
                 faults.append(json.loads(body))
             return self.reply(200, "application/json", b"{}")
         with lock:
-            listed = json.dumps(published if self.path.endswith("/published") else rejected).encode()
+            if self.path.endswith("/faults"):
+                listed = json.dumps(faults).encode()
+            else:
+                listed = json.dumps(published if self.path.endswith("/published") else rejected).encode()
         return self.reply(200, "application/json", listed)
 
     def handle_any(self):

@@ -112,6 +112,11 @@ impl Moto {
         assert_eq!(status, 200, "the limits proxy took the fault");
     }
 
+    /// The faults injected so far, each with the `times` it has left to answer: 0 once every one was used.
+    pub fn faults(&self) -> Vec<Value> {
+        self.control("faults")
+    }
+
     /// What the limits proxy rejected so far (`operation`, `problem`): empty when every call kept AWS's limits.
     pub fn rejected(&self) -> Vec<Value> {
         self.control("rejected")

@@ -150,6 +150,10 @@ async fn open_ipv4_and_ipv6_in_one_call_are_both_revoked() {
     assert_eq!(calls, REMEDIATION_CALLS, "one revoke call for both ranges");
     assert_eq!(response.results[0].revoked.len(), 2);
     assert!(c.world.egress(&g).await.is_empty());
+    let faults = c.world.moto.faults();
+    let injected: Vec<&Value> = faults.iter().filter(|f| f["contains"] == g.as_str()).collect();
+    assert_eq!(injected.len(), 1, "{faults:?}");
+    assert_eq!(injected[0]["times"], 0, "both InvalidGroup.NotFound answers were given: {faults:?}");
 }
 
 #[tokio::test]
@@ -336,16 +340,26 @@ async fn two_invocations_for_one_group_at_once_both_succeed() {
     let g = c.world.group(&c.vpc, "twice").await;
     let event = event_for("create-security-group", &g);
     let settings = Settings::default();
+    let mut open = c.world.egress(&g).await;
+    open.sort();
+    assert!(!open.is_empty(), "a new group starts with AWS's default open egress");
     let (a, b) = tokio::join!(c.invoke(event.clone(), &settings), c.invoke(event, &settings));
     let mut remediated = 0;
+    let mut removed: Vec<String> = Vec::new();
     for (result, _) in [a, b] {
-        let outcome = result.expect("neither invocation errors").results[0].outcome;
+        let report = result.expect("neither invocation errors");
+        let result = &report.results[0];
         assert!(
-            matches!(outcome, Outcome::Remediated | Outcome::Compliant | Outcome::AlreadyRemediated),
-            "{outcome:?}"
+            matches!(result.outcome, Outcome::Remediated | Outcome::Compliant | Outcome::AlreadyRemediated),
+            "{:?}",
+            result.outcome
         );
-        remediated += usize::from(outcome == Outcome::Remediated);
+        remediated += usize::from(result.outcome == Outcome::Remediated);
+        removed.extend(result.revoked.iter().cloned());
     }
+    removed.sort();
+    assert_eq!(removed, open, "each open rule removed exactly once, by one of the two");
+    assert!((1..=2).contains(&remediated), "{remediated} remediated");
     assert!(c.world.egress(&g).await.is_empty());
     assert_eq!(c.world.notices(&c.queue).await.len(), remediated, "a notice only from the invocation that removed");
 }

@@ -1,0 +1,14 @@
+//! egress-guard end to end, one test binary: moto server behind `tests/limits_proxy.py` for the AWS services, the
+//! Lambda Runtime Interface Emulator for the release `bootstrap`, and the SAM templates read as CloudFormation
+//! does. A new subject is a new module here; helpers live only in `tests/harness/mod.rs`.
+
+/// The Lambda handler on real (moto) groups: every sample event, races, faults, limits.
+mod lambda;
+/// Organization mode: a member's groups through its remediation role, two accounts and two regions.
+mod organization;
+/// Where notices also go: Security Hub findings read back, the message per protocol, events routed by rules.
+mod outlets;
+/// The release bootstrap under the Runtime Interface Emulator.
+mod rie;
+/// The templates against the code, and their event patterns on moto's EventBridge.
+mod template;
