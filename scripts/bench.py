@@ -303,6 +303,9 @@ def main():
     ap.add_argument("--moto", required=True)
     ap.add_argument("--cli", required=True)
     ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--baseline", help="another bootstrap (an earlier build) whose cold starts are measured in the "
+                    "same run, for a ratio against it")
+    ap.add_argument("--cold-only", action="store_true", help="measure the cold starts only, then stop")
     ap.add_argument("--audit-regions", type=int, default=10)
     ap.add_argument("--audit-groups", type=int, default=500)
     ap.add_argument("--sweep-groups", type=int, default=40)
@@ -364,12 +367,26 @@ def main():
         hello_body = lambda: "{}"
         results["cold_hello"] = cold_starts(args.rie, args.hello, env, hello_body, args.runs, tmp)
         results["cold_egress_guard"] = cold_starts(args.rie, args.bootstrap, env, lambda: event("compliant"), args.runs, tmp)
+        if args.baseline:
+            # Alternated with the build under test, so that the machine's noise falls on both alike.
+            results["cold_baseline"] = cold_starts(args.rie, args.baseline, env, lambda: event("compliant"), args.runs, tmp)
+            results["cold_egress_guard_again"] = cold_starts(args.rie, args.bootstrap, env, lambda: event("compliant"),
+                                                             args.runs, tmp)
+            base, mine = results["cold_baseline"]["init_ms"]["median"], results["cold_egress_guard"]["init_ms"]["median"]
+            again = results["cold_egress_guard_again"]["init_ms"]["median"]
+            hello = results["cold_hello"]["init_ms"]["median"]
+            print(f"init median: hello {hello} ms, baseline {base} ms, egress-guard {mine} ms then {again} ms; "
+                  f"egress-guard / baseline {round(min(mine, again) / base, 2)}-{round(max(mine, again) / base, 2)}, "
+                  f"baseline / hello {round(base / hello, 2)}, egress-guard / hello {round(mine / hello, 2)}")
+        if args.cold_only:
+            pathlib.Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+            return
         proxy.take()
 
         # The outlets (Security Hub findings, an event on the bus) need Security Hub as AWS runs it, which moto does not
-        # (no BatchUpdateFindings): those invocations go through tests/limits_proxy.py, behind a counter of their own.
+        # (no BatchUpdateFindings): those invocations go through scripts/limits_proxy.py, behind a counter of their own.
         limits_port = free_port()
-        limits = subprocess.Popen([sys.executable, str(ROOT / "tests/limits_proxy.py"), str(limits_port), str(moto_port)])
+        limits = subprocess.Popen([sys.executable, str(ROOT / "scripts/limits_proxy.py"), str(limits_port), str(moto_port)])
         wait_port(limits_port, limits, "limits_proxy.py")
         outlets_proxy = CountingProxy(limits_port)
         outlets_env = dict(env, AWS_ENDPOINT_URL=f"http://127.0.0.1:{outlets_proxy.port}",

@@ -1,4 +1,4 @@
-//! egress-guard end to end, one test binary: moto server behind `tests/limits_proxy.py` for the AWS services, the
+//! egress-guard end to end, one test binary: moto server behind `scripts/limits_proxy.py` for the AWS services, the
 //! Lambda Runtime Interface Emulator for the release `bootstrap`, and the SAM templates read as CloudFormation
 //! does. A new subject is a new module here; helpers live only in `tests/harness/mod.rs`.
 

@@ -265,3 +265,50 @@ async fn each_outcome_is_an_event_that_rules_route_and_repeats_reach_the_ticket_
     assert_eq!(ticketed[0]["detail"]["repeat"]["times"], 2);
     assert_eq!(c.world.moto.rejected(), Vec::<Value>::new(), "every call kept AWS's limits");
 }
+
+/// The largest group moto allows (60 outbound rules; AWS's default quota is 60 per family), each rule described in
+/// 255 characters and naming a full IPv6 address, remediated with every outlet on: its rule lists are past Security Hub's 2,048
+/// characters a field, and the limits proxy, whose limits are its own, refuses nothing.
+#[test]
+fn a_group_at_the_default_rule_quota_is_told_everywhere_within_each_services_own_limits() {
+    on_a_large_stack(rule_quota);
+}
+
+async fn rule_quota() {
+    let c = Case::new().await;
+    c.hub.enable_security_hub().send().await.unwrap();
+    let description = "quota-".repeat(42) + "abc";
+    assert_eq!(description.len(), 255);
+    let v4: Vec<String> = (0..29).map(|i| format!("10.{i}.0.0/24")).collect();
+    let v6: Vec<String> = (0..29).map(|i| format!("2001:db8:1234:5678:9abc:def0:{:x}:5678/128", 0x1000 + i)).collect();
+    let narrow = aws_sdk_ec2::types::IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(1024)
+        .to_port(65535)
+        .set_ip_ranges(Some(
+            v4.iter()
+                .map(|c| aws_sdk_ec2::types::IpRange::builder().cidr_ip(c).description(&description).build())
+                .collect(),
+        ))
+        .set_ipv6_ranges(Some(
+            v6.iter()
+                .map(|c| aws_sdk_ec2::types::Ipv6Range::builder().cidr_ipv6(c).description(&description).build())
+                .collect(),
+        ))
+        .build();
+    let g = c.world.group_with(&c.vpc, "quota", vec![narrow, perm("-1", None, &["0.0.0.0/0"], &["::/0"])]).await;
+    let before = c.world.egress(&g).await;
+    assert_eq!(before.len(), 60);
+    let everything = Integrations { security_hub: true, event_bus: Some("default".into()) };
+    let outcome = c.invoke(event_for("authorize-egress-open-both", &g), &Settings::default(), everything, None).await;
+    assert_eq!(outcome.unwrap(), Outcome::Remediated);
+    assert_eq!(c.world.egress(&g).await.len(), 58, "only the two open rules went");
+    assert_eq!(c.world.moto.rejected(), Vec::<Value>::new(), "every call kept AWS's limits");
+    // The finding's list of the rules before was longer than a field may be, and was cut to it.
+    assert!(before.join(", ").len() > 2048);
+    for finding in c.findings().await {
+        let listed = &finding.product_fields().unwrap()["egress-guard/before"];
+        assert_eq!(listed.chars().count(), 2048, "{listed}");
+        assert!(listed.ends_with("..."), "{listed}");
+    }
+}

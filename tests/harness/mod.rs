@@ -66,7 +66,7 @@ pub struct Moto {
 }
 
 impl Moto {
-    /// moto server on 127.0.0.1, behind `tests/limits_proxy.py`, which rejects what real AWS rejects (SNS subject,
+    /// moto server on 127.0.0.1, behind `scripts/limits_proxy.py`, which rejects what real AWS rejects (SNS subject,
     /// size and attributes, DynamoDB expression size) and injects faults on request.
     pub fn start() -> Moto {
         let server = venv_tool("moto_server");
@@ -79,7 +79,7 @@ impl Moto {
             .unwrap_or_else(|e| panic!("cannot start {}: {e}. Install with:\n  {INSTALL}", server.display()));
         wait_for_port(SocketAddr::from(([127, 0, 0, 1], moto_port)), "moto_server", &mut child);
         let port = free_port();
-        let script = repo_root().join("tests/limits_proxy.py");
+        let script = repo_root().join("scripts/limits_proxy.py");
         let mut proxy = Command::new(venv_tool("python"))
             .arg(&script)
             .args([port.to_string(), moto_port.to_string()])

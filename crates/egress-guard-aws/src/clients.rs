@@ -1,4 +1,5 @@
-//! The SDK clients, built from the standard AWS configuration, and the adapters made from them.
+//! The SDK clients, built from the standard AWS configuration, and the adapters made from them: EC2 at once, every
+//! other service's client on its first call.
 
 use aws_config::BehaviorVersion;
 
@@ -19,7 +20,7 @@ pub struct Clients {
 impl Clients {
     /// The revocation history in the DynamoDB table `table`.
     pub fn history(&self, table: &str) -> DynamoHistory {
-        DynamoHistory::new(aws_sdk_dynamodb::Client::new(&self.config), table)
+        DynamoHistory::from_config(&self.config, table)
     }
 }
 
@@ -65,7 +66,7 @@ impl Clients {
 
     /// The organization's accounts (`organizations:ListAccounts`), for a sweep of every member.
     pub fn organization_accounts(&self) -> OrganizationAccounts {
-        OrganizationAccounts::new(aws_sdk_organizations::Client::new(&self.config))
+        OrganizationAccounts::from_config(&self.config)
     }
 
     /// The flow logs of `region`'s interfaces, for a proposal (`egress-guard recommend`).
@@ -75,7 +76,7 @@ impl Clients {
 
     /// The queue the scheduled dispatch sends one sweep request per (account, region) to.
     pub fn sweep_queue(&self, queue_url: &str) -> SqsSweepQueue {
-        SqsSweepQueue::new(aws_sdk_sqs::Client::new(&self.config), queue_url)
+        SqsSweepQueue::from_config(&self.config, queue_url)
     }
 
     /// The outlets `integrations` asks for: Security Hub in `region` (with these credentials), the bus in the

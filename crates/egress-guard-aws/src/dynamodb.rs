@@ -15,16 +15,22 @@ use egress_guard_core::History;
 use egress_guard_core::history::{Revocation, SLOTS};
 
 use crate::error::{Error, code_and_message};
+use crate::lazy::OnFirstUse;
 
 #[derive(Clone, Debug)]
 pub struct DynamoHistory {
-    client: aws_sdk_dynamodb::Client,
+    client: OnFirstUse<aws_sdk_dynamodb::Client>,
     table: String,
 }
 
 impl DynamoHistory {
+    /// Its client made from `config` on the first call.
+    pub(crate) fn from_config(config: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        DynamoHistory { client: OnFirstUse::new(config, aws_sdk_dynamodb::Client::new), table: table.into() }
+    }
+
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
-        DynamoHistory { client, table: table.into() }
+        DynamoHistory { client: OnFirstUse::ready(client), table: table.into() }
     }
 }
 
@@ -68,6 +74,7 @@ impl DynamoHistory {
         clauses.extend(["#exp = :ttl".to_owned(), "#by = :by".to_owned()]);
         let out = self
             .client
+            .get()
             .update_item()
             .table_name(&self.table)
             .key("pk", AttributeValue::S(r.group_key.clone()))

@@ -7,6 +7,7 @@ use egress_guard_core::Notice;
 use egress_guard_core::notify::asff::group_arn;
 
 use crate::error::{Error, code_and_message};
+use crate::lazy::OnFirstUse;
 
 /// The `source` of every event egress-guard puts (EventBridge reserves `aws.` for AWS).
 pub const EVENT_SOURCE: &str = "egress-guard";
@@ -18,7 +19,7 @@ pub const MAX_ENTRY_BYTES: usize = 256 * 1024;
 
 #[derive(Clone, Debug)]
 pub struct EventBus {
-    client: aws_sdk_eventbridge::Client,
+    client: OnFirstUse<aws_sdk_eventbridge::Client>,
     bus: String,
 }
 
@@ -29,8 +30,13 @@ struct Entry {
 }
 
 impl EventBus {
+    /// Its client made from `config` on the first call.
+    pub(crate) fn from_config(config: &aws_config::SdkConfig, bus: impl Into<String>) -> Self {
+        EventBus { client: OnFirstUse::new(config, aws_sdk_eventbridge::Client::new), bus: bus.into() }
+    }
+
     pub fn new(client: aws_sdk_eventbridge::Client, bus: impl Into<String>) -> Self {
-        EventBus { client, bus: bus.into() }
+        EventBus { client: OnFirstUse::ready(client), bus: bus.into() }
     }
 
     /// Puts one event per notice, in order.
@@ -58,7 +64,7 @@ impl EventBus {
     /// Sends a batch; entries that failed with a retryable code are sent once more, then any failure is an error.
     async fn send(&self, mut batch: Vec<PutEventsRequestEntry>) -> Result<(), Error> {
         for attempt in 0..2 {
-            let out = self.client.put_events().set_entries(Some(batch.clone())).send().await.map_err(|err| {
+            let out = self.client.get().put_events().set_entries(Some(batch.clone())).send().await.map_err(|err| {
                 let (code, message) = code_and_message(&err);
                 Error::Events { bus: self.bus.clone(), code, message }
             })?;

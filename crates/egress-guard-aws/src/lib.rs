@@ -11,6 +11,7 @@ mod error;
 mod eventbridge;
 mod fleet;
 mod flowlogs;
+mod lazy;
 mod organizations;
 mod outlets;
 mod securityhub;

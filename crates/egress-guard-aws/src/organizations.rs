@@ -1,15 +1,21 @@
 //! The organization's accounts, for a sweep of every member when the function acts in all of them (`*`).
 
 use crate::error::Error;
+use crate::lazy::OnFirstUse;
 
 #[derive(Clone, Debug)]
 pub struct OrganizationAccounts {
-    client: aws_sdk_organizations::Client,
+    client: OnFirstUse<aws_sdk_organizations::Client>,
 }
 
 impl OrganizationAccounts {
+    /// Its client made from `config` on the first call.
+    pub(crate) fn from_config(config: &aws_config::SdkConfig) -> Self {
+        OrganizationAccounts { client: OnFirstUse::new(config, aws_sdk_organizations::Client::new) }
+    }
+
     pub fn new(client: aws_sdk_organizations::Client) -> Self {
-        OrganizationAccounts { client }
+        OrganizationAccounts { client: OnFirstUse::ready(client) }
     }
 
     /// The organization's active accounts, page by page, but its management account: the spoke StackSet (service
@@ -17,12 +23,12 @@ impl OrganizationAccounts {
     /// delegated administrator may call `ListAccounts`; elsewhere this is `AccessDeniedException`.
     pub async fn active(&self) -> Result<Vec<String>, Error> {
         let error = |code, message| Error::Organizations { code, message };
-        let organization = self.client.describe_organization().send().await.map_err(|err| {
+        let organization = self.client.get().describe_organization().send().await.map_err(|err| {
             let (code, message) = crate::error::code_and_message(&err);
             error(code, message)
         })?;
         let management = organization.organization().and_then(|o| o.master_account_id()).map(str::to_owned);
-        let mut pages = self.client.list_accounts().into_paginator().send();
+        let mut pages = self.client.get().list_accounts().into_paginator().send();
         let mut accounts = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|err| {

@@ -19,12 +19,12 @@ pub struct Integrations {
 impl Integrations {
     /// The hub that `config`'s account and region reach, when findings are asked for.
     pub fn hub(&self, config: &aws_config::SdkConfig) -> Option<SecurityHubFindings> {
-        self.security_hub.then(|| SecurityHubFindings::new(aws_sdk_securityhub::Client::new(config)))
+        self.security_hub.then(|| SecurityHubFindings::from_config(config))
     }
 
     /// The bus in `config`'s region, when events are asked for.
     pub fn bus(&self, config: &aws_config::SdkConfig) -> Option<EventBus> {
-        self.event_bus.as_ref().map(|bus| EventBus::new(aws_sdk_eventbridge::Client::new(config), bus.clone()))
+        self.event_bus.as_ref().map(|bus| EventBus::from_config(config, bus.clone()))
     }
 }
 

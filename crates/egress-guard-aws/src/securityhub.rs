@@ -9,16 +9,22 @@ use aws_sdk_securityhub::types::{
 use egress_guard_core::notify::asff::{Finding, MAX_FINDINGS_PER_CALL, WorkflowStatus};
 
 use crate::error::{Error, code_and_message};
+use crate::lazy::OnFirstUse;
 
 /// The hub of one account and region: findings of that account's groups in that region go there.
 #[derive(Clone, Debug)]
 pub struct SecurityHubFindings {
-    client: aws_sdk_securityhub::Client,
+    client: OnFirstUse<aws_sdk_securityhub::Client>,
 }
 
 impl SecurityHubFindings {
+    /// Its client made from `config` on the first call.
+    pub(crate) fn from_config(config: &aws_config::SdkConfig) -> Self {
+        SecurityHubFindings { client: OnFirstUse::new(config, aws_sdk_securityhub::Client::new) }
+    }
+
     pub fn new(client: aws_sdk_securityhub::Client) -> Self {
-        SecurityHubFindings { client }
+        SecurityHubFindings { client: OnFirstUse::ready(client) }
     }
 
     /// Imports `findings`, then sets each one's workflow status (new, resolved, suppressed: a status set by hand lasts
@@ -35,7 +41,8 @@ impl SecurityHubFindings {
         };
         let mut refused = Vec::new();
         for batch in findings.chunks(MAX_FINDINGS_PER_CALL) {
-            let request = self.client.batch_import_findings().set_findings(Some(batch.iter().map(to_sdk).collect()));
+            let request =
+                self.client.get().batch_import_findings().set_findings(Some(batch.iter().map(to_sdk).collect()));
             match request.send().await {
                 Ok(out) => refused
                     .extend(out.failed_findings().iter().map(|f| refusal(f.id(), f.error_code(), f.error_message()))),
@@ -57,6 +64,7 @@ impl SecurityHubFindings {
                     .collect();
                 let request = self
                     .client
+                    .get()
                     .batch_update_findings()
                     .set_finding_identifiers(Some(ids))
                     .workflow(WorkflowUpdate::builder().status(status.as_str().into()).build());

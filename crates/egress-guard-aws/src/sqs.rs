@@ -4,19 +4,25 @@ use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use egress_guard_core::SweepRequest;
 
 use crate::error::Error;
+use crate::lazy::OnFirstUse;
 
 /// SQS takes at most ten messages per `SendMessageBatch`.
 const BATCH: usize = 10;
 
 #[derive(Clone, Debug)]
 pub struct SqsSweepQueue {
-    client: aws_sdk_sqs::Client,
+    client: OnFirstUse<aws_sdk_sqs::Client>,
     queue_url: String,
 }
 
 impl SqsSweepQueue {
+    /// Its client made from `config` on the first call.
+    pub(crate) fn from_config(config: &aws_config::SdkConfig, queue_url: impl Into<String>) -> Self {
+        SqsSweepQueue { client: OnFirstUse::new(config, aws_sdk_sqs::Client::new), queue_url: queue_url.into() }
+    }
+
     pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
-        SqsSweepQueue { client, queue_url: queue_url.into() }
+        SqsSweepQueue { client: OnFirstUse::ready(client), queue_url: queue_url.into() }
     }
 
     /// Queues every request, ten per call. An entry SQS refuses is sent once more; a batch whose call fails is sent
@@ -65,6 +71,7 @@ impl SqsSweepQueue {
         });
         let out = self
             .client
+            .get()
             .send_message_batch()
             .queue_url(&self.queue_url)
             .set_entries(Some(entries.collect()))

@@ -25,6 +25,7 @@ impl AwsFlowLogs {
         let streams_of = |interface: &Interface| {
             let mut pages = self
                 .logs
+                .get()
                 .describe_log_streams()
                 .log_group_name(log_group)
                 .log_stream_name_prefix(&interface.id)
@@ -48,6 +49,7 @@ impl AwsFlowLogs {
             loop {
                 let call = self
                     .logs
+                    .get()
                     .filter_log_events()
                     .log_group_name(log_group)
                     .set_log_stream_names(Some(names.to_vec()))

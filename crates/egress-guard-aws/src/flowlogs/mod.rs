@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use crate::ec2::ec2_error;
 use crate::error::{Error, code_and_message};
+use crate::lazy::OnFirstUse;
 
 mod cloudwatch;
 mod s3;
@@ -28,9 +29,9 @@ const MANAGED_LISTS: [(&str, u32); 2] = [(".s3", 1), (".dynamodb", 1)];
 
 #[derive(Clone, Debug)]
 pub struct AwsFlowLogs {
-    ec2: aws_sdk_ec2::Client,
-    logs: aws_sdk_cloudwatchlogs::Client,
-    s3: aws_sdk_s3::Client,
+    ec2: OnFirstUse<aws_sdk_ec2::Client>,
+    logs: OnFirstUse<aws_sdk_cloudwatchlogs::Client>,
+    s3: OnFirstUse<aws_sdk_s3::Client>,
     region: String,
     /// Calls end within this budget of the first one (an `OnceLock` per `within`).
     budget: Option<(Duration, Arc<OnceLock<Instant>>)>,
@@ -41,12 +42,15 @@ pub struct AwsFlowLogs {
 impl AwsFlowLogs {
     pub fn new(config: &aws_config::SdkConfig) -> Self {
         AwsFlowLogs {
-            ec2: aws_sdk_ec2::Client::new(config),
-            logs: aws_sdk_cloudwatchlogs::Client::new(config),
+            ec2: OnFirstUse::new(config, aws_sdk_ec2::Client::new),
+            logs: OnFirstUse::new(config, aws_sdk_cloudwatchlogs::Client::new),
             // A custom endpoint (an emulator, a gateway) serves buckets by path, not by host name.
-            s3: aws_sdk_s3::Client::from_conf(
-                aws_sdk_s3::config::Builder::from(config).force_path_style(config.endpoint_url().is_some()).build(),
-            ),
+            s3: OnFirstUse::new(config, |config| {
+                let path_style = config.endpoint_url().is_some();
+                aws_sdk_s3::Client::from_conf(
+                    aws_sdk_s3::config::Builder::from(config).force_path_style(path_style).build(),
+                )
+            }),
             region: config.region().map(ToString::to_string).unwrap_or_default(),
             budget: None,
             logs_calls: Arc::new(Semaphore::new(LOGS_CALLS_AT_ONCE)),
@@ -61,6 +65,7 @@ impl AwsFlowLogs {
         region: &str,
     ) -> Self {
         let logs_calls = Arc::new(Semaphore::new(LOGS_CALLS_AT_ONCE));
+        let (ec2, logs, s3) = (OnFirstUse::ready(ec2), OnFirstUse::ready(logs), OnFirstUse::ready(s3));
         AwsFlowLogs { ec2, logs, s3, region: region.to_owned(), budget: None, logs_calls }
     }
 
@@ -119,6 +124,7 @@ impl FlowLogs for AwsFlowLogs {
     async fn interfaces(&self, group_id: &str) -> Result<Vec<Interface>, Error> {
         let mut pages = self
             .ec2
+            .get()
             .describe_network_interfaces()
             .filters(filter("group-id", &[group_id.to_owned()]))
             .into_paginator()
@@ -146,7 +152,8 @@ impl FlowLogs for AwsFlowLogs {
     async fn flow_logs(&self, resource_ids: &[String]) -> Result<Vec<FlowLog>, Error> {
         let mut logs = Vec::new();
         for ids in resource_ids.chunks(VALUES_PER_FILTER) {
-            let mut pages = self.ec2.describe_flow_logs().filter(filter("resource-id", ids)).into_paginator().send();
+            let mut pages =
+                self.ec2.get().describe_flow_logs().filter(filter("resource-id", ids)).into_paginator().send();
             while let Some(page) = self.timed(pages.next()).await? {
                 let page = page.map_err(|e| ec2_error("DescribeFlowLogs", &e))?;
                 for fl in page.flow_logs() {
@@ -213,7 +220,7 @@ impl FlowLogs for AwsFlowLogs {
     }
 
     async fn network(&self, vpc_id: &str) -> Result<Network, Error> {
-        let call = self.ec2.describe_vpcs().vpc_ids(vpc_id).send();
+        let call = self.ec2.get().describe_vpcs().vpc_ids(vpc_id).send();
         let vpcs = self.timed(call).await?.map_err(|e| ec2_error("DescribeVpcs", &e))?;
         let mut network = Network::default();
         for vpc in vpcs.vpcs() {
@@ -223,7 +230,8 @@ impl FlowLogs for AwsFlowLogs {
         }
         network.vpc_cidrs.sort();
         network.vpc_cidrs.dedup();
-        let call = self.ec2.describe_managed_prefix_lists().filters(filter("owner-id", &["AWS".to_owned()])).send();
+        let call =
+            self.ec2.get().describe_managed_prefix_lists().filters(filter("owner-id", &["AWS".to_owned()])).send();
         let lists = self.timed(call).await?.map_err(|e| ec2_error("DescribeManagedPrefixLists", &e))?;
         for list in lists.prefix_lists() {
             let name = list.prefix_list_name().unwrap_or_default();
@@ -233,7 +241,7 @@ impl FlowLogs for AwsFlowLogs {
                 continue;
             };
             let id = list.prefix_list_id().unwrap_or_default().to_owned();
-            let call = self.ec2.get_managed_prefix_list_entries().prefix_list_id(&id).send();
+            let call = self.ec2.get().get_managed_prefix_list_entries().prefix_list_id(&id).send();
             let entries = self.timed(call).await?.map_err(|e| ec2_error("GetManagedPrefixListEntries", &e))?;
             network.prefix_lists.push(PrefixList {
                 id,

@@ -32,7 +32,8 @@ impl AwsFlowLogs {
         let mut accounts: std::collections::BTreeSet<String> =
             interfaces.iter().filter_map(|i| i.owner_id.clone()).collect();
         let root = format!("{prefix}AWSLogs/");
-        let mut pages = self.s3.list_objects_v2().bucket(bucket).prefix(&root).delimiter("/").into_paginator().send();
+        let mut pages =
+            self.s3.get().list_objects_v2().bucket(bucket).prefix(&root).delimiter("/").into_paginator().send();
         while let Some(page) = self.timed(pages.next()).await? {
             let page = page.map_err(|e| s3_error("ListObjectsV2", &e))?;
             let folders = page.common_prefixes().iter().filter_map(|p| p.prefix());
@@ -49,7 +50,7 @@ impl AwsFlowLogs {
             let mut month = first.with_day(1).unwrap_or(first);
             while month <= last {
                 let mut listing =
-                    self.s3.list_objects_v2().bucket(bucket).prefix(format!("{root}{}", month.format("%Y/%m/")));
+                    self.s3.get().list_objects_v2().bucket(bucket).prefix(format!("{root}{}", month.format("%Y/%m/")));
                 if month <= first {
                     listing = listing.start_after(format!("{root}{}", first.format("%Y/%m/%d")));
                 }
@@ -72,7 +73,7 @@ impl AwsFlowLogs {
             keys.into_iter().partition(|k| k.ends_with(".log.gz") || k.ends_with(".log"));
         records.unread.extend(other.iter().map(|k| format!("s3://{bucket}/{k}: only plain-text files are read")));
         let fetch = |key: String| async move {
-            let call = self.s3.get_object().bucket(bucket).key(&key).send();
+            let call = self.s3.get().get_object().bucket(bucket).key(&key).send();
             let body = self
                 .timed(async {
                     let object = call.await.map_err(|e| s3_error("GetObject", &e))?;
