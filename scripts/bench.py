@@ -372,6 +372,15 @@ def main():
             results["cold_baseline"] = cold_starts(args.rie, args.baseline, env, lambda: event("compliant"), args.runs, tmp)
             results["cold_egress_guard_again"] = cold_starts(args.rie, args.bootstrap, env, lambda: event("compliant"),
                                                              args.runs, tmp)
+            # As deployed with every integration on: the sweep queue, Security Hub and the bus configured too.
+            deployed = dict(env, EGRESS_GUARD_SWEEP_QUEUE_URL=f"http://127.0.0.1:{moto_port}/123456789012/sweeps",
+                            EGRESS_GUARD_SECURITY_HUB="true", EGRESS_GUARD_EVENT_BUS="default")
+            for name, bootstrap in (("baseline", args.baseline), ("egress_guard", args.bootstrap)):
+                results[f"cold_{name}_every_integration"] = cold_starts(args.rie, bootstrap, deployed,
+                                                                        lambda: event("compliant"), args.runs, tmp)
+            print("init median, every integration on: baseline "
+                  f"{results['cold_baseline_every_integration']['init_ms']['median']} ms, egress-guard "
+                  f"{results['cold_egress_guard_every_integration']['init_ms']['median']} ms")
             base, mine = results["cold_baseline"]["init_ms"]["median"], results["cold_egress_guard"]["init_ms"]["median"]
             again = results["cold_egress_guard_again"]["init_ms"]["median"]
             hello = results["cold_hello"]["init_ms"]["median"]
