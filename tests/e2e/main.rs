@@ -1,7 +1,10 @@
 //! egress-guard end to end, one test binary: moto server behind `scripts/limits_proxy.py` for the AWS services, the
 //! Lambda Runtime Interface Emulator for the release `bootstrap`, and the SAM templates read as CloudFormation
-//! does. A new subject is a new module here; helpers live only in `tests/harness/mod.rs`.
+//! does. A new subject is a new module here; helpers live in `tests/harness/mod.rs`, the template renderer in
+//! `cfn.rs`.
 
+/// CloudFormation templates read and rendered for given parameters, as CloudFormation would.
+mod cfn;
 /// The Lambda handler on real (moto) groups: every sample event, races, faults, limits.
 mod lambda;
 /// Organization mode: a member's groups through its remediation role, two accounts and two regions.

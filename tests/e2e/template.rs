@@ -12,6 +12,8 @@ use egress_guard_tests::{World, perm, repo_root};
 use serde_json::{Value, json};
 use yaml_rust2::{Yaml, YamlLoader};
 
+use crate::cfn::{self, Stack};
+
 fn template_text() -> String {
     std::fs::read_to_string(repo_root().join("template.yaml")).unwrap()
 }
@@ -333,4 +335,142 @@ async fn a_change_in_another_region_reaches_the_home_function_through_the_forwar
     assert!(away.egress(&group).await.is_empty(), "the group in us-west-2 is closed");
     let notice = &home.notices(&notices).await[0];
     assert!(notice.to_string().contains("us-west-2"), "the notice names the region: {notice}");
+}
+
+/// The regions disabled by default (opt-in), from AWS's regions table: every region launched after 2019-03-20.
+const OPT_IN_REGIONS: [&str; 17] = [
+    "af-south-1",
+    "ap-east-1",
+    "ap-east-2",
+    "ap-south-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-6",
+    "ap-southeast-7",
+    "ca-west-1",
+    "eu-central-2",
+    "eu-south-1",
+    "eu-south-2",
+    "il-central-1",
+    "me-central-1",
+    "me-south-1",
+    "mx-central-1",
+];
+
+fn administration_principals(stack: &Stack) -> BTreeSet<String> {
+    let role = stack.resource("StackSetAdministrationRole").unwrap();
+    let statements = role["Properties"]["AssumeRolePolicyDocument"]["Statement"].as_array().unwrap().clone();
+    assert_eq!(statements.len(), 1, "{statements:?}");
+    assert_eq!(statements[0]["Action"], "sts:AssumeRole");
+    assert_eq!(statements[0]["Condition"]["StringEquals"]["aws:SourceAccount"], cfn::ACCOUNT);
+    statements[0]["Principal"]["Service"].as_array().unwrap().iter().map(|p| p.as_str().unwrap().to_owned()).collect()
+}
+
+#[test]
+fn stackset_administration_role_trusts_cloudformation_and_the_regional_principal_of_each_opt_in_region_guarded() {
+    let template = cfn::load("template.yaml");
+    let global = "cloudformation.amazonaws.com".to_owned();
+    // The default regions are all enabled in every account: CloudFormation's global principal only.
+    let defaults = Stack::new(&template, &[]);
+    let default_regions = defaults.eval(&json!({ "Ref": "Regions" })).unwrap();
+    for region in default_regions.as_array().unwrap() {
+        assert!(!OPT_IN_REGIONS.contains(&region.as_str().unwrap()), "{region} is opt-in: not a default");
+    }
+    assert_eq!(administration_principals(&defaults), BTreeSet::from([global.clone()]));
+    // Each opt-in region, first, last or alone in the list, brings its own principal and no other.
+    for region in OPT_IN_REGIONS {
+        for regions in [format!("{region},us-east-1"), format!("us-east-1, eu-west-1, {region}"), region.to_owned()] {
+            let stack = Stack::new(&template, &[("Regions", &regions)]);
+            let want = BTreeSet::from([global.clone(), format!("cloudformation.{region}.amazonaws.com")]);
+            assert_eq!(administration_principals(&stack), want, "Regions={regions}");
+        }
+    }
+    // All of them at once, and a name that only contains one (not a region) brings none.
+    let all = OPT_IN_REGIONS.join(",");
+    let principals = administration_principals(&Stack::new(&template, &[("Regions", &all)]));
+    assert_eq!(principals.len(), 1 + OPT_IN_REGIONS.len());
+    let near = administration_principals(&Stack::new(&template, &[("Regions", "us-east-1,xaf-south-1,af-south-10")]));
+    assert_eq!(near, BTreeSet::from([global]));
+}
+
+#[test]
+fn stackset_execution_role_holds_the_documented_minimum_and_only_the_administration_role_may_assume_it() {
+    let template = cfn::load("template.yaml");
+    let role = Stack::new(&template, &[]).resource("StackSetExecutionRole").unwrap();
+    let trust = &role["Properties"]["AssumeRolePolicyDocument"]["Statement"];
+    assert_eq!(
+        trust,
+        &json!([{ "Effect": "Allow", "Principal": { "AWS": "StackSetAdministrationRole.Arn" }, "Action": "sts:AssumeRole" }])
+    );
+    let statements = role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].as_array().unwrap().clone();
+    let minimum = statements.iter().find(|s| s["Resource"] == "*").expect("the documented minimum on *");
+    assert_eq!(minimum["Action"], json!(["cloudformation:*", "s3:*"]));
+    // The template's own resources: the forwarding rule and the role it hands EventBridge, nothing broader.
+    for statement in statements.iter().filter(|s| s["Resource"] != "*") {
+        let actions: Vec<&str> = match &statement["Action"] {
+            Value::String(a) => vec![a.as_str()],
+            other => other.as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect(),
+        };
+        assert!(actions.iter().all(|a| a.starts_with("events:") || *a == "iam:PassRole"), "{statement}");
+        assert!(!actions.iter().any(|a| a.contains('*')), "{statement}");
+    }
+}
+
+#[test]
+fn reserved_concurrency_rules_refuse_exactly_the_sweep_limits_at_or_above_the_reservation() {
+    let template = cfn::load("template.yaml");
+    let allowed = |name: &str| -> Vec<u32> {
+        template["Parameters"][name]["AllowedValues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect()
+    };
+    let (reservations, sweeps) = (allowed("FunctionConcurrency"), allowed("ConcurrentSweeps"));
+    assert_eq!(template["Parameters"]["FunctionConcurrency"]["Default"], 0, "unreserved by default");
+    assert!(sweeps.iter().all(|s| (2..=1000).contains(s)), "Lambda's maximum concurrency range");
+    let mut refused_pairs = 0;
+    for reserved in &reservations {
+        for concurrent in &sweeps {
+            let stack = Stack::new(
+                &template,
+                &[("FunctionConcurrency", &reserved.to_string()), ("ConcurrentSweeps", &concurrent.to_string())],
+            );
+            let starves = *reserved > 0 && concurrent >= reserved;
+            let refusals = stack.refusals();
+            assert_eq!(
+                !refusals.is_empty(),
+                starves,
+                "FunctionConcurrency={reserved} ConcurrentSweeps={concurrent}: {refusals:?}"
+            );
+            refused_pairs += usize::from(starves);
+            let function = stack.resource("EgressGuardFunction").unwrap();
+            let reservation = &function["Properties"]["ReservedConcurrentExecutions"];
+            if *reserved == 0 {
+                assert!(reservation.is_null(), "nothing reserved by default: {reservation}");
+            } else {
+                assert_eq!(reservation, &json!(reserved.to_string()));
+            }
+            let mapping = &function["Properties"]["Events"]["SweepRequests"]["Properties"]["ScalingConfig"];
+            assert_eq!(mapping["MaximumConcurrency"], json!(concurrent.to_string()));
+        }
+    }
+    assert!(refused_pairs > 10, "the oracle must see refusals: {refused_pairs}");
+}
+
+#[test]
+fn sweep_queue_gives_a_throttled_request_at_least_five_receives_before_the_failure_queue() {
+    let template = cfn::load("template.yaml");
+    let stack = Stack::new(&template, &[]);
+    let queue = stack.resource("SweepQueue").unwrap();
+    let redrive = &queue["Properties"]["RedrivePolicy"];
+    assert!(redrive["maxReceiveCount"].as_u64().unwrap() >= 5, "{redrive}");
+    assert_eq!(redrive["deadLetterTargetArn"], "FailureQueue.Arn");
+    let timeout = stack.resource("EgressGuardFunction").unwrap()["Properties"]["Timeout"].as_u64().unwrap();
+    assert!(
+        queue["Properties"]["VisibilityTimeout"].as_u64().unwrap() >= 6 * timeout,
+        "six times the function's timeout"
+    );
 }
