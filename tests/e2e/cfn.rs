@@ -93,8 +93,11 @@ pub struct Stack<'a> {
     template: &'a Value,
     parameters: BTreeMap<String, Value>,
     conditions: BTreeMap<String, bool>,
-    resolve: Box<dyn Fn(&str, Option<&str>) -> Value + 'a>,
+    resolve: Box<Resolve<'a>>,
 }
+
+/// What a resource's `Ref` (attribute `None`) or `Fn::GetAtt` gives.
+type Resolve<'a> = dyn Fn(&str, Option<&str>) -> Value + 'a;
 
 pub const ACCOUNT: &str = "123456789012";
 pub const REGION: &str = "us-east-1";

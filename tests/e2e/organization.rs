@@ -334,3 +334,61 @@ async fn members_that_cannot_be_listed_fail_the_schedule_after_the_hub_is_queued
     assert_eq!(queued.len(), 2, "{queued:?}");
     assert!(queued.iter().all(|q| q.starts_with(HUB)), "the hub's own regions are queued: {queued:?}");
 }
+
+/// With every member (`*`), a member whose remediation role STS denies (no spoke there; AWS answers `AccessDenied`,
+/// injected here since moto lets anyone assume any role) is tried once by the fan-out, named once in its report and
+/// its metric, and never queued: no sweep of it fails into the failure queue every day. A member whose answer is
+/// unknown (throttled) is queued as before.
+#[tokio::test]
+async fn with_every_member_a_member_without_the_spoke_is_told_once_and_never_queued() {
+    let (hub, orgs) = organization_hub().await;
+    let mut members = Vec::new();
+    for name in ["payments", "sandbox", "analytics"] {
+        let created =
+            orgs.create_account().email(format!("{name}@example.com")).account_name(name).send().await.unwrap();
+        members.push(created.create_account_status().unwrap().account_id().unwrap().to_owned());
+    }
+    let (with_spoke, without_spoke, throttled) = (&members[0], &members[1], &members[2]);
+    hub.moto.inject_query_error("AssumeRole", without_spoke, 1, 403, "AccessDenied");
+    // Throttled on every attempt the SDK makes: the answer stays unknown.
+    hub.moto.inject_query_error("AssumeRole", throttled, egress_guard_aws::MAX_ATTEMPTS, 400, "Throttling");
+    let (sweeps, _) = hub.queue("sweeps").await;
+    let queue = egress_guard_aws::SqsSweepQueue::new(hub.sqs.clone(), &sweeps);
+    let accounts = hub.organization_accounts();
+    let regions: Vec<String> = vec!["eu-west-1".to_owned(), "us-east-1".to_owned()];
+    let settings = org_settings_for("*");
+    let (topic, _) = hub.topic_with_queue().await;
+    let fleet = Fleet::new(hub.config.clone(), Default::default());
+    let notifier = SnsNotifier::new(hub.sns.clone(), &topic);
+    let home = hub_home();
+    let fanout = Some(egress_guard_lambda::Fanout { queue: &queue, accounts: &accounts, regions: &regions });
+    let schedule = egress_guard_tests::event_for("scheduled-sweep", "-");
+    let invocation =
+        egress_guard_lambda::invoke(schedule, &settings, Some(&home), (&fleet, &notifier, &NoHistory), fanout, || true)
+            .await;
+    let Ok(InvocationReport::Dispatch(dispatch)) = &invocation.result else { panic!("{:?}", invocation.result) };
+    assert_eq!(dispatch.without_role, vec![without_spoke.clone()], "named once");
+    let metrics: Value = serde_json::from_str(&egress_guard_lambda::metrics_line(&invocation, 1.0, 0)).unwrap();
+    assert_eq!(metrics["MembersWithoutRole"], 1.0, "{metrics}");
+    let queued: std::collections::BTreeSet<String> = hub
+        .drain(&sweeps)
+        .await
+        .iter()
+        .map(|b| {
+            let r: Value = serde_json::from_str(b).unwrap();
+            format!("{}/{}", r["account"].as_str().unwrap(), r["region"].as_str().unwrap())
+        })
+        .collect();
+    let want: std::collections::BTreeSet<String> = [HUB, with_spoke.as_str(), throttled.as_str()]
+        .iter()
+        .flat_map(|a| regions.iter().map(move |r| format!("{a}/{r}")))
+        .collect();
+    assert_eq!(queued, want, "every account but the one without the spoke, in every region");
+    assert_eq!(dispatch.queued.len(), want.len());
+    let faults = hub.moto.faults();
+    let left =
+        |code: &str| faults.iter().find(|f| f["body"].as_str().unwrap().contains(code)).unwrap()["times"].clone();
+    assert_eq!(left("AccessDenied"), 0, "the denial was answered: {faults:?}");
+    // Every attempt the client made was throttled (more were on offer): the answer stayed unknown, and still queued.
+    assert!(left("Throttling").as_u64().unwrap() < u64::from(egress_guard_aws::MAX_ATTEMPTS), "{faults:?}");
+}

@@ -102,6 +102,17 @@ impl Moto {
         assert_eq!(status, 200, "the limits proxy took the fault");
     }
 
+    /// Answers the next `times` calls of a query-protocol `operation` (STS `AssumeRole`) whose request contains
+    /// `contains` with the error `code` and HTTP `status`, in the `ErrorResponse` shape those services use.
+    pub fn inject_query_error(&self, operation: &str, contains: &str, times: u32, status: u16, code: &str) {
+        let body = format!(
+            "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>injected {code}</Message></Error><RequestId>limits-proxy</RequestId></ErrorResponse>"
+        );
+        let fault = serde_json::json!({"operation": operation, "contains": contains, "times": times, "status": status, "body": body});
+        let (status, _) = http_post(self.port, "/egress-guard-limits/inject", &fault.to_string());
+        assert_eq!(status, 200, "the limits proxy took the fault");
+    }
+
     /// Answers the next `times` calls of a JSON-protocol `operation` (`ListAccounts`) with the error `code`, as real
     /// AWS does where moto answers (a member account calling Organizations gets `AccessDeniedException`).
     pub fn inject_json_error(&self, operation: &str, times: u32, code: &str) {
@@ -335,7 +346,10 @@ impl World {
 
     /// The organization's accounts, as the hub's function lists them (moto's Organizations, this world's account).
     pub fn organization_accounts(&self) -> egress_guard_aws::OrganizationAccounts {
-        egress_guard_aws::OrganizationAccounts::new(aws_sdk_organizations::Client::new(&self.config))
+        egress_guard_aws::OrganizationAccounts::new(
+            aws_sdk_organizations::Client::new(&self.config),
+            aws_sdk_sts::Client::new(&self.config),
+        )
     }
 
     /// The id of a VPC's default group.

@@ -15,6 +15,8 @@ pub enum Error {
     Sqs { queue: String, code: String, message: String },
     #[error("Organizations DescribeOrganization or ListAccounts failed: {code}: {message}")]
     Organizations { code: String, message: String },
+    #[error("STS AssumeRole of {role_arn} failed: {code}: {message}")]
+    Sts { role_arn: String, code: String, message: String },
     #[error("CloudWatch Logs {operation} failed: {code}: {message}")]
     Logs { operation: &'static str, code: String, message: String },
     #[error("S3 {operation} in {bucket} failed: {code}: {message}")]
@@ -36,6 +38,7 @@ impl Error {
             | Error::Dynamo { code, .. }
             | Error::Sqs { code, .. }
             | Error::Organizations { code, .. }
+            | Error::Sts { code, .. }
             | Error::Logs { code, .. }
             | Error::S3 { code, .. }
             | Error::SecurityHub { code, .. }

@@ -1,4 +1,5 @@
-//! The organization's accounts, for a sweep of every member when the function acts in all of them (`*`).
+//! The organization's accounts, for a sweep of every member when the function acts in all of them (`*`), and
+//! whether each holds the remediation role the function assumes there.
 
 use crate::error::Error;
 use crate::lazy::OnFirstUse;
@@ -6,16 +7,46 @@ use crate::lazy::OnFirstUse;
 #[derive(Clone, Debug)]
 pub struct OrganizationAccounts {
     client: OnFirstUse<aws_sdk_organizations::Client>,
+    sts: OnFirstUse<aws_sdk_sts::Client>,
 }
 
 impl OrganizationAccounts {
     /// Its client made from `config` on the first call.
     pub(crate) fn from_config(config: &aws_config::SdkConfig) -> Self {
-        OrganizationAccounts { client: OnFirstUse::new(config, aws_sdk_organizations::Client::new) }
+        OrganizationAccounts {
+            client: OnFirstUse::new(config, aws_sdk_organizations::Client::new),
+            sts: OnFirstUse::new(config, aws_sdk_sts::Client::new),
+        }
     }
 
-    pub fn new(client: aws_sdk_organizations::Client) -> Self {
-        OrganizationAccounts { client: OnFirstUse::ready(client) }
+    pub fn new(client: aws_sdk_organizations::Client, sts: aws_sdk_sts::Client) -> Self {
+        OrganizationAccounts { client: OnFirstUse::ready(client), sts: OnFirstUse::ready(sts) }
+    }
+
+    /// Whether these credentials may assume `role_arn`: `Ok(false)` when STS answers `AccessDenied` (the role is not
+    /// there, or does not trust the caller: in a member without the spoke, the former), `Err` when the answer is
+    /// unknown (throttled, a network error). The credentials, valid 15 minutes (the least STS issues), are dropped.
+    /// https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html
+    pub async fn can_assume(&self, role_arn: &str) -> Result<bool, Error> {
+        let answer = self
+            .sts
+            .get()
+            .assume_role()
+            .role_arn(role_arn)
+            .role_session_name(crate::SESSION_NAME)
+            .duration_seconds(900)
+            .send()
+            .await;
+        match answer {
+            Ok(_) => Ok(true),
+            Err(err) => {
+                let (code, message) = crate::error::code_and_message(&err);
+                if code == "AccessDenied" {
+                    return Ok(false);
+                }
+                Err(Error::Sts { role_arn: role_arn.to_owned(), code, message })
+            }
+        }
     }
 
     /// The organization's active accounts, page by page, but its management account: the spoke StackSet (service

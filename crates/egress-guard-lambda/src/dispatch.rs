@@ -1,9 +1,10 @@
 //! The function's entry: an SQS batch of sweep requests, a Scheduled Event fanned out to one sweep per (account,
 //! region) on the queue, or any other event through `handle`.
 
-use egress_guard_core::org::Home;
+use egress_guard_core::org::{self, Access, Home};
 use egress_guard_core::settings::Members;
 use egress_guard_core::{History, Notifier, Settings, SweepRequest, TriggerKind, parse_value, sweep_requests};
+use futures_util::StreamExt;
 use serde_json::Value;
 
 use crate::handle::{DispatchReport, Invocation, InvocationReport, handle, run};
@@ -11,6 +12,9 @@ use crate::reach::{Accounts, Fanout, Reach, SweepQueue};
 
 /// A scheduled sweep goes this many runs at most: a run cut short by time queues the next, up to this one.
 pub const MAX_SWEEP_RUNS: u32 = 5;
+
+/// Members' remediation roles tried at once by the fan-out (`*`): one `AssumeRole` each, far below STS's rate.
+pub const ROLE_PROBES_AT_ONCE: usize = 16;
 
 /// The function's entry: an SQS batch of sweep requests (each swept in its own account and region; one cut short
 /// by time queues its next run), a Scheduled Event fanned out to the queue when there is one, or any other event
@@ -43,6 +47,18 @@ pub async fn invoke<R: Reach, N: Notifier, H: History, Q: SweepQueue, A: Account
         },
         None => (vec![], None),
     };
+    let (accounts, without_role) = match settings.organization.as_ref().map(|org| &org.members) {
+        Some(Members::Any) => with_role(accounts, settings, home, &schedule.region, fanout.accounts).await,
+        _ => (accounts, vec![]),
+    };
+    if !without_role.is_empty() {
+        tracing::warn!(
+            event_id = %schedule.event_id,
+            count = without_role.len(),
+            accounts = ?without_role,
+            "members without the remediation role are not swept: deploy templates/spoke.yaml to them, or name the members in MemberAccounts"
+        );
+    }
     let requests = sweep_requests(&schedule, &accounts, fanout.regions);
     let queued: Vec<String> = requests.iter().map(|r| format!("{}/{}", r.account, r.region)).collect();
     let sent = fanout.queue.send(&requests).await;
@@ -57,10 +73,45 @@ pub async fn invoke<R: Reach, N: Notifier, H: History, Q: SweepQueue, A: Account
         }
         (Ok(()), None) => {
             tracing::info!(event_id = %schedule.event_id, sweeps = queued.len(), queued = ?queued, "sweeps queued");
-            Ok(InvocationReport::Dispatch(DispatchReport { schedule_id: schedule.event_id.clone(), queued }))
+            Ok(InvocationReport::Dispatch(DispatchReport {
+                schedule_id: schedule.event_id.clone(),
+                queued,
+                without_role,
+            }))
         }
     };
     Invocation { trigger: TriggerKind::Sweep, result }
+}
+
+/// The members whose remediation role the function may assume, and those it may not (AssumeRole denied: the spoke
+/// is not there), tried `ROLE_PROBES_AT_ONCE` at a time, in order. An account whose answer is unknown (throttled, a
+/// network error) is kept: its sweeps run, and fail loudly if the role is really missing.
+async fn with_role<A: Accounts>(
+    accounts: Vec<String>,
+    settings: &Settings,
+    home: Option<&Home>,
+    region: &str,
+    probe: &A,
+) -> (Vec<String>, Vec<String>) {
+    let answers: Vec<(String, bool)> = futures_util::stream::iter(accounts)
+        .map(|account| async move {
+            let role_arn = match org::access(settings.organization.as_ref(), home, &account, region) {
+                Ok(Access::AssumeRole { role_arn, .. }) => role_arn,
+                _ => return (account, true),
+            };
+            match probe.can_assume(&role_arn).await {
+                Ok(assumable) => (account, assumable),
+                Err(err) => {
+                    tracing::warn!(account = %account, role_arn = %role_arn, error = %err, "remediation role not tried: its sweeps are queued");
+                    (account, true)
+                }
+            }
+        })
+        .buffered(ROLE_PROBES_AT_ONCE)
+        .collect()
+        .await;
+    let (with, without): (Vec<_>, Vec<_>) = answers.into_iter().partition(|(_, assumable)| *assumable);
+    (with.into_iter().map(|(a, _)| a).collect(), without.into_iter().map(|(a, _)| a).collect())
 }
 
 /// Each queued request swept in turn; the first failure fails the batch (SQS then moves it to the failure queue).

@@ -29,6 +29,8 @@ pub struct DispatchReport {
     pub schedule_id: String,
     /// `account/region` of each sweep queued.
     pub queued: Vec<String>,
+    /// Members (with `*`) whose remediation role AssumeRole denies (no spoke there): not queued, told once here.
+    pub without_role: Vec<String>,
 }
 
 /// One invocation as the handler saw it: the kind of trigger it handled (an event, also when the event was bad, or

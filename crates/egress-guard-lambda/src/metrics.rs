@@ -29,6 +29,10 @@ pub fn metrics_line(invocation: &Invocation, duration_ms: f64, now_ms: u64) -> S
         Ok(InvocationReport::Sweeps(all)) => sweeps.extend(all),
         Ok(InvocationReport::Dispatch(_)) | Err(_) => {}
     }
+    let without_role = match result {
+        Ok(InvocationReport::Dispatch(d)) => d.without_role.len(),
+        _ => 0,
+    };
     for s in sweeps {
         for (outcome, n) in &s.counts {
             *counts.entry(outcome.as_str().to_owned()).or_default() += *n as f64;
@@ -50,6 +54,7 @@ pub fn metrics_line(invocation: &Invocation, duration_ms: f64, now_ms: u64) -> S
         ("NoticeFailures", f64::from(u8::from(notice_failed)), "Count"),
         ("Repeats", repeats as f64, "Count"),
         ("SplitRanges", split as f64, "Count"),
+        ("MembersWithoutRole", without_role as f64, "Count"),
         ("Duration", duration_ms, "Milliseconds"),
     ] {
         values.insert(name.to_owned(), value.into());

@@ -20,16 +20,21 @@ impl SweepQueue for egress_guard_aws::SqsSweepQueue {
     }
 }
 
-/// The organization's active accounts, for a sweep of every member when the function acts in all of them (`*`).
+/// The organization's active accounts, for a sweep of every member when the function acts in all of them (`*`), and
+/// whether the function may assume a member's remediation role (`Ok(false)`: denied, the spoke is not there).
 pub trait Accounts {
     type Error: std::error::Error + Send + Sync + 'static;
     fn list(&self) -> impl Future<Output = Result<Vec<String>, Self::Error>> + Send;
+    fn can_assume(&self, role_arn: &str) -> impl Future<Output = Result<bool, Self::Error>> + Send;
 }
 
 impl Accounts for egress_guard_aws::OrganizationAccounts {
     type Error = egress_guard_aws::Error;
     fn list(&self) -> impl Future<Output = Result<Vec<String>, Self::Error>> + Send {
         egress_guard_aws::OrganizationAccounts::active(self)
+    }
+    fn can_assume(&self, role_arn: &str) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        egress_guard_aws::OrganizationAccounts::can_assume(self, role_arn)
     }
 }
 
