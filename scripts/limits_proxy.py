@@ -26,7 +26,10 @@ Faults: POST /egress-guard-limits/inject with {"operation": "DescribeSecurityGro
 "body": "<Response>...</Response>", "contains": "sg-0123"} answers the next `times` matching calls with that response
 instead of forwarding them; GET /egress-guard-limits/faults lists them with the `times` left. GET
 /egress-guard-limits/rejected lists what was rejected; GET
-/egress-guard-limits/published lists every SNS Publish forwarded (`Subject`, `MessageStructure`, `Message`), as sent.
+/egress-guard-limits/published lists every SNS Publish forwarded (`Subject`, `MessageStructure`, `Message`), as sent. GET
+/egress-guard-limits/denied lists every call moto answered 401 or 403 (its IAM enforcement denied it). POST
+/egress-guard-limits/signer with {"access_key_id", "secret_access_key", "session_token"} re-signs that key's
+query-protocol requests as moto's IAM enforcement recomputes them (see moto_signature).
 
 Usage: python limits_proxy.py LISTEN_PORT MOTO_PORT (binds 127.0.0.1 only).
 """
@@ -58,6 +61,8 @@ faults = []
 rejected = []
 hubs_enabled = set()
 published = []
+denied = []
+signers = {}
 
 
 def operation(headers, body):
@@ -70,6 +75,31 @@ def operation(headers, body):
 
 
 EC2_DESCRIPTION = re.compile(r"^[a-zA-Z0-9. _\-:/()#,@\[\]+=&;{}!$*]{0,255}$")
+
+
+def moto_signature(command, path, headers, body):
+    """The query-protocol request signed as moto checks it under IAM enforcement, for a key given to
+    /egress-guard-limits/signer: moto re-encodes the form it parsed (spaces as `+`) and signs that, where the Rust SDK
+    signed its own encoding (spaces as `%20`), so a message with a space would fail moto's check though AWS takes it.
+    The same credentials, headers and values: only the Signature changes. None for any other request."""
+    lower = {k.lower(): v for k, v in headers.items()}
+    auth = lower.get("authorization", "")
+    match = re.search(r"Credential=([^/]+)/[0-9]+/([^/]+)/([^/]+)/aws4_request", auth)
+    if not match or match.group(1) not in signers or "x-www-form-urlencoded" not in lower.get("content-type", ""):
+        return None
+    from collections import OrderedDict
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    secret, token = signers[match.group(1)]
+    signed = auth.partition("SignedHeaders=")[2].partition(",")[0].split(";")
+    kept = {k: v for k, v in headers.items() if k.lower() in signed}
+    data = OrderedDict((k, [v]) for k, v in urllib.parse.parse_qsl(body.decode(), keep_blank_values=True))
+    request = AWSRequest(method=command, url=path, data=data, headers=kept)
+    request.context["timestamp"] = lower["x-amz-date"]
+    signer = SigV4Auth(Credentials(match.group(1), secret, token), match.group(3), match.group(2))
+    signature = signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)
+    return re.sub(r"Signature=[0-9a-f]+", "Signature=" + signature, auth)
 
 
 def logs_problem(name, body):
@@ -322,9 +352,16 @@ class Proxy(BaseHTTPRequestHandler):
             with lock:
                 faults.append(json.loads(body))
             return self.reply(200, "application/json", b"{}")
+        if self.command == "POST" and self.path == "/egress-guard-limits/signer":
+            key = json.loads(body)
+            with lock:
+                signers[key["access_key_id"]] = (key["secret_access_key"], key.get("session_token"))
+            return self.reply(200, "application/json", b"{}")
         with lock:
             if self.path.endswith("/faults"):
                 listed = json.dumps(faults).encode()
+            elif self.path.endswith("/denied"):
+                listed = json.dumps(denied).encode()
             else:
                 listed = json.dumps(published if self.path.endswith("/published") else rejected).encode()
         return self.reply(200, "application/json", listed)
@@ -380,9 +417,17 @@ class Proxy(BaseHTTPRequestHandler):
                 published.append({k: form.get(k, [None])[0] for k in ("Subject", "MessageStructure", "Message")})
         upstream = http.client.HTTPConnection("127.0.0.1", MOTO_PORT, timeout=120)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "keep-alive")}
+        with lock:
+            resigned = moto_signature(self.command, self.path, headers, body) if signers else None
+        if resigned:
+            headers = {k: (resigned if k.lower() == "authorization" else v) for k, v in headers.items()}
         upstream.request(self.command, self.path, body=body, headers=headers)
         response = upstream.getresponse()
         data = response.read()
+        if response.status in (401, 403):
+            with lock:
+                denied.append({"operation": name, "status": response.status,
+                               "answer": data.decode(errors="replace")[:500]})
         self.send_response(response.status)
         for key, value in response.getheaders():
             if key.lower() not in ("content-length", "transfer-encoding", "connection", "server", "date"):

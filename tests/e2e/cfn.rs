@@ -87,13 +87,15 @@ impl MarkedEventReceiver for Builder {
     }
 }
 
-/// A template rendered for a set of parameters, in account 123456789012, us-east-1, stack `egress-guard`. A resource's
+/// A template rendered for a set of parameters, in account 123456789012, us-east-1 (or `in_region`), stack
+/// `egress-guard`. A resource's
 /// `Ref` and `Fn::GetAtt` are what `resolve(logical id, attribute)` says (the attribute is `None` for `Ref`).
 pub struct Stack<'a> {
     template: &'a Value,
     parameters: BTreeMap<String, Value>,
     conditions: BTreeMap<String, bool>,
     resolve: Box<Resolve<'a>>,
+    region: String,
 }
 
 /// What a resource's `Ref` (attribute `None`) or `Fn::GetAtt` gives.
@@ -139,7 +141,13 @@ impl<'a> Stack<'a> {
                 (name.clone(), value)
             })
             .collect();
-        let mut stack = Stack { template, parameters, conditions: BTreeMap::new(), resolve: Box::new(resolve) };
+        let mut stack = Stack {
+            template,
+            parameters,
+            conditions: BTreeMap::new(),
+            resolve: Box::new(resolve),
+            region: REGION.to_owned(),
+        };
         let names: Vec<String> =
             template["Conditions"].as_object().map(|c| c.keys().cloned().collect()).unwrap_or_default();
         for name in names {
@@ -147,6 +155,12 @@ impl<'a> Stack<'a> {
             stack.conditions.insert(name, holds);
         }
         stack
+    }
+
+    /// The same stack deployed in `region` (`AWS::Region`).
+    pub fn in_region(mut self, region: &str) -> Stack<'a> {
+        self.region = region.to_owned();
+        self
     }
 
     pub fn condition(&self, name: &str) -> bool {
@@ -303,7 +317,7 @@ impl<'a> Stack<'a> {
         Some(match name {
             "AWS::NoValue" => return None,
             "AWS::AccountId" => json!(ACCOUNT),
-            "AWS::Region" => json!(REGION),
+            "AWS::Region" => json!(self.region),
             "AWS::Partition" => json!("aws"),
             "AWS::StackName" => json!(STACK),
             "AWS::URLSuffix" => json!("amazonaws.com"),

@@ -5,6 +5,8 @@
 
 /// CloudFormation templates read and rendered for given parameters, as CloudFormation would.
 mod cfn;
+/// The function under its role as the template writes it, on moto with IAM enforcement.
+mod iam;
 /// The Lambda handler on real (moto) groups: every sample event, races, faults, limits.
 mod lambda;
 /// Organization mode: a member's groups through its remediation role, two accounts and two regions.

@@ -123,6 +123,15 @@ impl Moto {
         assert_eq!(status, 200, "the limits proxy took the fault");
     }
 
+    /// moto's IAM enforcement on or off (`POST /moto-api/reset-auth`). On, every later request must be signed with
+    /// credentials moto issued (an assumed role's) and is allowed only by their policies' actions (moto matches no
+    /// EC2 resource ARN and no condition: `EMULATORS.md` §13). Off (moto's default), nothing is checked.
+    pub fn enforce_iam(&self, on: bool) {
+        let port: u16 = self.upstream.rsplit(':').next().unwrap().parse().unwrap();
+        let (status, body) = http_post(port, "/moto-api/reset-auth", if on { "0" } else { "inf" });
+        assert_eq!(status, 200, "moto took reset-auth: {body}");
+    }
+
     /// The faults injected so far, each with the `times` it has left to answer: 0 once every one was used.
     pub fn faults(&self) -> Vec<Value> {
         self.control("faults")
@@ -131,6 +140,12 @@ impl Moto {
     /// What the limits proxy rejected so far (`operation`, `problem`): empty when every call kept AWS's limits.
     pub fn rejected(&self) -> Vec<Value> {
         self.control("rejected")
+    }
+
+    /// Every call moto answered 401 or 403 so far (`operation`, `status`, `answer`): with `enforce_iam(true)`, what
+    /// the caller's policies do not allow.
+    pub fn denied(&self) -> Vec<Value> {
+        self.control("denied")
     }
 
     /// Every SNS Publish request so far, as sent (`Subject`, `MessageStructure`, `Message`).
@@ -203,6 +218,73 @@ impl World {
             config,
             moto,
         }
+    }
+
+    /// A role in this world's account holding `policies` (inline, by name), which anyone may assume (what it may do
+    /// is under test, not who may assume it), and a world whose clients act with its credentials. Call before
+    /// `enforce_iam(true)`: the role is made with IAM's query API unchecked.
+    pub async fn with_role(&self, name: &str, policies: &[(String, Value)]) -> World {
+        let trust = serde_json::json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]});
+        self.iam(&[("Action", "CreateRole"), ("RoleName", name), ("AssumeRolePolicyDocument", &trust.to_string())]);
+        for (policy, document) in policies {
+            let document = document.to_string();
+            self.iam(&[
+                ("Action", "PutRolePolicy"),
+                ("RoleName", name),
+                ("PolicyName", policy),
+                ("PolicyDocument", &document),
+            ]);
+        }
+        let arn = format!("arn:aws:iam::123456789012:role/{name}");
+        let sts = aws_sdk_sts::Client::new(&self.config);
+        let answer = sts.assume_role().role_arn(&arn).role_session_name("egress-guard").send().await.unwrap();
+        let c = answer.credentials().unwrap();
+        let credentials = Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_owned()),
+            None,
+            "assumed-role",
+        );
+        // moto checks a query-protocol signature over its own re-encoding of the form: the proxy signs it that way.
+        let key = serde_json::json!({"access_key_id": c.access_key_id(), "secret_access_key": c.secret_access_key(),
+            "session_token": c.session_token()});
+        let (status, _) = http_post(self.moto.port, "/egress-guard-limits/signer", &key.to_string());
+        assert_eq!(status, 200, "the limits proxy took the signer");
+        let config = self
+            .config
+            .to_builder()
+            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(credentials))
+            .build();
+        World::with(self.moto.clone(), config)
+    }
+
+    /// One IAM query-API call straight to moto (no IAM client here), while IAM enforcement is off.
+    fn iam(&self, params: &[(&str, &str)]) {
+        use std::io::{Read, Write};
+        let encode = |s: &str| -> String {
+            s.bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+                    _ => format!("%{b:02X}"),
+                })
+                .collect()
+        };
+        let body: Vec<String> =
+            params.iter().chain([&("Version", "2010-05-08")]).map(|(k, v)| format!("{k}={}", encode(v))).collect();
+        let body = body.join("&");
+        let port: u16 = self.moto.upstream.rsplit(':').next().unwrap().parse().unwrap();
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        write!(
+            stream,
+            "POST / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/x-www-form-urlencoded\r\nAuthorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.0 200"), "IAM {params:?}: {answer}");
     }
 
     /// The same moto as another account, in `region`: moto keeps each account apart by the credentials that STS
