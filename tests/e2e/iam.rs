@@ -191,3 +191,45 @@ async fn the_function_role_without_revoke_egress_is_denied_and_leaves_the_group_
     assert_ne!(outcome, Some(Outcome::Remediated), "{:?}", answer.result);
     assert!(world.egress(&opened).await.iter().any(|r| r.ends_with("0.0.0.0/0")), "the group stays open");
 }
+
+/// Organization mode with every member (`*`): the schedule's fan-out lists the organization's accounts and tries
+/// each member's remediation role under the function's role, and queues each account's sweep, all allowed.
+#[tokio::test]
+async fn in_organization_mode_the_function_role_allows_listing_the_members_and_trying_their_roles() {
+    let world = World::start().await;
+    let orgs = aws_sdk_organizations::Client::new(&world.config);
+    let organization = orgs
+        .create_organization()
+        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
+        .send()
+        .await
+        .unwrap();
+    let organization_id = organization.organization().unwrap().id().unwrap().to_owned();
+    let created = orgs.create_account().email("payments@example.com").account_name("payments").send().await.unwrap();
+    let member = created.create_account_status().unwrap().account_id().unwrap().to_owned();
+    let parameters = [("Regions", REGION), ("OrganizationId", organization_id.as_str()), ("MemberAccounts", "*")];
+    let deployed = deploy(&world, &parameters, None).await;
+    world.moto.enforce_iam(true);
+    let (fleet, notifier, history) = ports(&deployed.role, &deployed.config);
+    let home = Home::from_function_arn(FUNCTION_ARN).unwrap();
+    let queue = egress_guard_aws::SqsSweepQueue::new(deployed.role.sqs.clone(), &deployed.sweeps);
+    let accounts = deployed.role.organization_accounts();
+    let regions = deployed.config.regions.clone();
+    let fanout = Some(egress_guard_lambda::Fanout { queue: &queue, accounts: &accounts, regions: &regions });
+    let schedule = event_for("scheduled-sweep", "-");
+    let answer = egress_guard_lambda::invoke(
+        schedule,
+        &deployed.config.settings,
+        Some(&home),
+        (&fleet, &notifier, &history),
+        fanout,
+        || true,
+    )
+    .await;
+    world.moto.enforce_iam(false);
+    assert_eq!(world.moto.denied(), Vec::<Value>::new(), "every call the fan-out made was allowed");
+    let Ok(InvocationReport::Dispatch(dispatch)) = answer.result else { panic!("{:?}", answer.result) };
+    assert!(dispatch.without_role.is_empty(), "{dispatch:?}");
+    let want = vec![format!("{}/{REGION}", cfn::ACCOUNT), format!("{member}/{REGION}")];
+    assert_eq!(dispatch.queued, want);
+}
