@@ -38,7 +38,7 @@ tier() {
   cargo test --locked "$@" 2>&1 | tee "$log"
   awk -v name="$name" '/^test result:/ { passed += $4; failed += $6; ignored += $8 }
        END { printf "\n%s: %d passed, %d failed, %d ignored\n", name, passed, failed, ignored
-             if (passed == 0 || ignored > 0) { print name ": a tier must run tests and ignore none"; exit 1 } }' "$log"
+             if (passed == 0 || failed > 0 || ignored > 0) { print name ": a tier must run tests, fail none and ignore none"; exit 1 } }' "$log"
 }
 
 # The core over in-memory fakes, the adapters over canned HTTP (aws-smithy-mocks), the Lambda's configuration: no

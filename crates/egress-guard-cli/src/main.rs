@@ -172,10 +172,22 @@ async fn main() -> ExitCode {
     match dispatch(cli).await {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            eprintln!("egress-guard: {err:#}");
+            eprintln!("egress-guard: {}", told_once(&err));
             ExitCode::from(2)
         }
     }
+}
+
+/// The error and each cause its message does not already hold: the core's errors carry their source in the text.
+fn told_once(err: &anyhow::Error) -> String {
+    let mut text = err.to_string();
+    for cause in err.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text = format!("{text}: {cause}");
+        }
+    }
+    text
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<u8> {

@@ -467,6 +467,21 @@ async fn recommend_proposes_what_the_interfaces_started_and_apply_leaves_exactly
     untouched.sort();
     assert_eq!(untouched, ["all traffic to 0.0.0.0/0", "all traffic to ::/0"], "refused: nothing changed");
 
+    // EC2 refuses the new rules (the group is at its quota): nothing is revoked, and the cause is told once.
+    w.moto.inject_ec2_error("AuthorizeSecurityGroupEgress", &group, 1, "RulesPerSecurityGroupLimitExceeded");
+    let accepting = ["recommend", "--group-id", &group, "--apply", "--accept-gaps"];
+    let (code, _, stderr) = egress_guard(&w.moto, &accepting);
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(
+        stderr.matches("AuthorizeSecurityGroupEgress failed: RulesPerSecurityGroupLimitExceeded").count(),
+        1,
+        "told once: {stderr}"
+    );
+    assert!(w.moto.faults().iter().all(|f| f["times"] == 0), "the refusal was given");
+    let mut untouched = w.egress(&group).await;
+    untouched.sort();
+    assert_eq!(untouched, ["all traffic to 0.0.0.0/0", "all traffic to ::/0"], "authorize failed: nothing revoked");
+
     let apply = ["recommend", "--group-id", &group, "--apply", "--accept-gaps", "--format", "json"];
     let (code, stdout, stderr) = egress_guard(&w.moto, &apply);
     assert_eq!(code, 0, "{stderr}\n{stdout}");
