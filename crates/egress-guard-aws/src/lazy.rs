@@ -1,5 +1,5 @@
 //! An SDK client made on its first use: a client an invocation does not need (Security Hub, EventBridge, S3,
-//! CloudWatch Logs, SQS, Organizations, DynamoDB) costs nothing at the function's init.
+//! CloudWatch Logs, the flow logs' EC2, SQS, Organizations, STS, DynamoDB) costs nothing at the function's init.
 
 use std::sync::{Arc, OnceLock};
 
