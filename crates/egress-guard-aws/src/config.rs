@@ -1,8 +1,13 @@
-//! How every AWS call is made: attempts, per-attempt and whole-call timeouts, and the SDK's standard retry.
+//! How every AWS call is made: attempts, per-attempt and whole-call timeouts, the SDK's standard retry, and the
+//! session name of an assumed role.
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use std::time::Duration;
+
+/// The session name of every role the function assumes, as it shows in the member account's CloudTrail
+/// (`assumed-role/<role>/egress-guard`).
+pub const SESSION_NAME: &str = "egress-guard";
 
 /// Attempts per AWS call, first try included. Past them the call fails, and Lambda's own retries take over.
 pub const MAX_ATTEMPTS: u32 = 4;

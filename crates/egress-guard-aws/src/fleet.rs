@@ -9,10 +9,8 @@ use aws_config::sts::AssumeRoleProvider;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider, future};
 use egress_guard_core::Access;
 
+use crate::config::SESSION_NAME;
 use crate::{AwsFlowLogs, AwsOutlets, Ec2SecurityGroups, EventBus, Integrations, SecurityHubFindings};
-
-/// The session name, as it shows in the member account's CloudTrail (`assumed-role/<role>/egress-guard`).
-pub const SESSION_NAME: &str = "egress-guard";
 
 /// The clients of one (access, region).
 #[derive(Clone, Debug)]

@@ -19,12 +19,12 @@ mod sns;
 mod sqs;
 
 pub use clients::Clients;
-pub use config::{ATTEMPT_TIMEOUT, MAX_ATTEMPTS, OPERATION_TIMEOUT, retry_config, timeout_config};
+pub use config::{ATTEMPT_TIMEOUT, MAX_ATTEMPTS, OPERATION_TIMEOUT, SESSION_NAME, retry_config, timeout_config};
 pub use dynamodb::DynamoHistory;
 pub use ec2::{Ec2SecurityGroups, to_domain, to_permissions};
 pub use error::Error;
 pub use eventbridge::{EVENT_SOURCE, EventBus, MAX_ENTRY_BYTES};
-pub use fleet::{Fleet, SESSION_NAME};
+pub use fleet::Fleet;
 pub use flowlogs::AwsFlowLogs;
 pub use organizations::OrganizationAccounts;
 pub use outlets::{AwsOutlets, Integrations};

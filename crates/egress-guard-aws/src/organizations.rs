@@ -33,7 +33,7 @@ impl OrganizationAccounts {
             .get()
             .assume_role()
             .role_arn(role_arn)
-            .role_session_name(crate::SESSION_NAME)
+            .role_session_name(crate::config::SESSION_NAME)
             .duration_seconds(900)
             .send()
             .await;
