@@ -474,3 +474,41 @@ fn sweep_queue_gives_a_throttled_request_at_least_five_receives_before_the_failu
         "six times the function's timeout"
     );
 }
+
+/// `sam deploy` keeps what the stack has for every parameter it is not given (`UsePreviousValue`), so a plain deploy
+/// after `DryRun=false` stays enforcing only if `samconfig.toml` pins none of the parameters the README has users
+/// set; and the capabilities it grants are the ones the template needs: unnamed IAM resources, no macro but SAM's.
+#[test]
+fn samconfig_pins_no_parameter_users_set_and_grants_only_the_capabilities_the_template_needs() {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let table = regex_lite::Regex::new(r"(?m)^\| `([A-Za-z]+)` \|").unwrap();
+    let documented: BTreeSet<String> = table.captures_iter(&readme).map(|c| c[1].to_owned()).collect();
+    let template = cfn::load("template.yaml");
+    let declared: BTreeSet<String> = template["Parameters"].as_object().unwrap().keys().cloned().collect();
+    assert!(
+        documented.is_superset(&declared),
+        "every parameter is in the README's table: {:?}",
+        declared.difference(&documented).collect::<Vec<_>>()
+    );
+    let samconfig = std::fs::read_to_string(repo_root().join("samconfig.toml")).unwrap();
+    let overrides = regex_lite::Regex::new(r#"(?m)^\s*parameter_overrides\s*=\s*"(.*)"\s*$"#).unwrap();
+    let key = regex_lite::Regex::new(r"([A-Za-z]+)=").unwrap();
+    let pinned: BTreeSet<String> = overrides
+        .captures_iter(&samconfig)
+        .flat_map(|c| key.captures_iter(&c[1]).map(|k| k[1].to_owned()).collect::<Vec<_>>())
+        .collect();
+    let both: Vec<&String> = pinned.intersection(&documented).collect();
+    assert!(both.is_empty(), "samconfig.toml pins {both:?}: a plain sam deploy would undo what a user set");
+    let capabilities = regex_lite::Regex::new(r#"(?m)^capabilities\s*=\s*"([^"]*)""#).unwrap();
+    let granted: Vec<String> = capabilities.captures_iter(&samconfig).map(|c| c[1].to_owned()).collect();
+    let resources = template["Resources"].as_object().unwrap();
+    let iam = resources.values().any(|r| r["Type"].as_str().unwrap().starts_with("AWS::IAM::"));
+    let named = resources.values().any(|r| {
+        ["RoleName", "ManagedPolicyName", "UserName", "GroupName", "InstanceProfileName"]
+            .iter()
+            .any(|n| !r["Properties"][*n].is_null())
+    });
+    assert!(iam && !named, "IAM resources, none with a name of its own: CAPABILITY_IAM, not NAMED_IAM");
+    assert_eq!(template["Transform"], "AWS::Serverless-2016-10-31", "SAM's transform alone: no AUTO_EXPAND");
+    assert_eq!(granted, vec!["CAPABILITY_IAM".to_owned()]);
+}
