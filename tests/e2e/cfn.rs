@@ -128,6 +128,9 @@ impl<'a> Stack<'a> {
             .iter()
             .map(|(name, declaration)| {
                 let given = parameters.iter().find(|(n, _)| n == name).map(|(_, v)| v.to_string());
+                if let Some(value) = &given {
+                    admitted(name, declaration, value);
+                }
                 let text = given.unwrap_or_else(|| match &declaration["Default"] {
                     Value::String(s) => s.clone(),
                     Value::Null => panic!("parameter {name} has no default: give it"),
@@ -248,7 +251,13 @@ impl<'a> Stack<'a> {
             }
             "Fn::Equals" => {
                 let items = self.args(arg);
+                assert!(items.len() == 2 && items.iter().all(scalar), "Fn::Equals takes two strings: {items:?}");
                 json!(Self::text(&items[0]) == Self::text(&items[1]))
+            }
+            "Fn::EachMemberIn" => {
+                let items = self.args(arg);
+                let allowed: Vec<String> = items[1].as_array().unwrap().iter().map(Self::text).collect();
+                json!(items[0].as_array().unwrap().iter().all(|v| allowed.contains(&Self::text(v))))
             }
             "Fn::Not" => json!(!self.args(arg)[0].as_bool().unwrap()),
             "Fn::And" => json!(self.args(arg).iter().all(|v| v.as_bool().unwrap())),
@@ -270,11 +279,13 @@ impl<'a> Stack<'a> {
             "Fn::Select" => {
                 let items = self.args(arg);
                 let index: usize = Self::text(&items[0]).parse().unwrap();
-                items[1][index].clone()
+                items[1].as_array().unwrap().get(index).cloned().expect("Fn::Select within its list")
             }
             "Fn::GetAtt" => {
                 let items = arg.as_array().unwrap();
-                (self.resolve)(items[0].as_str().unwrap(), Some(items[1].as_str().unwrap()))
+                let id = items[0].as_str().unwrap();
+                assert!(self.template["Resources"][id].is_object(), "Fn::GetAtt of {id}: no such resource");
+                (self.resolve)(id, Some(items[1].as_str().unwrap()))
             }
             "Fn::Sub" => {
                 let (text, vars) = match arg {
@@ -303,6 +314,7 @@ impl<'a> Stack<'a> {
             } else if let Some(v) = vars.get(name) {
                 out.push_str(&Self::text(v));
             } else if let Some((id, attribute)) = name.split_once('.').filter(|(id, _)| !id.starts_with("AWS::")) {
+                assert!(self.template["Resources"][id].is_object(), "${{{name}}}: no such resource");
                 out.push_str(&Self::text(&(self.resolve)(id, Some(attribute))));
             } else {
                 out.push_str(&Self::text(&self.reference(name).expect("a value")));
@@ -323,8 +335,34 @@ impl<'a> Stack<'a> {
             "AWS::URLSuffix" => json!("amazonaws.com"),
             _ => match self.parameters.get(name) {
                 Some(value) => value.clone(),
-                None => (self.resolve)(name, None),
+                None => {
+                    assert!(self.template["Resources"][name].is_object(), "Ref {name}: no such parameter or resource");
+                    (self.resolve)(name, None)
+                }
             },
         })
+    }
+}
+
+fn scalar(value: &Value) -> bool {
+    value.is_string() || value.is_number() || value.is_boolean()
+}
+
+/// CloudFormation refuses a parameter value outside its `AllowedValues`, or not matching its `AllowedPattern` (each
+/// member of a list), before anything else.
+fn admitted(name: &str, declaration: &Value, value: &str) {
+    let members: Vec<&str> = if declaration["Type"] == "CommaDelimitedList" {
+        value.split(',').map(str::trim).collect()
+    } else {
+        vec![value]
+    };
+    for member in members {
+        if let Some(allowed) = declaration["AllowedValues"].as_array() {
+            assert!(allowed.iter().any(|a| Stack::text(a) == member), "{name}={member:?} is not an allowed value");
+        }
+        if let Some(pattern) = declaration["AllowedPattern"].as_str() {
+            let pattern = regex_lite::Regex::new(&format!("^(?:{pattern})$")).unwrap();
+            assert!(pattern.is_match(member), "{name}={member:?} does not match its pattern");
+        }
     }
 }

@@ -392,3 +392,36 @@ async fn with_every_member_a_member_without_the_spoke_is_told_once_and_never_que
     // Every attempt the client made was throttled (more were on offer): the answer stayed unknown, and still queued.
     assert!(left("Throttling").as_u64().unwrap() < u64::from(egress_guard_aws::MAX_ATTEMPTS), "{faults:?}");
 }
+
+/// With every member (`*`) and every member's role denied, the fault is on the hub's side (its role, its policy, an
+/// SCP, the role's name), not members without the spoke: the hub is swept and the invocation fails, saying why, so
+/// the alarm fires.
+#[tokio::test]
+async fn with_every_member_all_roles_denied_fails_the_schedule_after_the_hub_is_queued() {
+    let (hub, orgs) = organization_hub().await;
+    for name in ["payments", "sandbox"] {
+        let created =
+            orgs.create_account().email(format!("{name}@example.com")).account_name(name).send().await.unwrap();
+        let member = created.create_account_status().unwrap().account_id().unwrap().to_owned();
+        hub.moto.inject_query_error("AssumeRole", &member, 1, 403, "AccessDenied");
+    }
+    let (sweeps, _) = hub.queue("sweeps").await;
+    let queue = egress_guard_aws::SqsSweepQueue::new(hub.sqs.clone(), &sweeps);
+    let accounts = hub.organization_accounts();
+    let regions: Vec<String> = vec!["us-east-1".to_owned()];
+    let settings = org_settings_for("*");
+    let (topic, _) = hub.topic_with_queue().await;
+    let fleet = Fleet::new(hub.config.clone(), Default::default());
+    let notifier = SnsNotifier::new(hub.sns.clone(), &topic);
+    let home = hub_home();
+    let fanout = Some(egress_guard_lambda::Fanout { queue: &queue, accounts: &accounts, regions: &regions });
+    let schedule = egress_guard_tests::event_for("scheduled-sweep", "-");
+    let answer =
+        egress_guard_lambda::invoke(schedule, &settings, Some(&home), (&fleet, &notifier, &NoHistory), fanout, || true)
+            .await;
+    let err = answer.result.unwrap_err().to_string();
+    assert!(err.contains("no member's remediation role could be assumed (2 denied)"), "{err}");
+    let queued: Vec<String> = hub.drain(&sweeps).await;
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    assert!(queued[0].contains(HUB), "the hub's own region is queued: {queued:?}");
+}

@@ -512,3 +512,32 @@ fn samconfig_pins_no_parameter_users_set_and_grants_only_the_capabilities_the_te
     assert_eq!(template["Transform"], "AWS::Serverless-2016-10-31", "SAM's transform alone: no AUTO_EXPAND");
     assert_eq!(granted, vec!["CAPABILITY_IAM".to_owned()]);
 }
+
+/// A region the template does not know (one launched after it) is refused before anything is created: an opt-in
+/// region without its principal in the administration role would fail its stack instance and roll back the stack.
+#[test]
+fn regions_the_template_does_not_know_are_refused_and_every_known_region_is_taken() {
+    let template = cfn::load("template.yaml");
+    let defaults = Stack::new(&template, &[]);
+    let mut known: Vec<String> = defaults
+        .eval(&json!({ "Ref": "Regions" }))
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap().to_owned())
+        .collect();
+    known.extend(OPT_IN_REGIONS.iter().map(|r| r.to_string()));
+    known.extend(["us-gov-east-1", "us-gov-west-1", "cn-north-1", "cn-northwest-1"].map(String::from));
+    assert!(defaults.refusals().is_empty(), "{:?}", defaults.refusals());
+    for region in &known {
+        let stack = Stack::new(&template, &[("Regions", region)]);
+        assert!(stack.refusals().is_empty(), "{region}: {:?}", stack.refusals());
+    }
+    let every = known.join(",");
+    assert!(Stack::new(&template, &[("Regions", &every)]).refusals().is_empty());
+    for unknown in ["xx-north-9", "us-east-1,ap-southeast-9", "eu-west-1,af-south-10"] {
+        let refusals = Stack::new(&template, &[("Regions", unknown)]).refusals();
+        assert!(refusals.iter().any(|r| r.starts_with("RegionsAreKnown")), "{unknown}: {refusals:?}");
+    }
+}

@@ -43,8 +43,17 @@ pub async fn run(
         println!("{}", if json { proposal.to_json() } else { proposal.text() });
         return Ok(0);
     }
-    match egress_guard_core::apply(&proposal, options.accept_gaps, &groups).await? {
+    match egress_guard_core::apply(&proposal, options.accept_gaps, settings.dry_run, &groups).await? {
         Applied::Applied => {}
+        // Nothing authorized; `fix`'s flow in a dry run then reports what would be revoked, and revokes nothing.
+        Applied::DryRun if !json => {
+            println!(
+                "{}\nDry run: --apply would authorize {} rules on {group_id}; nothing was changed.\n",
+                proposal.text(),
+                proposal.rules.len()
+            );
+        }
+        Applied::DryRun => {}
         Applied::Refused { gaps, accepted } => {
             let gaps: Vec<String> = gaps.iter().map(|g| g.text()).collect();
             eprintln!("{}", proposal.text());
@@ -56,7 +65,7 @@ pub async fn run(
             anyhow::bail!("not revoked: the group does not show these authorized rules: {}", missing.join(", "));
         }
     }
-    if !json {
+    if !json && !settings.dry_run {
         println!("{}\nAuthorized {} rules on {group_id}.\n", proposal.text(), proposal.rules.len());
     }
     let trigger = manual(group_id, region, "recommend --apply")?;

@@ -467,6 +467,15 @@ async fn recommend_proposes_what_the_interfaces_started_and_apply_leaves_exactly
     untouched.sort();
     assert_eq!(untouched, ["all traffic to 0.0.0.0/0", "all traffic to ::/0"], "refused: nothing changed");
 
+    // A dry run decides as --apply would, and changes nothing.
+    let dry = ["--dry-run", "recommend", "--group-id", &group, "--apply", "--accept-gaps"];
+    let (code, stdout, stderr) = egress_guard(&w.moto, &dry);
+    assert_eq!(code, 1, "as fix --dry-run: open egress found and left: {stderr}\n{stdout}");
+    assert!(stdout.contains("Dry run: --apply would authorize 5 rules"), "{stdout}");
+    let mut untouched = w.egress(&group).await;
+    untouched.sort();
+    assert_eq!(untouched, ["all traffic to 0.0.0.0/0", "all traffic to ::/0"], "a dry run changed the group");
+
     // EC2 refuses the new rules (the group is at its quota): nothing is revoked, and the cause is told once.
     w.moto.inject_ec2_error("AuthorizeSecurityGroupEgress", &group, 1, "RulesPerSecurityGroupLimitExceeded");
     let accepting = ["recommend", "--group-id", &group, "--apply", "--accept-gaps"];

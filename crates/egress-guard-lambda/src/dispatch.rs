@@ -48,8 +48,21 @@ pub async fn invoke<R: Reach, N: Notifier, H: History, Q: SweepQueue, A: Account
         None => (vec![], None),
     };
     let (accounts, without_role) = match settings.organization.as_ref().map(|org| &org.members) {
-        Some(Members::Any) => with_role(accounts, settings, home, &schedule.region, fanout.accounts).await,
+        Some(Members::Any) => with_role(accounts, settings, home, &schedule.region, fanout.accounts, &has_time).await,
         _ => (accounts, vec![]),
+    };
+    // Every member denied: not members without the spoke but the hub's side (its role, its policy, an SCP, the role
+    // name): the hub is swept and the invocation fails, so that the alarm says the members were not.
+    let reached = accounts.iter().filter(|a| home.is_none_or(|h| &h.account != *a)).count();
+    let unlisted = match unlisted {
+        Some(source) => Some(format!(
+            "the member accounts could not be listed, so only this account's sweeps were queued ({source}); organizations:ListAccounts works in the management account or a delegated administrator, or name the members in MemberAccounts"
+        )),
+        None if reached == 0 && !without_role.is_empty() => Some(format!(
+            "no member's remediation role could be assumed ({} denied), so only this account's sweeps were queued: check RemediationRoleName, the spoke StackSet's instances and its trust of this function's role, and any SCP denying sts:AssumeRole",
+            without_role.len()
+        )),
+        None => None,
     };
     if !without_role.is_empty() {
         tracing::warn!(
@@ -67,9 +80,9 @@ pub async fn invoke<R: Reach, N: Notifier, H: History, Q: SweepQueue, A: Account
             tracing::error!(event_id = %schedule.event_id, error = %source, "sweeps not queued");
             Err(egress_guard_core::Error::Dispatch { source: Box::new(source) })
         }
-        (Ok(()), Some(source)) => {
-            tracing::error!(event_id = %schedule.event_id, queued = ?queued, error = %source, "members not listed: only this account is swept");
-            Err(egress_guard_core::Error::Dispatch { source: format!("the member accounts could not be listed, so only this account's sweeps were queued ({source}); organizations:ListAccounts works in the management account or a delegated administrator, or name the members in MemberAccounts").into() })
+        (Ok(()), Some(reason)) => {
+            tracing::error!(event_id = %schedule.event_id, queued = ?queued, error = %reason, "members not swept: only this account is");
+            Err(egress_guard_core::Error::Dispatch { source: reason.into() })
         }
         (Ok(()), None) => {
             tracing::info!(event_id = %schedule.event_id, sweeps = queued.len(), queued = ?queued, "sweeps queued");
@@ -85,16 +98,20 @@ pub async fn invoke<R: Reach, N: Notifier, H: History, Q: SweepQueue, A: Account
 
 /// The members whose remediation role the function may assume, and those it may not (AssumeRole denied: the spoke
 /// is not there), tried `ROLE_PROBES_AT_ONCE` at a time, in order. An account whose answer is unknown (throttled, a
-/// network error) is kept: its sweeps run, and fail loudly if the role is really missing.
+/// network error), or not tried for lack of time, is kept: its sweeps run, and fail loudly if the role is missing.
 async fn with_role<A: Accounts>(
     accounts: Vec<String>,
     settings: &Settings,
     home: Option<&Home>,
     region: &str,
     probe: &A,
+    has_time: &impl Fn() -> bool,
 ) -> (Vec<String>, Vec<String>) {
     let answers: Vec<(String, bool)> = futures_util::stream::iter(accounts)
         .map(|account| async move {
+            if !has_time() {
+                return (account, true);
+            }
             let role_arn = match org::access(settings.organization.as_ref(), home, &account, region) {
                 Ok(Access::AssumeRole { role_arn, .. }) => role_arn,
                 _ => return (account, true),

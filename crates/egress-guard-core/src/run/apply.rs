@@ -16,15 +16,25 @@ pub enum Applied {
     Refused { gaps: Vec<Gap>, accepted: bool },
     /// Authorized, but the group does not show these rules after `SETTLE_ATTEMPTS` looks: nothing may be revoked.
     NotVisible { missing: Vec<EgressRule> },
+    /// A dry run: the evidence would let it apply, and nothing was authorized.
+    DryRun,
 }
 
 /// Authorizes `proposal`'s rules on its group unless a gap blocks it (`accept_gaps`: only those that hide traffic
 /// do), then reads the group until every rule shows (EC2's reads are eventually consistent: looked at again after
-/// 0.25, 0.5, 1 and 2 s with the EC2 adapter).
-pub async fn apply<G: SecurityGroups>(proposal: &Proposal, accept_gaps: bool, groups: &G) -> Result<Applied, Error> {
+/// 0.25, 0.5, 1 and 2 s with the EC2 adapter). A dry run decides the same and calls nothing.
+pub async fn apply<G: SecurityGroups>(
+    proposal: &Proposal,
+    accept_gaps: bool,
+    dry_run: bool,
+    groups: &G,
+) -> Result<Applied, Error> {
     if !proposal.applicable(accept_gaps) {
         let gaps = proposal.gaps.iter().filter(|g| g.blocks_apply(accept_gaps)).cloned().collect();
         return Ok(Applied::Refused { gaps, accepted: proposal.applicable(true) });
+    }
+    if dry_run {
+        return Ok(Applied::DryRun);
     }
     let group_id = &proposal.group_id;
     let port_error = |source: G::Error| Error::SecurityGroups { group_id: group_id.clone(), source: Box::new(source) };
