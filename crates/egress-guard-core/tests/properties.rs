@@ -2,14 +2,19 @@
 //! `revoke_split_ranges`, the outermost CIDRs of sets that together cover the whole address space), never touches an
 //! exempt group or an allowed port, and misses no open in-scope rule. Split ranges are any partition of IPv4 or IPv6
 //! into blocks, whatever their sizes, duplicates and overlaps; a partition short of one block is never one. An oracle
-//! of this file's own (address intervals, `std` only) says what covers the whole space.
+//! of this file's own (address intervals, `std` only) says what covers the whole space. And the audit predicts
+//! enforcement: on the same group, what it marks `revoke` is what a dry-run sweep reports and an enforcing one removes.
 
-use std::collections::BTreeMap;
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use common::{FakeGroups, FakeNotifier, event};
+use egress_guard_core::audit::{Action, AuditReport};
 use egress_guard_core::{
-    AllowedPort, Cidr, Destination, EgressRule, Evaluation, FindingKind, PortRange, Protocol, SecurityGroup, Settings,
-    evaluate,
+    AllowedPort, Cidr, Destination, EgressRule, Evaluation, FindingKind, NoFlowLogs, NoHistory, NoOutlets, PortRange,
+    Ports, Protocol, SecurityGroup, Settings, SweepReport, evaluate, parse_event, sweep,
 };
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use proptest::collection::vec;
@@ -480,5 +485,50 @@ proptest! {
         // Nor does its traffic make a split range with anything else, e.g. the `/0` beside it.
         let kin: Vec<&EgressRule> = found.into_iter().filter(|r| is_kin(r, &set[0])).collect();
         prop_assert!(kin.is_empty(), "the near miss's traffic reported as a split range: {:?}", kin);
+    }
+}
+
+/// One scheduled sweep of `groups` with `settings`.
+fn swept(groups: &FakeGroups, settings: &Settings) -> SweepReport {
+    let trigger = parse_event(&event("scheduled-sweep")).unwrap();
+    let notifier = FakeNotifier::default();
+    let ports = Ports { groups, notifier: &notifier, history: &NoHistory, flow_logs: &NoFlowLogs, outlets: &NoOutlets };
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    rt.block_on(sweep(&trigger, settings, ports, || true)).unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+    /// What `audit` marks `revoke` on a group is exactly the oracle's plan, exactly what a dry-run sweep of the same
+    /// group says it would revoke (changing nothing), and exactly what an enforcing sweep removes from it.
+    #[test]
+    fn audit_predicts_what_a_dry_run_reports_and_enforcement_revokes((group, settings) in case()) {
+        let plan: BTreeSet<&EgressRule> = expected_plan(&group, &settings).into_iter().collect();
+        let audit = AuditReport::new(vec![("eu-west-1".to_owned(), Ok(vec![group.clone()]))], &settings);
+        let audited: BTreeSet<(String, Option<PortRange>, String)> = audit
+            .findings
+            .iter()
+            .filter(|f| f.action == Action::Revoke)
+            .map(|f| (f.protocol.clone(), f.ports, f.destination.clone()))
+            .collect();
+        let planned: BTreeSet<(String, Option<PortRange>, String)> =
+            plan.iter().map(|r| (r.protocol.as_ec2(), r.ports, r.destination.to_string())).collect();
+        prop_assert_eq!(&audited, &planned, "the audit against the oracle");
+
+        let dry = Settings { dry_run: true, ..settings.clone() };
+        let groups = FakeGroups::with([group.clone()]);
+        let report = swept(&groups, &dry);
+        let would: BTreeSet<String> = report.lines.iter().flat_map(|l| l.revoked.iter().cloned()).collect();
+        let want: BTreeSet<String> = plan.iter().map(|r| r.to_string()).collect();
+        prop_assert_eq!(&would, &want, "the dry run's report against the oracle");
+        prop_assert_eq!(groups.egress(GROUP_ID), group.egress.clone(), "a dry run changes nothing");
+
+        let enforcing = Settings { dry_run: false, ..settings };
+        let groups = FakeGroups::with([group.clone()]);
+        swept(&groups, &enforcing);
+        let after: BTreeSet<EgressRule> = groups.egress(GROUP_ID).into_iter().collect();
+        let removed: BTreeSet<&EgressRule> = group.egress.iter().filter(|r| !after.contains(*r)).collect();
+        prop_assert_eq!(removed, plan, "enforcement against the oracle");
     }
 }
