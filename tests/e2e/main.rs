@@ -13,6 +13,8 @@ mod lambda;
 mod organization;
 /// Where notices also go: Security Hub findings read back, the message per protocol, events routed by rules.
 mod outlets;
+/// The kill switch: paused, resumed, other regions, unreadable.
+mod pause;
 /// The release bootstrap under the Runtime Interface Emulator.
 mod rie;
 /// The templates against the code, and their event patterns on moto's EventBridge.

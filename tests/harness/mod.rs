@@ -643,7 +643,7 @@ pub fn perm(protocol: &str, ports: Option<(i32, i32)>, v4: &[&str], v6: &[&str])
 /// sweep request per (account, region) on `queue_url` through SQS, then each message is taken off the queue and
 /// handed to an invocation of its own, as Lambda's SQS mapping does (batch size 1), until the queue is empty (a sweep
 /// cut short queues its next run). Returns the dispatch and each invocation's reports.
-pub async fn run_schedule<R: Reach, N: Notifier, H: History>(
+pub async fn run_schedule<R: Reach, N: Notifier, H: History + egress_guard_lambda::Switch>(
     world: &World,
     queue_url: &str,
     regions: &[String],

@@ -19,8 +19,8 @@ use crate::lazy::OnFirstUse;
 
 #[derive(Clone, Debug)]
 pub struct DynamoHistory {
-    client: OnFirstUse<aws_sdk_dynamodb::Client>,
-    table: String,
+    pub(crate) client: OnFirstUse<aws_sdk_dynamodb::Client>,
+    pub(crate) table: String,
 }
 
 impl DynamoHistory {

@@ -17,6 +17,7 @@ mod outlets;
 mod securityhub;
 mod sns;
 mod sqs;
+mod switch;
 
 pub use clients::Clients;
 pub use config::{ATTEMPT_TIMEOUT, MAX_ATTEMPTS, OPERATION_TIMEOUT, SESSION_NAME, retry_config, timeout_config};
@@ -31,3 +32,4 @@ pub use outlets::{AwsOutlets, Integrations};
 pub use securityhub::SecurityHubFindings;
 pub use sns::{SnsNotifier, structured};
 pub use sqs::SqsSweepQueue;
+pub use switch::PAUSE_KEY;

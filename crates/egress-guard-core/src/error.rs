@@ -45,6 +45,10 @@ pub enum Error {
     /// The revoke (if any) stands; the notice travels with the error so that it is not lost.
     #[error("the notice for {group_id} could not be published ({source}); the notice follows:\n{subject}\n\n{text}")]
     Notify { group_id: String, subject: String, text: String, source: BoxError },
+    /// The kill switch could not be read: nothing was read or revoked, and the invocation fails so that the event is
+    /// kept (the failure queue) and the alarm fires.
+    #[error("the pause switch could not be read, so nothing was done: {source}")]
+    PauseUnread { source: BoxError },
     /// The scheduled dispatch could not queue some (account, region) sweeps; those queued stand.
     #[error("the sweeps could not all be queued: {source}")]
     Dispatch { source: BoxError },
@@ -77,7 +81,8 @@ impl Error {
             | Error::InvalidAllowedPort { .. }
             | Error::InvalidSetting { .. }
             | Error::InvalidFlowLogFormat { .. } => true,
-            Error::SecurityGroups { .. }
+            Error::PauseUnread { .. }
+            | Error::SecurityGroups { .. }
             | Error::FlowLogs { .. }
             | Error::Notify { .. }
             | Error::NotifySummary { .. }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::Error;
 use crate::model::is_account_id;
 use crate::model::{PortRange, Protocol};
+use crate::pause::Pause;
 
 /// Revokes of the same destination within this many hours count as repeats.
 pub const DEFAULT_REPEAT_WINDOW_HOURS: u32 = 24;
@@ -42,6 +43,9 @@ pub struct Settings {
     pub organization: Option<Organization>,
     /// Days of flow logs a notice's observed-egress section reads (1 to 14); 0: no section.
     pub observed_egress_days: u32,
+    /// The kill switch, when it covers the trigger's region (read by the function on every invocation, never from a
+    /// variable): a dry run that says so.
+    pub paused: Option<Pause>,
 }
 
 impl Default for Settings {
@@ -58,6 +62,7 @@ impl Default for Settings {
             sweep_concurrency: DEFAULT_SWEEP_CONCURRENCY,
             organization: None,
             observed_egress_days: 0,
+            paused: None,
         }
     }
 }
@@ -198,6 +203,7 @@ impl Settings {
         Ok(Settings {
             organization,
             observed_egress_days,
+            paused: None,
             repeat_window_hours,
             sweep_concurrency,
             dry_run: flag(vars::DRY_RUN)?,

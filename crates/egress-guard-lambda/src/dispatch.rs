@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use serde_json::Value;
 
 use crate::handle::{DispatchReport, Invocation, InvocationReport, handle, run};
-use crate::reach::{Accounts, Fanout, Reach, SweepQueue};
+use crate::reach::{Accounts, Fanout, Reach, SweepQueue, Switch};
 
 /// A scheduled sweep goes this many runs at most: a run cut short by time queues the next, up to this one.
 pub const MAX_SWEEP_RUNS: u32 = 5;
@@ -19,7 +19,7 @@ pub const ROLE_PROBES_AT_ONCE: usize = 16;
 /// The function's entry: an SQS batch of sweep requests (each swept in its own account and region; one cut short
 /// by time queues its next run), a Scheduled Event fanned out to the queue when there is one, or any other event
 /// through `handle`.
-pub async fn invoke<R: Reach, N: Notifier, H: History, Q: SweepQueue, A: Accounts>(
+pub async fn invoke<R: Reach, N: Notifier, H: History + Switch, Q: SweepQueue, A: Accounts>(
     event: Value,
     settings: &Settings,
     home: Option<&Home>,
@@ -132,7 +132,7 @@ async fn with_role<A: Accounts>(
 }
 
 /// Each queued request swept in turn; the first failure fails the batch (SQS then moves it to the failure queue).
-async fn sweep_requested<R: Reach, N: Notifier, H: History, Q: SweepQueue, A: Accounts>(
+async fn sweep_requested<R: Reach, N: Notifier, H: History + Switch, Q: SweepQueue, A: Accounts>(
     bodies: Vec<String>,
     settings: &Settings,
     home: Option<&Home>,

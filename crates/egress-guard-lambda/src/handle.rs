@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::error_code;
-use crate::reach::Reach;
+use crate::reach::{Reach, Switch};
 
 /// What the function answers: an event's report, or a sweep's.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -44,7 +44,7 @@ pub struct Invocation {
 /// Handles one event: parse (no AWS call on bad input); refuse an account the function does not act in (no AWS
 /// call either); then the core's flow in the event's account and region. A Scheduled Event runs the sweep, which
 /// acts on another group only while `has_time()`. `home` is the function's own account, from its ARN.
-pub async fn handle<R: Reach, N: Notifier, H: History>(
+pub async fn handle<R: Reach, N: Notifier, H: History + Switch>(
     event: Value,
     settings: &Settings,
     home: Option<&Home>,
@@ -63,7 +63,7 @@ pub async fn handle<R: Reach, N: Notifier, H: History>(
 
 /// Takes one trigger through the core in its account and region: refuse an account the function does not act in
 /// (no AWS call), then an event's groups or a sweep of the region.
-pub(crate) async fn run<R: Reach, N: Notifier, H: History>(
+pub(crate) async fn run<R: Reach, N: Notifier, H: History + Switch>(
     trigger: &Trigger,
     settings: &Settings,
     home: Option<&Home>,
@@ -88,6 +88,24 @@ pub(crate) async fn run<R: Reach, N: Notifier, H: History>(
             let report = InvocationReport::Event(EventReport::refused(trigger, reason));
             return Invocation { trigger: kind, result: Ok(report) };
         }
+    };
+    // The kill switch first: paused here, a dry run that says so; unread, nothing at all (the event is kept).
+    let paused = match history.paused().await {
+        Ok(pause) => pause.filter(|p| p.covers(&trigger.region)),
+        Err(source) => {
+            let err = egress_guard_core::Error::PauseUnread { source: Box::new(source) };
+            tracing::error!(event_id = %trigger.event_id, error = %err, "pause switch unread: nothing done");
+            return Invocation { trigger: kind, result: Err(err) };
+        }
+    };
+    let paused_settings;
+    let settings = match paused {
+        Some(pause) => {
+            tracing::warn!(event_id = %trigger.event_id, pause = %pause.line(), "paused: a dry run");
+            paused_settings = Settings { dry_run: true, paused: Some(pause), ..settings.clone() };
+            &paused_settings
+        }
+        None => settings,
     };
     let groups = reach.security_groups(&access, &trigger.region).await;
     let flow_logs = reach.flow_logs(&access, &trigger.region).await;

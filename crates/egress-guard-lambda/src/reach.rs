@@ -5,7 +5,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use egress_guard_core::org::Access;
-use egress_guard_core::{FlowLogs, Outlets, SecurityGroups, SweepRequest};
+use egress_guard_core::{FlowLogs, NoHistory, Outlets, Pause, SecurityGroups, SweepRequest};
 
 /// Where scheduled sweeps fan out to: one request per (account, region), each swept by its own invocation.
 pub trait SweepQueue {
@@ -35,6 +35,37 @@ impl Accounts for egress_guard_aws::OrganizationAccounts {
     }
     fn can_assume(&self, role_arn: &str) -> impl Future<Output = Result<bool, Self::Error>> + Send {
         egress_guard_aws::OrganizationAccounts::can_assume(self, role_arn)
+    }
+}
+
+/// The kill switch, read on every invocation: the pause in force, if any (`egress-guard pause`).
+pub trait Switch {
+    type Error: std::error::Error + Send + Sync + 'static;
+    fn paused(&self) -> impl Future<Output = Result<Option<Pause>, Self::Error>> + Send;
+}
+
+impl Switch for egress_guard_aws::DynamoHistory {
+    type Error = egress_guard_aws::Error;
+    fn paused(&self) -> impl Future<Output = Result<Option<Pause>, Self::Error>> + Send {
+        egress_guard_aws::DynamoHistory::paused(self)
+    }
+}
+
+/// No table, no switch: never paused.
+impl Switch for NoHistory {
+    type Error = std::convert::Infallible;
+    async fn paused(&self) -> Result<Option<Pause>, Self::Error> {
+        Ok(None)
+    }
+}
+
+impl<S: Switch + Sync> Switch for Option<S> {
+    type Error = S::Error;
+    async fn paused(&self) -> Result<Option<Pause>, Self::Error> {
+        match self {
+            Some(switch) => switch.paused().await,
+            None => Ok(None),
+        }
     }
 }
 

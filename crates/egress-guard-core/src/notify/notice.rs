@@ -41,6 +41,9 @@ pub struct Notice {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub caller: Option<Caller>,
     pub dry_run: bool,
+    /// The kill switch's line, when a pause made this a dry run.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub paused: Option<String>,
     pub before: Vec<EgressRule>,
     /// The egress as re-read after the revoke (in a dry run: as it would be). Empty if it could not be read.
     pub after: Vec<EgressRule>,
@@ -128,6 +131,7 @@ impl Notice {
             repeat: None,
             caller: trigger.is_cloudtrail().then(|| classify(&trigger.actor, before)),
             dry_run: settings.dry_run,
+            paused: settings.paused.as_ref().map(|p| p.line()),
             before: before.egress.clone(),
             after,
             revoked,

@@ -148,6 +148,9 @@ pub struct SweepReport {
     pub account: String,
     pub region: String,
     pub dry_run: bool,
+    /// The kill switch's line, when a pause made this a dry run.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub paused: Option<String>,
     pub groups_total: usize,
     pub groups_checked: usize,
     /// False when the time ran short: the next sweep starts again from the top.

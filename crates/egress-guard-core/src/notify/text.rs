@@ -51,6 +51,9 @@ impl Notice {
         let rules = if n == 1 { "rule" } else { "rules" };
         let text = match self.outcome {
             Outcome::Remediated => format!("Revoked {n} open egress {rules} on {} ({})", g.id, g.name),
+            Outcome::DryRun if self.paused.is_some() => {
+                format!("[paused] Would revoke {n} open egress {rules} on {} ({})", g.id, g.name)
+            }
             Outcome::DryRun => format!("[dry run] Would revoke {n} open egress {rules} on {} ({})", g.id, g.name),
             Outcome::VerificationFailed => format!("ACTION NEEDED: {} ({}) still has open egress", g.id, g.name),
             Outcome::GroupGone => format!("Revoked {n} open egress {rules}, then {} was deleted", g.id),
@@ -125,6 +128,9 @@ impl Notice {
         };
         out.push_str(&headline);
         out.push_str("\n\n");
+        if let Some(paused) = &self.paused {
+            out.push_str(&format!("{paused}\n\n"));
+        }
         let vpc = g.vpc_id.as_deref().unwrap_or("-");
         let c = &self.cause;
         let mut from = Vec::new();
@@ -260,10 +266,11 @@ impl SweepReport {
             None if !self.complete => " (stopped early: time ran short; the next sweep starts again)".to_owned(),
             None => String::new(),
         };
-        let mut out = format!(
+        let mut out = self.paused.as_ref().map(|p| format!("{p}\n\n")).unwrap_or_default();
+        out.push_str(&format!(
             "The scheduled sweep of account {} in {} checked {} of {} security groups{stopped}.\n",
             self.account, self.region, self.groups_checked, self.groups_total,
-        );
+        ));
         let counts: Vec<String> = self.counts.iter().map(|(o, n)| format!("{} {n}", o.as_str())).collect();
         out.push_str(&format!("Outcomes: {}\n", counts.join(", ")));
         out.push_str("These groups were open although no event reported them (a lost event, a trail gap, or older than egress-guard).\n");
@@ -346,8 +353,9 @@ impl Message for SweepReport {
         let needed = if action > 0 { format!(", ACTION NEEDED on {action}") } else { String::new() };
         let text = if self.dry_run {
             let n = self.count(Outcome::DryRun);
+            let mode = if self.paused.is_some() { "paused" } else { "dry run" };
             format!(
-                "egress-guard sweep [dry run]: {n} group(s) would lose open egress{needed} - {} {}",
+                "egress-guard sweep [{mode}]: {n} group(s) would lose open egress{needed} - {} {}",
                 self.account, self.region
             )
         } else {

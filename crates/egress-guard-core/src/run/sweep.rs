@@ -56,6 +56,7 @@ where
         account: trigger.account.clone(),
         region: trigger.region.clone(),
         dry_run: settings.dry_run,
+        paused: settings.paused.as_ref().map(|p| p.line()),
         groups_total: all.len(),
         groups_checked: 0,
         complete: true,

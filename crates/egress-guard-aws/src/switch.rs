@@ -1,0 +1,75 @@
+//! The kill switch on the history table: one item, `pk` = `egress-guard/pause` (a group's key has three parts), whose
+//! `pause` attribute is the `Pause` as JSON; no `expires_at`, so it stays until resumed. The function reads it with a
+//! strongly consistent `GetItem` on every invocation, so a pause holds from the next one.
+//! https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_GetItem.html
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use egress_guard_core::Pause;
+
+use crate::dynamodb::DynamoHistory;
+use crate::error::{Error, code_and_message};
+
+/// The switch's item key.
+pub const PAUSE_KEY: &str = "egress-guard/pause";
+
+impl DynamoHistory {
+    /// The pause in force, if any; none when the table does not exist. Any other failure is an error: the caller
+    /// then does nothing rather than revoke while a pause may hold.
+    pub async fn paused(&self) -> Result<Option<Pause>, Error> {
+        let out = self
+            .client
+            .get()
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(PAUSE_KEY.into()))
+            .consistent_read(true)
+            .send()
+            .await;
+        let out = match out {
+            Ok(out) => out,
+            // No table, no switch in it: nothing can be paused (the history tells its own failure).
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {
+                tracing::warn!(table = %self.table, "the pause switch's table does not exist: not paused");
+                return Ok(None);
+            }
+            Err(err) => return Err(self.error("GetItem", &err)),
+        };
+        let Some(text) = out.item().and_then(|item| item.get("pause")).and_then(|v| v.as_s().ok()) else {
+            return Ok(None);
+        };
+        Pause::parse(text).map(Some).map_err(|err| Error::Dynamo {
+            operation: "GetItem",
+            table: self.table.clone(),
+            code: "InvalidPause".into(),
+            message: err.to_string(),
+        })
+    }
+
+    /// Sets the switch to `pause`, or clears it (`None`).
+    pub async fn set_pause(&self, pause: Option<&Pause>) -> Result<(), Error> {
+        let key = AttributeValue::S(PAUSE_KEY.into());
+        match pause {
+            Some(pause) => {
+                let item = [("pk".to_owned(), key), ("pause".to_owned(), AttributeValue::S(pause.to_json()))];
+                let put = self.client.get().put_item().table_name(&self.table).set_item(Some(item.into()));
+                put.send().await.map(drop).map_err(|err| self.error("PutItem", &err))
+            }
+            None => {
+                let delete = self.client.get().delete_item().table_name(&self.table).key("pk", key);
+                delete.send().await.map(drop).map_err(|err| self.error("DeleteItem", &err))
+            }
+        }
+    }
+
+    fn error<E>(
+        &self,
+        operation: &'static str,
+        err: &aws_sdk_dynamodb::error::SdkError<E, aws_sdk_ec2::config::http::HttpResponse>,
+    ) -> Error
+    where
+        E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let (code, message) = code_and_message(err);
+        Error::Dynamo { operation, table: self.table.clone(), code, message }
+    }
+}
