@@ -18,6 +18,7 @@ pub fn notice(group: &str, outcome: Outcome, revoked: Vec<EgressRule>) -> Notice
         },
         caller: None,
         dry_run: outcome == Outcome::DryRun,
+        paused: None,
         before: revoked.clone(),
         after: vec![],
         revoked,
