@@ -15,6 +15,7 @@ pub mod org;
 pub mod outcome;
 pub mod permission;
 pub mod ports;
+pub mod preflight;
 pub mod recommend;
 pub mod run;
 pub mod settings;
