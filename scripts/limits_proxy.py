@@ -24,9 +24,13 @@ Security Hub as AWS runs it (moto imports anything, overwrites everything, and h
 
 Faults: POST /egress-guard-limits/inject with {"operation": "DescribeSecurityGroups", "times": 2, "status": 400,
 "body": "<Response>...</Response>", "contains": "sg-0123"} answers the next `times` matching calls with that response
-instead of forwarding them; GET /egress-guard-limits/faults lists them with the `times` left. GET
-/egress-guard-limits/rejected lists what was rejected; GET
-/egress-guard-limits/published lists every SNS Publish forwarded (`Subject`, `MessageStructure`, `Message`), as sent. GET
+(`content_type`, default text/xml) instead of forwarding them. A call matches when each of these that the fault names
+holds: `operation` (the query `Action` or the `X-Amz-Target` suffix), `path` (a prefix of the request path, for REST
+APIs such as Lambda's `GET /2016-08-19/account-settings/`), `region` (the SigV4-signed region), `contains` (in the
+body). GET /egress-guard-limits/faults lists them with the `times` left. GET /egress-guard-limits/rejected lists what
+was rejected; GET /egress-guard-limits/published lists every SNS Publish forwarded (`Subject`, `MessageStructure`,
+`Message`), as sent; GET /egress-guard-limits/calls lists every call received, answered or not (`operation`, `method`,
+`path` without its query, `region`), in order. GET
 /egress-guard-limits/denied lists every call moto answered 401 or 403 (its IAM enforcement denied it). POST
 /egress-guard-limits/signer with {"access_key_id", "secret_access_key", "session_token"} re-signs that key's
 query-protocol requests as moto's IAM enforcement recomputes them (see moto_signature).
@@ -63,6 +67,7 @@ hubs_enabled = set()
 published = []
 denied = []
 signers = {}
+calls = []
 
 
 def operation(headers, body):
@@ -357,13 +362,9 @@ class Proxy(BaseHTTPRequestHandler):
             with lock:
                 signers[key["access_key_id"]] = (key["secret_access_key"], key.get("session_token"))
             return self.reply(200, "application/json", b"{}")
+        lists = {"faults": faults, "published": published, "calls": calls, "rejected": rejected, "denied": denied}
         with lock:
-            if self.path.endswith("/faults"):
-                listed = json.dumps(faults).encode()
-            elif self.path.endswith("/denied"):
-                listed = json.dumps(denied).encode()
-            else:
-                listed = json.dumps(published if self.path.endswith("/published") else rejected).encode()
+            listed = json.dumps(lists.get(self.path.rsplit("/", 1)[-1], rejected)).encode()
         return self.reply(200, "application/json", listed)
 
     def handle_any(self):
@@ -371,6 +372,9 @@ class Proxy(BaseHTTPRequestHandler):
         if self.path.startswith("/egress-guard-limits/"):
             return self.control(body)
         name, form = operation(self.headers, body)
+        region = signed_region(self.headers)[1]
+        with lock:
+            calls.append({"operation": name, "method": self.command, "path": self.path.split("?")[0], "region": region})
         if "/securityhub/" in self.headers.get("Authorization", ""):
             if self.command == "POST" and self.path == "/accounts":
                 with lock:
@@ -406,7 +410,8 @@ class Proxy(BaseHTTPRequestHandler):
             print(f"limits-proxy: rejected {name}: {problem}", file=sys.stderr, flush=True)
             return self.reply(*answer)
         with lock:
-            fault = next((f for f in faults if f["operation"] == name and f["times"] > 0
+            fault = next((f for f in faults if f["times"] > 0 and f.get("operation", name) == name
+                          and self.path.startswith(f.get("path", "")) and f.get("region", region) == region
                           and f.get("contains", "").encode() in body), None)
             if fault:
                 fault["times"] -= 1

@@ -961,3 +961,5 @@ pub fn http_post(port: u16, path: &str, body: &str) -> (u16, String) {
     let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     (status, body.to_owned())
 }
+
+mod preflight;

@@ -89,4 +89,10 @@ impl Clients {
     pub fn notifier(&self, topic_arn: &str) -> SnsNotifier {
         SnsNotifier::for_topic(&self.config, topic_arn)
     }
+
+    /// `egress-guard preflight`'s read-only probes, with these credentials; `home` is where the function is deployed.
+    #[cfg(feature = "preflight")]
+    pub fn preflight(&self, home: &str) -> crate::preflight::AwsPreflight {
+        crate::preflight::AwsPreflight::new(&self.config, home)
+    }
 }

@@ -23,6 +23,10 @@ pub enum Error {
     S3 { operation: &'static str, bucket: String, code: String, message: String },
     #[error("Security Hub {operation} in {account} {region} failed: {code}: {message}")]
     SecurityHub { operation: &'static str, account: String, region: String, code: String, message: String },
+    #[error("CloudTrail {operation} in {region} failed: {code}: {message}")]
+    CloudTrail { operation: &'static str, region: String, code: String, message: String },
+    #[error("Lambda {operation} in {region} failed: {code}: {message}")]
+    Lambda { operation: &'static str, region: String, code: String, message: String },
     #[error("EventBridge PutEvents on {bus} failed: {code}: {message}")]
     Events { bus: String, code: String, message: String },
     #[error("{message}")]
@@ -42,7 +46,9 @@ impl Error {
             | Error::Logs { code, .. }
             | Error::S3 { code, .. }
             | Error::SecurityHub { code, .. }
-            | Error::Events { code, .. } => code,
+            | Error::Events { code, .. }
+            | Error::CloudTrail { code, .. }
+            | Error::Lambda { code, .. } => code,
             Error::Budget { .. } => "budget",
         }
     }

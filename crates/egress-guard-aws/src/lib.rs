@@ -1,5 +1,6 @@
 //! egress-guard's AWS adapters behind the core's ports: EC2 security groups, SNS notices, DynamoDB history, flow logs
-//! (EC2, CloudWatch Logs, S3), Security Hub findings, EventBridge events, the SQS sweep queue, Organizations.
+//! (EC2, CloudWatch Logs, S3), Security Hub findings, EventBridge events, the SQS sweep queue, Organizations; with the
+//! `preflight` feature, `egress-guard preflight`'s read-only probes (CloudTrail, Lambda, STS).
 //! The only crate that names `aws_sdk_*` types.
 #![forbid(unsafe_code)]
 
@@ -14,6 +15,8 @@ mod flowlogs;
 mod lazy;
 mod organizations;
 mod outlets;
+#[cfg(feature = "preflight")]
+mod preflight;
 mod securityhub;
 mod sns;
 mod sqs;
@@ -29,6 +32,8 @@ pub use fleet::Fleet;
 pub use flowlogs::AwsFlowLogs;
 pub use organizations::OrganizationAccounts;
 pub use outlets::{AwsOutlets, Integrations};
+#[cfg(feature = "preflight")]
+pub use preflight::AwsPreflight;
 pub use securityhub::SecurityHubFindings;
 pub use sns::{SnsNotifier, structured};
 pub use sqs::SqsSweepQueue;

@@ -1,6 +1,7 @@
 //! `egress-guard`: parses the command line, loads the AWS configuration once and dispatches; exit codes 0/1/2.
 
 mod audit;
+mod preflight;
 mod recommend;
 mod run;
 
@@ -117,6 +118,30 @@ enum Command {
         #[command(flatten)]
         out: RunArgs,
     },
+    /// Before or after a deploy: what would make it or the guard fail (a region not enabled, no trail logging
+    /// management write events, a reservation Lambda refuses, Security Hub off, a member's role not assumable), each
+    /// with its fix. Read-only: Describe, Get and List calls, and sts:AssumeRole for member roles.
+    /// Exit code: 0 nothing found, 1 something found, 2 a check could not run or the input is wrong.
+    Preflight {
+        /// `all` (the template's default Regions, the 17 that cannot be disabled) or a comma-separated list.
+        #[arg(long, default_value = "all")]
+        regions: String,
+        /// Organization mode: the member accounts whose remediation role is tried, comma-separated.
+        #[arg(long)]
+        member_accounts: Option<String>,
+        /// The role templates/spoke.yaml makes in each member account (the template's RemediationRoleName).
+        #[arg(long, default_value = egress_guard_core::preflight::DEFAULT_ROLE_NAME)]
+        remediation_role_name: String,
+        /// The reserved concurrency the deploy asks for (FunctionConcurrency), checked against the home region's
+        /// unreserved concurrency.
+        #[arg(long)]
+        function_concurrency: Option<u32>,
+        /// Also check that Security Hub is enabled in each region (for SecurityHubFindings=true).
+        #[arg(long)]
+        security_hub: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        format: preflight::Format,
+    },
     /// Remediate one security group now and print the notice.
     Fix {
         #[arg(long)]
@@ -192,9 +217,11 @@ fn told_once(err: &anyhow::Error) -> String {
 
 async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     let settings = cli.settings.settings()?;
-    let clients = Clients::load(cli.profile.as_deref(), cli.region.as_deref()).await;
+    // Each command loads the AWS configuration when it needs it: preflight checks its input first.
+    let load = || Clients::load(cli.profile.as_deref(), cli.region.as_deref());
     match cli.command {
         Command::Audit { regions, format, concurrency } => {
+            let clients = load().await;
             let format = format.unwrap_or(if std::io::stdout().is_terminal() { Format::Table } else { Format::Json });
             let format = match format {
                 Format::Table | Format::Text => audit::Format::Table,
@@ -203,7 +230,28 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             };
             audit::run(&clients, &regions, &settings, usize::from(concurrency), format).await
         }
+        Command::Preflight {
+            regions,
+            member_accounts,
+            remediation_role_name,
+            function_concurrency,
+            security_hub,
+            format,
+        } => {
+            // Bad input is an error before any AWS call, or even the configuration.
+            let request = egress_guard_core::preflight::Request::new(
+                &regions,
+                member_accounts.as_deref(),
+                &remediation_role_name,
+                function_concurrency,
+                security_hub,
+            )?;
+            let clients = load().await;
+            let home = cli.region.clone().or_else(|| clients.region());
+            preflight::run(&clients, home, &request, format).await
+        }
         Command::Replay { event, out } => {
+            let clients = load().await;
             let bytes = std::fs::read(&event).map_err(|e| anyhow::anyhow!("reading {}: {e}", event.display()))?;
             let mut trigger = egress_guard_core::parse_event(&bytes)?;
             // Acting in another region than the event's: the notice and its undo command name where it acted.
@@ -213,11 +261,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             run::run(&clients, &trigger, &settings, &out.output()?, None).await
         }
         Command::Fix { group_id, out } => {
+            let clients = load().await;
             let region = region_of(cli.region, &clients)?;
             let trigger = run::manual(&group_id, &region, "fix")?;
             run::run(&clients, &trigger, &settings, &out.output()?, None).await
         }
         Command::Recommend { group_id, days, quota, apply, accept_gaps, out } => {
+            let clients = load().await;
             let region = region_of(cli.region, &clients)?;
             let options = recommend::Options { days, quota, apply, accept_gaps, out: out.output()? };
             recommend::run(&clients, &region, &group_id, &settings, options).await

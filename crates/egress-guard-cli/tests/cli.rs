@@ -1,5 +1,10 @@
 //! The `egress-guard` binary against moto server: audit across regions (exact JSON, exit codes 0/1/2, a failing
-//! region beside the others), and `replay` and `fix` giving the Lambda's outcome and notice.
+//! region beside the others), `replay` and `fix` giving the Lambda's outcome and notice, and `preflight`.
+
+/// `preflight`: each check's finding, its errors and its bad input, with the calls it made. Under `cli/`, so that
+/// cargo does not take it for a test binary of its own.
+#[path = "cli/preflight.rs"]
+mod preflight;
 
 use std::process::Command;
 

@@ -36,6 +36,9 @@ pub enum Error {
     InvalidAllowedPort { entry: String, why: String },
     #[error("{variable}={value:?} is invalid: {why}")]
     InvalidSetting { variable: &'static str, value: String, why: String },
+    /// A command-line value that is wrong, named with its flag (`--regions "eu-west-1!"`).
+    #[error("{flag} {value:?}: {why}")]
+    InvalidArgument { flag: &'static str, value: String, why: String },
     #[error("flow log format {format:?} cannot be read: {why}")]
     InvalidFlowLogFormat { format: String, why: String },
     #[error("the flow logs of {group_id} could not be read: {source}")]
@@ -80,6 +83,7 @@ impl Error {
             | Error::InvalidProtocol(_)
             | Error::InvalidAllowedPort { .. }
             | Error::InvalidSetting { .. }
+            | Error::InvalidArgument { .. }
             | Error::InvalidFlowLogFormat { .. } => true,
             Error::PauseUnread { .. }
             | Error::SecurityGroups { .. }

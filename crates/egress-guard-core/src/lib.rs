@@ -16,6 +16,7 @@ pub mod outcome;
 pub mod pause;
 pub mod permission;
 pub mod ports;
+pub mod preflight;
 pub mod recommend;
 pub mod run;
 pub mod settings;

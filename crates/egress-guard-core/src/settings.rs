@@ -217,7 +217,7 @@ impl Settings {
     }
 }
 
-fn is_role_name(name: &str) -> bool {
+pub(crate) fn is_role_name(name: &str) -> bool {
     (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
 }
 

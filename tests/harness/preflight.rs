@@ -1,0 +1,61 @@
+//! What `egress-guard preflight`'s tests set up: trails and Security Hub in an account, and the limits proxy's canned
+//! answers (AWS's documented shapes where moto has none) and its log of the calls it received.
+
+use aws_config::Region;
+use serde_json::Value;
+
+use super::{Moto, World, http_post};
+
+impl Moto {
+    /// Answers the next `times` calls that `call` matches with `status`, `content_type` and `body` instead of moto.
+    /// `call` names any of `operation`, `path` (a prefix), `region` (the signed one) and `contains` (in the body), as
+    /// `scripts/limits_proxy.py` matches them: `json!({"path": "/2016-08-19/account-settings"})`.
+    pub fn answer(&self, call: Value, times: u32, status: u16, content_type: &str, body: &str) {
+        let mut fault = call;
+        fault["times"] = times.into();
+        fault["status"] = status.into();
+        fault["content_type"] = content_type.into();
+        fault["body"] = body.into();
+        let (status, _) = http_post(self.port, "/egress-guard-limits/inject", &fault.to_string());
+        assert_eq!(status, 200, "the limits proxy took the answer");
+    }
+
+    /// Every call the proxy received so far, answered by moto or by an injected answer, in order: `operation` (the
+    /// query `Action` or JSON target; empty for REST APIs), `method`, `path`, `region` (as signed).
+    pub fn calls(&self) -> Vec<Value> {
+        self.control("calls")
+    }
+}
+
+impl World {
+    pub fn cloudtrail_in(&self, region: &str) -> aws_sdk_cloudtrail::Client {
+        let config = self.config.to_builder().region(Region::new(region.to_owned())).build();
+        aws_sdk_cloudtrail::Client::new(&config)
+    }
+
+    /// A trail `name` whose home region is `region`, multi-region or not, delivering to a bucket of its own, and
+    /// logging; returns its ARN.
+    pub async fn trail(&self, region: &str, name: &str, multi_region: bool) -> String {
+        let s3 = aws_sdk_s3::Client::new(&self.config);
+        let bucket = format!("trail-{name}");
+        let location = aws_sdk_s3::types::BucketLocationConstraint::from(super::REGION);
+        let config = aws_sdk_s3::types::CreateBucketConfiguration::builder().location_constraint(location).build();
+        s3.create_bucket().bucket(&bucket).create_bucket_configuration(config).send().await.unwrap();
+        let cloudtrail = self.cloudtrail_in(region);
+        let out = cloudtrail
+            .create_trail()
+            .name(name)
+            .s3_bucket_name(&bucket)
+            .is_multi_region_trail(multi_region)
+            .send()
+            .await
+            .unwrap();
+        cloudtrail.start_logging().name(name).send().await.unwrap();
+        out.trail_arn().unwrap().to_owned()
+    }
+
+    pub async fn enable_security_hub(&self, region: &str) {
+        let config = self.config.to_builder().region(Region::new(region.to_owned())).build();
+        aws_sdk_securityhub::Client::new(&config).enable_security_hub().send().await.unwrap();
+    }
+}
