@@ -44,6 +44,17 @@ impl Clients {
         Clients { ec2: aws_sdk_ec2::Client::new(&config), config }
     }
 
+    /// Who these credentials are (`GetCallerIdentity`, which needs no permission), for what the CLI records.
+    /// https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html
+    pub async fn caller_arn(&self) -> Result<String, crate::Error> {
+        let sts = aws_sdk_sts::Client::new(&self.config);
+        let out = sts.get_caller_identity().send().await.map_err(|err| {
+            let (code, message) = crate::error::code_and_message(&err);
+            crate::Error::Sts { role_arn: "(GetCallerIdentity)".into(), code, message }
+        })?;
+        Ok(out.arn().unwrap_or("unknown").to_owned())
+    }
+
     /// The configured region, if any.
     pub fn region(&self) -> Option<String> {
         self.ec2.config().region().map(ToString::to_string)

@@ -1,6 +1,7 @@
 //! `egress-guard`: parses the command line, loads the AWS configuration once and dispatches; exit codes 0/1/2.
 
 mod audit;
+mod pause;
 mod preflight;
 mod recommend;
 mod run;
@@ -142,6 +143,20 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: preflight::Format,
     },
+    /// The kill switch: pause every revoke (in the regions given, or all), from the function's next invocation,
+    /// until `resume`. Paused, the function runs as a dry run and its notices say who paused. Told on the topic.
+    Pause {
+        #[command(flatten)]
+        switch: SwitchArgs,
+        /// Why, shown in every notice while paused.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Resume revokes (in the regions given, or all) paused by `pause`. Exit 1 when nothing was paused.
+    Resume {
+        #[command(flatten)]
+        switch: SwitchArgs,
+    },
     /// Remediate one security group now and print the notice.
     Fix {
         #[arg(long)]
@@ -149,6 +164,19 @@ enum Command {
         #[command(flatten)]
         out: RunArgs,
     },
+}
+
+#[derive(Debug, Args)]
+struct SwitchArgs {
+    /// The stack's history table (its output HistoryTableName), where the switch is kept.
+    #[arg(long, env = "EGRESS_GUARD_HISTORY_TABLE")]
+    history_table: String,
+    /// `all` or a comma-separated list.
+    #[arg(long, default_value = "all")]
+    regions: String,
+    /// Tell the change on this SNS topic (the stack's NoticeTopicArn output).
+    #[arg(long, env = "EGRESS_GUARD_TOPIC_ARN")]
+    topic_arn: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -249,6 +277,28 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             let clients = load().await;
             let home = cli.region.clone().or_else(|| clients.region());
             preflight::run(&clients, home, &request, format).await
+        }
+        Command::Pause { switch, reason } => {
+            let regions = pause::regions(&switch.regions)?;
+            let clients = load().await;
+            let ask = pause::Switch {
+                table: &switch.history_table,
+                regions,
+                topic_arn: switch.topic_arn.as_deref(),
+                dry_run: settings.dry_run,
+            };
+            pause::pause(&clients, ask, reason).await
+        }
+        Command::Resume { switch } => {
+            let regions = pause::regions(&switch.regions)?;
+            let clients = load().await;
+            let ask = pause::Switch {
+                table: &switch.history_table,
+                regions,
+                topic_arn: switch.topic_arn.as_deref(),
+                dry_run: settings.dry_run,
+            };
+            pause::resume(&clients, ask).await
         }
         Command::Replay { event, out } => {
             let clients = load().await;

@@ -1,10 +1,15 @@
 //! The `egress-guard` binary against moto server: audit across regions (exact JSON, exit codes 0/1/2, a failing
-//! region beside the others), `replay` and `fix` giving the Lambda's outcome and notice, and `preflight`.
+//! region beside the others), `replay` and `fix` giving the Lambda's outcome and notice, `preflight`, and the kill
+//! switch.
 
 /// `preflight`: each check's finding, its errors and its bad input, with the calls it made. Under `cli/`, so that
 /// cargo does not take it for a test binary of its own.
 #[path = "cli/preflight.rs"]
 mod preflight;
+
+/// `pause` and `resume`, with the Lambda's handler in between.
+#[path = "cli/pause.rs"]
+mod pause;
 
 use std::process::Command;
 

@@ -1,5 +1,6 @@
 //! What people and machines receive: the `Message` trait and its limits, a group's notice (with its observed-egress
-//! section), the reports of an event and a sweep, their e-mail text, the chat card, and Security Hub's findings.
+//! section), the reports of an event and a sweep, their e-mail text, the chat card, Security Hub's findings, and the
+//! kill switch's notice.
 
 pub mod asff;
 pub mod chat;
@@ -7,4 +8,5 @@ pub mod message;
 pub mod notice;
 pub mod observed;
 pub mod report;
+pub mod switch;
 pub mod text;
