@@ -1,6 +1,7 @@
 //! The kill switch on moto's DynamoDB: paused, an open group stays open and its notice says so (and who paused);
 //! resumed, the next event closes it; a pause of other regions leaves this one enforcing; a switch that cannot be read
-//! does nothing and fails the invocation, so that the event is kept and the alarm fires.
+//! does nothing and fails the invocation, so that the event is kept and the alarm fires; a write from a stale read is
+//! refused.
 
 use egress_guard_aws::{DynamoHistory, Ec2SecurityGroups, SnsNotifier};
 use egress_guard_core::{Outcome, Pause, Settings};
@@ -58,7 +59,7 @@ fn pause(regions: Option<&[&str]>) -> Pause {
 #[tokio::test]
 async fn paused_an_open_group_stays_open_and_says_so_then_resumed_the_next_event_closes_it() {
     let c = Case::new().await;
-    c.history.set_pause(Some(&pause(None))).await.unwrap();
+    c.history.set_pause(Some(&pause(None)), None).await.unwrap();
     let (outcome, notices) = c.event().await;
     assert_eq!(outcome, Ok(Outcome::DryRun));
     assert!(c.open().await, "paused: nothing revoked");
@@ -68,7 +69,7 @@ async fn paused_an_open_group_stays_open_and_says_so_then_resumed_the_next_event
     assert!(text.contains("PAUSED in every region by arn:aws:iam::123456789012:user/oncall"), "{text}");
     assert!(text.contains("(INC-42)"), "{text}");
 
-    c.history.set_pause(None).await.unwrap();
+    c.history.set_pause(None, Some(&pause(None))).await.unwrap();
     let (outcome, notices) = c.event().await;
     assert_eq!(outcome, Ok(Outcome::Remediated));
     assert!(!c.open().await, "resumed: revoked");
@@ -79,7 +80,7 @@ async fn paused_an_open_group_stays_open_and_says_so_then_resumed_the_next_event
 async fn a_pause_of_other_regions_leaves_this_one_enforcing() {
     let c = Case::new().await;
     assert_ne!(REGION, "us-east-1");
-    c.history.set_pause(Some(&pause(Some(&["us-east-1"])))).await.unwrap();
+    c.history.set_pause(Some(&pause(Some(&["us-east-1"]))), None).await.unwrap();
     let (outcome, _) = c.event().await;
     assert_eq!(outcome, Ok(Outcome::Remediated));
     assert!(!c.open().await);
@@ -95,4 +96,23 @@ async fn a_switch_that_cannot_be_read_does_nothing_and_fails_the_invocation() {
     assert!(err.contains("pause switch could not be read"), "{err}");
     assert!(c.open().await, "nothing revoked while a pause may hold");
     assert!(notices.is_empty(), "{notices:?}");
+}
+
+/// Two operators at once: a write is made only if the switch still holds what its writer read, so a resume read
+/// before another's pause cannot delete that pause unseen.
+#[tokio::test]
+async fn a_write_from_a_stale_read_is_refused_and_the_pause_stands() {
+    let c = Case::new().await;
+    let first = pause(Some(&["eu-west-1"]));
+    c.history.set_pause(Some(&first), None).await.unwrap();
+    // Another operator read "eu-west-1 paused", and meanwhile every region was paused.
+    let every = pause(None);
+    c.history.set_pause(Some(&every), Some(&first)).await.unwrap();
+    let stale = c.history.set_pause(None, Some(&first)).await.unwrap_err();
+    assert_eq!(stale.code(), "ConditionalCheckFailedException", "{stale}");
+    let stale = c.history.set_pause(Some(&first), None).await.unwrap_err();
+    assert_eq!(stale.code(), "ConditionalCheckFailedException", "{stale}");
+    assert_eq!(c.history.paused().await.unwrap(), Some(every));
+    let (outcome, _) = c.event().await;
+    assert_eq!(outcome, Ok(Outcome::DryRun), "still paused");
 }

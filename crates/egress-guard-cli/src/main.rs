@@ -25,6 +25,10 @@ struct Cli {
     /// Region for `fix`, and for `replay` instead of the event's own.
     #[arg(long, global = true)]
     region: Option<String>,
+    /// The stack's history table (its HistoryTableName output), which holds the kill switch: `pause` and `resume` set
+    /// it, and `replay`, `fix` and `recommend --apply` given it run as a dry run while it pauses their region.
+    #[arg(long, global = true, env = "EGRESS_GUARD_HISTORY_TABLE")]
+    history_table: Option<String>,
     #[command(flatten)]
     settings: SettingsArgs,
     #[command(subcommand)]
@@ -168,9 +172,6 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct SwitchArgs {
-    /// The stack's history table (its output HistoryTableName), where the switch is kept.
-    #[arg(long, env = "EGRESS_GUARD_HISTORY_TABLE")]
-    history_table: String,
     /// `all` or a comma-separated list.
     #[arg(long, default_value = "all")]
     regions: String,
@@ -280,24 +281,18 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Pause { switch, reason } => {
             let regions = pause::regions(&switch.regions)?;
+            let table = switch_table(cli.history_table.as_deref(), settings.dry_run)?;
             let clients = load().await;
-            let ask = pause::Switch {
-                table: &switch.history_table,
-                regions,
-                topic_arn: switch.topic_arn.as_deref(),
-                dry_run: settings.dry_run,
-            };
+            let ask =
+                pause::Switch { table, regions, topic_arn: switch.topic_arn.as_deref(), dry_run: settings.dry_run };
             pause::pause(&clients, ask, reason).await
         }
         Command::Resume { switch } => {
             let regions = pause::regions(&switch.regions)?;
+            let table = switch_table(cli.history_table.as_deref(), settings.dry_run)?;
             let clients = load().await;
-            let ask = pause::Switch {
-                table: &switch.history_table,
-                regions,
-                topic_arn: switch.topic_arn.as_deref(),
-                dry_run: settings.dry_run,
-            };
+            let ask =
+                pause::Switch { table, regions, topic_arn: switch.topic_arn.as_deref(), dry_run: settings.dry_run };
             pause::resume(&clients, ask).await
         }
         Command::Replay { event, out } => {
@@ -308,21 +303,34 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             if let Some(region) = cli.region {
                 trigger.region = region;
             }
+            let settings = pause::honour(&clients, cli.history_table.as_deref(), &trigger.region, settings).await?;
             run::run(&clients, &trigger, &settings, &out.output()?, None).await
         }
         Command::Fix { group_id, out } => {
             let clients = load().await;
             let region = region_of(cli.region, &clients)?;
+            let settings = pause::honour(&clients, cli.history_table.as_deref(), &region, settings).await?;
             let trigger = run::manual(&group_id, &region, "fix")?;
             run::run(&clients, &trigger, &settings, &out.output()?, None).await
         }
         Command::Recommend { group_id, days, quota, apply, accept_gaps, out } => {
             let clients = load().await;
             let region = region_of(cli.region, &clients)?;
+            let settings = pause::honour(&clients, cli.history_table.as_deref(), &region, settings).await?;
             let options = recommend::Options { days, quota, apply, accept_gaps, out: out.output()? };
             recommend::run(&clients, &region, &group_id, &settings, options).await
         }
     }
+}
+
+/// The switch's table for `pause` and `resume`. A dry run there must be asked for on the command line: one that
+/// came from `EGRESS_GUARD_DRY_RUN` in the shell would leave a pause unset while the operator believes it set.
+fn switch_table(table: Option<&str>, dry_run: bool) -> anyhow::Result<&str> {
+    let from_env = std::env::var(vars::DRY_RUN).is_ok_and(|v| !v.trim().is_empty() && v.trim() != "false");
+    if dry_run && from_env && !std::env::args().any(|a| a == "--dry-run") {
+        anyhow::bail!("{} is set in the environment: pass --dry-run to mean a dry run, or unset it", vars::DRY_RUN);
+    }
+    table.ok_or_else(|| anyhow::anyhow!("--history-table (the stack's HistoryTableName output) is required"))
 }
 
 /// `--region`, else the configured one.

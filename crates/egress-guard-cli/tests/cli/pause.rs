@@ -1,5 +1,5 @@
 //! `pause` and `resume` against moto, with the Lambda's handler in between: paused, an open group stays open and its
-//! notice says who paused and why; `--dry-run resume` changes nothing; resumed, the next event closes it; each
+//! notice says who paused and why, and `fix` given the table leaves it open too; `--dry-run resume` changes nothing; resumed, the next event closes it; each
 //! change told on the topic; a resume with nothing paused exits 1; a bad region exits 2 with no AWS call.
 
 use egress_guard_aws::{DynamoHistory, Ec2SecurityGroups, SnsNotifier};
@@ -38,6 +38,11 @@ async fn pause_holds_the_function_to_a_dry_run_until_resume_and_each_change_is_t
 
     assert_eq!(event(&w, &group, &table, &topic).await, Outcome::DryRun);
     assert!(w.egress(&group).await.iter().any(|r| r.ends_with("0.0.0.0/0")), "paused: left open");
+    // The CLI's own revokes, given the table, honour the pause too.
+    let (code, stdout, stderr) = egress_guard(&w.moto, &["fix", "--group-id", &group, "--history-table", &table]);
+    assert_eq!(code, 1, "a dry run that finds open egress: {stderr}\n{stdout}");
+    assert!(stderr.contains("PAUSED in every region") && stderr.contains("A dry run: nothing is revoked."), "{stderr}");
+    assert!(w.egress(&group).await.iter().any(|r| r.ends_with("0.0.0.0/0")), "fix under a pause: left open");
     let told = w.notices(&notices).await;
     assert!(told[0]["Message"].as_str().unwrap().contains("(INC-7): nothing is revoked"), "{}", told[0]);
 
