@@ -246,6 +246,10 @@ fn told_once(err: &anyhow::Error) -> String {
 
 async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     let settings = cli.settings.settings()?;
+    // It goes into endpoint host names: checked before any command loads the configuration.
+    if let Some(region) = cli.region.as_deref().filter(|r| !egress_guard_core::org::is_region(r)) {
+        anyhow::bail!("--region {region:?} is not a region name");
+    }
     // Each command loads the AWS configuration when it needs it: preflight checks its input first.
     let load = || Clients::load(cli.profile.as_deref(), cli.region.as_deref());
     match cli.command {

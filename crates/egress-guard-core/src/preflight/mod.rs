@@ -317,7 +317,17 @@ mod fixtures {
             multi_region: multi,
             organization: org,
             logging: Ok(true),
-            selectors: Ok(Selectors::default()),
+            // What AWS answers for a trail with no custom selectors: one classic selector, `All`, management events
+            // included; so every coverage test also goes through the selector evaluation.
+            selectors: Ok(Selectors {
+                custom: false,
+                classic: vec![ClassicSelector {
+                    read_write_type: Some("All".into()),
+                    include_management_events: Some(true),
+                    ..Default::default()
+                }],
+                advanced: vec![],
+            }),
         }
     }
 
