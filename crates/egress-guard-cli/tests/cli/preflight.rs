@@ -326,7 +326,8 @@ async fn a_region_whose_trails_cannot_be_read_is_an_error_not_a_pass_and_exits_t
 #[tokio::test]
 async fn bad_input_is_exit_two_with_a_message_and_no_aws_call() {
     let moto = Moto::start();
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 5] = [
+        (&["--region", "eu-west-1.evil.example"], "--region \"eu-west-1.evil.example\" is not a region name"),
         (&["--regions", "eu-west-1,not-a-region!"], "--regions \"not-a-region!\": not a region name"),
         (&["--function-concurrency", "0"], "--function-concurrency \"0\": 0 reserves nothing"),
         (&["--member-accounts", "12345"], "--member-accounts \"12345\": not an account id: 12 digits"),
