@@ -305,32 +305,11 @@ async fn members_that_cannot_be_listed_fail_the_schedule_after_the_hub_is_queued
     let (hub, _) = organization_hub().await;
     // What a hub that is neither the management account nor a delegated administrator gets from Organizations.
     hub.moto.inject_json_error("ListAccounts", 4, "AccessDeniedException");
-    let (sweeps, _) = hub.queue("sweeps").await;
-    let queue = egress_guard_aws::SqsSweepQueue::new(hub.sqs.clone(), &sweeps);
-    let accounts = hub.organization_accounts();
     let regions: Vec<String> = vec!["eu-west-1".to_owned(), "us-east-1".to_owned()];
-    let settings = org_settings_for("*");
-    let (topic, _) = hub.topic_with_queue().await;
-    let fleet = Fleet::new(hub.config.clone(), Default::default());
-    let notifier = SnsNotifier::new(hub.sns.clone(), &topic);
-    let home = hub_home();
-    let fanout = Some(egress_guard_lambda::Fanout { queue: &queue, accounts: &accounts, regions: &regions });
-    let schedule = egress_guard_tests::event_for("scheduled-sweep", "-");
-    let answer =
-        egress_guard_lambda::invoke(schedule, &settings, Some(&home), (&fleet, &notifier, &NoHistory), fanout, || true)
-            .await;
+    let (answer, queued) = every_member_fan_out(&hub, &regions).await;
     let err = answer.result.unwrap_err().to_string();
     assert!(err.contains("could not be listed") && err.contains("MemberAccounts"), "{err}");
     assert!(err.contains("AccessDeniedException"), "the cause is named: {err}");
-    let queued: Vec<String> = hub
-        .drain(&sweeps)
-        .await
-        .iter()
-        .map(|b| {
-            let r: Value = serde_json::from_str(b).unwrap();
-            format!("{}/{}", r["account"].as_str().unwrap(), r["region"].as_str().unwrap())
-        })
-        .collect();
     assert_eq!(queued.len(), 2, "{queued:?}");
     assert!(queued.iter().all(|q| q.starts_with(HUB)), "the hub's own regions are queued: {queued:?}");
 }
@@ -352,33 +331,13 @@ async fn with_every_member_a_member_without_the_spoke_is_told_once_and_never_que
     hub.moto.inject_query_error("AssumeRole", without_spoke, 1, 403, "AccessDenied");
     // Throttled on every attempt the SDK makes: the answer stays unknown.
     hub.moto.inject_query_error("AssumeRole", throttled, egress_guard_aws::MAX_ATTEMPTS, 400, "Throttling");
-    let (sweeps, _) = hub.queue("sweeps").await;
-    let queue = egress_guard_aws::SqsSweepQueue::new(hub.sqs.clone(), &sweeps);
-    let accounts = hub.organization_accounts();
     let regions: Vec<String> = vec!["eu-west-1".to_owned(), "us-east-1".to_owned()];
-    let settings = org_settings_for("*");
-    let (topic, _) = hub.topic_with_queue().await;
-    let fleet = Fleet::new(hub.config.clone(), Default::default());
-    let notifier = SnsNotifier::new(hub.sns.clone(), &topic);
-    let home = hub_home();
-    let fanout = Some(egress_guard_lambda::Fanout { queue: &queue, accounts: &accounts, regions: &regions });
-    let schedule = egress_guard_tests::event_for("scheduled-sweep", "-");
-    let invocation =
-        egress_guard_lambda::invoke(schedule, &settings, Some(&home), (&fleet, &notifier, &NoHistory), fanout, || true)
-            .await;
+    let (invocation, queued) = every_member_fan_out(&hub, &regions).await;
     let Ok(InvocationReport::Dispatch(dispatch)) = &invocation.result else { panic!("{:?}", invocation.result) };
     assert_eq!(dispatch.without_role, vec![without_spoke.clone()], "named once");
     let metrics: Value = serde_json::from_str(&egress_guard_lambda::metrics_line(&invocation, 1.0, 0)).unwrap();
     assert_eq!(metrics["MembersWithoutRole"], 1.0, "{metrics}");
-    let queued: std::collections::BTreeSet<String> = hub
-        .drain(&sweeps)
-        .await
-        .iter()
-        .map(|b| {
-            let r: Value = serde_json::from_str(b).unwrap();
-            format!("{}/{}", r["account"].as_str().unwrap(), r["region"].as_str().unwrap())
-        })
-        .collect();
+    let queued: std::collections::BTreeSet<String> = queued.into_iter().collect();
     let want: std::collections::BTreeSet<String> = [HUB, with_spoke.as_str(), throttled.as_str()]
         .iter()
         .flat_map(|a| regions.iter().map(move |r| format!("{a}/{r}")))
@@ -405,23 +364,35 @@ async fn with_every_member_all_roles_denied_fails_the_schedule_after_the_hub_is_
         let member = created.create_account_status().unwrap().account_id().unwrap().to_owned();
         hub.moto.inject_query_error("AssumeRole", &member, 1, 403, "AccessDenied");
     }
+    let regions: Vec<String> = vec!["us-east-1".to_owned()];
+    let (answer, queued) = every_member_fan_out(&hub, &regions).await;
+    let err = answer.result.unwrap_err().to_string();
+    assert!(err.contains("no member's remediation role could be assumed (2 denied)"), "{err}");
+    assert_eq!(queued, vec![format!("{HUB}/us-east-1")], "the hub's own region is queued");
+}
+
+/// The hub's Scheduled Event with every member (`*`), fanned out over `regions` as the deployed function does: the
+/// invocation, and the `account/region` of each sweep it queued.
+async fn every_member_fan_out(hub: &World, regions: &[String]) -> (egress_guard_lambda::Invocation, Vec<String>) {
     let (sweeps, _) = hub.queue("sweeps").await;
     let queue = egress_guard_aws::SqsSweepQueue::new(hub.sqs.clone(), &sweeps);
     let accounts = hub.organization_accounts();
-    let regions: Vec<String> = vec!["us-east-1".to_owned()];
-    let settings = org_settings_for("*");
     let (topic, _) = hub.topic_with_queue().await;
     let fleet = Fleet::new(hub.config.clone(), Default::default());
     let notifier = SnsNotifier::new(hub.sns.clone(), &topic);
-    let home = hub_home();
-    let fanout = Some(egress_guard_lambda::Fanout { queue: &queue, accounts: &accounts, regions: &regions });
+    let fanout = Some(egress_guard_lambda::Fanout { queue: &queue, accounts: &accounts, regions });
     let schedule = egress_guard_tests::event_for("scheduled-sweep", "-");
-    let answer =
-        egress_guard_lambda::invoke(schedule, &settings, Some(&home), (&fleet, &notifier, &NoHistory), fanout, || true)
-            .await;
-    let err = answer.result.unwrap_err().to_string();
-    assert!(err.contains("no member's remediation role could be assumed (2 denied)"), "{err}");
-    let queued: Vec<String> = hub.drain(&sweeps).await;
-    assert_eq!(queued.len(), 1, "{queued:?}");
-    assert!(queued[0].contains(HUB), "the hub's own region is queued: {queued:?}");
+    let settings = org_settings_for("*");
+    let ports = (&fleet, &notifier, &NoHistory);
+    let invocation = egress_guard_lambda::invoke(schedule, &settings, Some(&hub_home()), ports, fanout, || true).await;
+    let queued = hub
+        .drain(&sweeps)
+        .await
+        .iter()
+        .map(|b| {
+            let r: Value = serde_json::from_str(b).unwrap();
+            format!("{}/{}", r["account"].as_str().unwrap(), r["region"].as_str().unwrap())
+        })
+        .collect();
+    (invocation, queued)
 }
