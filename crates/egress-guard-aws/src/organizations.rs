@@ -25,28 +25,9 @@ impl OrganizationAccounts {
 
     /// Whether these credentials may assume `role_arn`: `Ok(false)` when STS answers `AccessDenied` (the role is not
     /// there, or does not trust the caller: in a member without the spoke, the former), `Err` when the answer is
-    /// unknown (throttled, a network error). The credentials, valid 15 minutes (the least STS issues), are dropped.
-    /// https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html
+    /// unknown (throttled, a network error).
     pub async fn can_assume(&self, role_arn: &str) -> Result<bool, Error> {
-        let answer = self
-            .sts
-            .get()
-            .assume_role()
-            .role_arn(role_arn)
-            .role_session_name(crate::config::SESSION_NAME)
-            .duration_seconds(900)
-            .send()
-            .await;
-        match answer {
-            Ok(_) => Ok(true),
-            Err(err) => {
-                let (code, message) = crate::error::code_and_message(&err);
-                if code == "AccessDenied" {
-                    return Ok(false);
-                }
-                Err(Error::Sts { role_arn: role_arn.to_owned(), code, message })
-            }
-        }
+        probe_role(self.sts.get(), role_arn, crate::config::SESSION_NAME).await.map(|answer| answer.is_ok())
     }
 
     /// The organization's active accounts, page by page, but its management account: the spoke StackSet (service
@@ -83,5 +64,28 @@ impl OrganizationAccounts {
             }
         }
         Ok(accounts)
+    }
+}
+
+/// One `AssumeRole` of `role_arn` as a probe, which changes nothing: the credentials, valid 15 minutes (the least STS
+/// issues), are dropped. `Ok(Err(message))` when STS answers `AccessDenied` (the role does not exist, or its trust
+/// policy does not admit the caller: STS does not say which), `Err` when the answer is unknown.
+/// https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html
+pub(crate) async fn probe_role(
+    sts: &aws_sdk_sts::Client,
+    role_arn: &str,
+    session_name: &str,
+) -> Result<Result<(), String>, Error> {
+    let answer =
+        sts.assume_role().role_arn(role_arn).role_session_name(session_name).duration_seconds(900).send().await;
+    match answer {
+        Ok(_) => Ok(Ok(())),
+        Err(err) => {
+            let (code, message) = crate::error::code_and_message(&err);
+            if code == "AccessDenied" {
+                return Ok(Err(message));
+            }
+            Err(Error::Sts { role_arn: role_arn.to_owned(), code, message })
+        }
     }
 }

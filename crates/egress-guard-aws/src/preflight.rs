@@ -277,19 +277,10 @@ impl AwsPreflight {
 
     /// Whether these credentials may assume `role_arn`. The credentials are dropped: nothing is called with them.
     async fn assume(&self, role_arn: &str) -> Result<Assume, Error> {
-        // AssumeRole changes nothing; AccessDenied when the role does not exist or its trust policy does not admit
-        // the caller (STS does not say which):
-        // https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html
         let client = aws_sdk_sts::Client::new(&self.in_region(&self.home));
-        match client.assume_role().role_arn(role_arn).role_session_name(SESSION_NAME).send().await {
-            Ok(_) => Ok(Assume::Assumed),
-            Err(err) => {
-                let (code, message) = code_and_message(&err);
-                if code == "AccessDenied" {
-                    return Ok(Assume::Denied { message });
-                }
-                Err(Error::Sts { role_arn: role_arn.to_owned(), code, message })
-            }
-        }
+        Ok(match crate::organizations::probe_role(&client, role_arn, SESSION_NAME).await? {
+            Ok(()) => Assume::Assumed,
+            Err(message) => Assume::Denied { message },
+        })
     }
 }

@@ -67,10 +67,7 @@ pub async fn resume(clients: &Clients, ask: Switch<'_>) -> anyhow::Result<u8> {
             return Ok(1);
         };
         let left = Pause::without(&existing, ask.regions.as_ref())?;
-        let scope = match &ask.regions {
-            None => "every region".to_owned(),
-            Some(regions) => regions.iter().cloned().collect::<Vec<_>>().join(", "),
-        };
+        let scope = egress_guard_core::pause::scope(ask.regions.as_ref());
         let resumed = Switched::Resumed { scope, by: by.clone(), at: now(), left: left.clone() };
         if ask.dry_run {
             println!("Dry run: would resume.\n{}Nothing was changed.", egress_guard_core::Message::text(&resumed));

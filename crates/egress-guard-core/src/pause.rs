@@ -28,10 +28,7 @@ impl Pause {
 
     /// Where it holds, as a person reads it: `every region`, `eu-west-1, us-east-1`.
     pub fn scope(&self) -> String {
-        match &self.regions {
-            None => "every region".to_owned(),
-            Some(regions) => regions.iter().cloned().collect::<Vec<_>>().join(", "),
-        }
+        scope(self.regions.as_ref())
     }
 
     /// The notice's line.
@@ -82,6 +79,14 @@ impl Pause {
         };
         let left: BTreeSet<String> = paused.difference(resumed).cloned().collect();
         Ok((!left.is_empty()).then(|| Pause { regions: Some(left), ..existing.clone() }))
+    }
+}
+
+/// Regions as a person reads them; `None`: `every region`.
+pub fn scope(regions: Option<&BTreeSet<String>>) -> String {
+    match regions {
+        None => "every region".to_owned(),
+        Some(regions) => regions.iter().cloned().collect::<Vec<_>>().join(", "),
     }
 }
 
