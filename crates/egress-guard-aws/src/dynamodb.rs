@@ -7,12 +7,19 @@
 //! shifts each revoked destination's slots down by one (highest first, so that it reads the same whether the service
 //! applies the clauses at once or in order), writes the new time in `#0`, and returns the item, from which the
 //! counts follow.
+//!
+//! Each revoke also gets an item of its own for `egress-guard undo`: `pk` = `revoke#account/region/group-id#event-id`
+//! (a duplicate delivery of the same event writes the same item), the rules removed as JSON, kept 90 days
+//! (`undo::RETENTION_SECS`). `revokes` reads them back with a `Scan`: `undo` is an operator's command, and the table
+//! holds one item per group revoked lately and one per revoke (about 1 KB each), so a scan of it is a few reads.
+//! https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_Scan.html (1 MB a page, `LastEvaluatedKey`)
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use egress_guard_core::History;
 use egress_guard_core::history::{Revocation, SLOTS};
+use egress_guard_core::undo::{RETENTION_SECS, RevokeRecord};
 
 use crate::error::{Error, code_and_message};
 use crate::lazy::OnFirstUse;
@@ -46,6 +53,7 @@ impl History for DynamoHistory {
         for destinations in r.destinations.chunks(DESTINATIONS_PER_UPDATE) {
             counts.extend(self.update(r, destinations).await?);
         }
+        self.keep(&r.record()).await?;
         Ok(Some(counts))
     }
 }
@@ -77,7 +85,7 @@ impl DynamoHistory {
             .get()
             .update_item()
             .table_name(&self.table)
-            .key("pk", AttributeValue::S(r.group_key.clone()))
+            .key("pk", AttributeValue::S(r.group_key()))
             .update_expression(format!("SET {}", clauses.join(", ")))
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
@@ -102,6 +110,97 @@ impl DynamoHistory {
             .collect();
         Ok(counts)
     }
+}
+
+/// The prefix of every revoke's item.
+const REVOKE: &str = "revoke#";
+
+impl DynamoHistory {
+    /// Writes one revoke's item for `undo`.
+    async fn keep(&self, record: &RevokeRecord) -> Result<(), Error> {
+        let rules = serde_json::to_string(&record.rules).map_err(|err| Error::Dynamo {
+            operation: "PutItem",
+            table: self.table.clone(),
+            code: "Serialization".into(),
+            message: err.to_string(),
+        })?;
+        let pk = format!("{REVOKE}{}/{}/{}#{}", record.account, record.region, record.group_id, record.event_id);
+        let s = |v: &str| AttributeValue::S(v.to_owned());
+        self.client
+            .get()
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(&pk))
+            .item("account", s(&record.account))
+            .item("region", s(&record.region))
+            .item("group_id", s(&record.group_id))
+            .item("event_id", s(&record.event_id))
+            .item("by", s(&record.by))
+            .item("at", AttributeValue::N(record.at.to_string()))
+            .item("rules", s(&rules))
+            .item("expires_at", AttributeValue::N((record.at + RETENTION_SECS).to_string()))
+            .send()
+            .await
+            .map_err(|err| {
+                let (code, message) = code_and_message(&err);
+                Error::Dynamo { operation: "PutItem", table: self.table.clone(), code, message }
+            })?;
+        Ok(())
+    }
+
+    /// Every revoke recorded at `since..=until` (seconds since the epoch), in no particular order. An item that
+    /// cannot be read back is an error naming it: `undo` never restores from half a record.
+    pub async fn revokes(&self, since: i64, until: i64) -> Result<Vec<RevokeRecord>, Error> {
+        let mut records = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .get()
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("begins_with(pk, :revoke) AND #at BETWEEN :since AND :until")
+                .expression_attribute_names("#at", "at")
+                .expression_attribute_values(":revoke", AttributeValue::S(REVOKE.into()))
+                .expression_attribute_values(":since", AttributeValue::N(since.to_string()))
+                .expression_attribute_values(":until", AttributeValue::N(until.to_string()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|err| {
+                    let (code, message) = code_and_message(&err);
+                    Error::Dynamo { operation: "Scan", table: self.table.clone(), code, message }
+                })?;
+            for item in page.items() {
+                records.push(revoke_record(item).map_err(|why| Error::Dynamo {
+                    operation: "Scan",
+                    table: self.table.clone(),
+                    code: "UnreadableItem".into(),
+                    message: format!("{:?}: {why}", item.get("pk").and_then(|v| v.as_s().ok())),
+                })?);
+            }
+            match page.last_evaluated_key() {
+                Some(key) if !key.is_empty() => start = Some(key.clone()),
+                _ => return Ok(records),
+            }
+        }
+    }
+}
+
+fn revoke_record(item: &HashMap<String, AttributeValue>) -> Result<RevokeRecord, String> {
+    let s = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned().ok_or(format!("no {name}"));
+    let at = item.get("at").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).ok_or("no at")?;
+    let rules = serde_json::from_str(&s("rules")?).map_err(|err| format!("rules: {err}"))?;
+    Ok(RevokeRecord {
+        account: s("account")?,
+        region: s("region")?,
+        group_id: s("group_id")?,
+        at,
+        by: s("by")?,
+        event_id: s("event_id")?,
+        rules,
+    })
 }
 
 fn slot_name(destination: &str, slot: u32) -> String {

@@ -5,6 +5,7 @@ mod pause;
 mod preflight;
 mod recommend;
 mod run;
+mod undo;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -161,6 +162,32 @@ enum Command {
         #[command(flatten)]
         switch: SwitchArgs,
     },
+    /// Every revoke egress-guard made in a window, from the history table: listed (changes nothing), or restored
+    /// with --apply, each in its own account and region. --apply restores only where egress-guard is paused or the
+    /// group exempt (else it would revoke the rules again). Exit code: 0 everything listed was (or would be)
+    /// restored, 1 something could not be (a group deleted, a rule re-added since), 2 an error (nothing restored).
+    Undo {
+        /// Start of the window: RFC 3339 (2026-12-03T09:00:00Z) or a time ago (90m, 24h, 7d).
+        #[arg(long)]
+        since: String,
+        /// End of the window (default: now), in the same forms.
+        #[arg(long)]
+        until: Option<String>,
+        /// Only these groups (repeat the flag, or comma-separate).
+        #[arg(long, value_delimiter = ',')]
+        group_id: Vec<String>,
+        /// `all` or a comma-separated list.
+        #[arg(long, default_value = "all")]
+        regions: String,
+        /// Restore; without it, list what would be restored.
+        #[arg(long)]
+        apply: bool,
+        /// The role templates/spoke.yaml makes in each member account (the template's RemediationRoleName).
+        #[arg(long, default_value = egress_guard_core::preflight::DEFAULT_ROLE_NAME)]
+        remediation_role_name: String,
+        #[arg(long, value_enum, default_value = "text")]
+        format: preflight::Format,
+    },
     /// Remediate one security group now and print the notice.
     Fix {
         #[arg(long)]
@@ -298,6 +325,31 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             let ask =
                 pause::Switch { table, regions, topic_arn: switch.topic_arn.as_deref(), dry_run: settings.dry_run };
             pause::resume(&clients, ask).await
+        }
+        Command::Undo { since, until, group_id, regions, apply, remediation_role_name, format } => {
+            let now = chrono::Utc::now().timestamp();
+            let since = undo::time("--since", &since, now)?;
+            let until = until.map_or(Ok(now), |u| undo::time("--until", &u, now))?;
+            if since > until {
+                anyhow::bail!("--since is after --until: the window is empty");
+            }
+            for id in &group_id {
+                egress_guard_core::model::validate_group_id(id.trim())?;
+            }
+            let selection = egress_guard_core::undo::Selection {
+                since,
+                until,
+                group_ids: undo::names(&group_id),
+                regions: pause::regions(&regions)?,
+            };
+            let table = cli
+                .history_table
+                .as_deref()
+                .ok_or_else(|| anyhow::anyhow!("--history-table (the stack's HistoryTableName output) is required"))?;
+            let clients = load().await;
+            let json = format == preflight::Format::Json;
+            let ask = undo::Ask { table, selection, apply, role_name: &remediation_role_name, json };
+            undo::run(&clients, ask, &settings).await
         }
         Command::Replay { event, out } => {
             let clients = load().await;

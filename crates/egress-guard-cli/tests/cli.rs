@@ -11,6 +11,10 @@ mod preflight;
 #[path = "cli/pause.rs"]
 mod pause;
 
+/// `undo`, after the Lambda's handler revoked groups in two regions and a member account.
+#[path = "cli/undo.rs"]
+mod undo;
+
 use std::process::Command;
 
 use egress_guard_core::{NoHistory, Settings};

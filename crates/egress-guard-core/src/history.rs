@@ -7,12 +7,17 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Destination, EgressRule};
+use crate::undo::RevokeRecord;
 
-/// One remediation, as the store records it.
+/// One remediation, as the store records it: for the repeat count, and for `egress-guard undo` (`record`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Revocation {
-    /// `account/region/group-id`: one record per group.
-    pub group_key: String,
+    pub account: String,
+    pub region: String,
+    pub group_id: String,
+    pub event_id: String,
+    /// Exactly the rules removed.
+    pub rules: Vec<EgressRule>,
     /// One key per revoked destination: `protocol:from-to:cidr`, stable across describes.
     pub destinations: Vec<String>,
     /// When the rule was (re-)opened: the event's time, seconds since the epoch.
@@ -20,6 +25,26 @@ pub struct Revocation {
     pub window_secs: i64,
     /// Who re-opened it.
     pub by: String,
+}
+
+impl Revocation {
+    /// `account/region/group-id`: one repeat-count item per group.
+    pub fn group_key(&self) -> String {
+        format!("{}/{}/{}", self.account, self.region, self.group_id)
+    }
+
+    /// What `egress-guard undo` reads back.
+    pub fn record(&self) -> RevokeRecord {
+        RevokeRecord {
+            account: self.account.clone(),
+            region: self.region.clone(),
+            group_id: self.group_id.clone(),
+            at: self.at,
+            by: self.by.clone(),
+            event_id: self.event_id.clone(),
+            rules: self.rules.clone(),
+        }
+    }
 }
 
 /// What the notice says about repeats.

@@ -21,6 +21,7 @@ pub mod recommend;
 pub mod run;
 pub mod settings;
 pub mod trigger;
+pub mod undo;
 
 pub use audit::{AuditFinding, AuditReport};
 pub use error::{BoxError, Error};

@@ -448,7 +448,7 @@ fn reopened_rule_counts_up_in_the_notice_and_its_attributes() {
     }
     let calls = history.calls.lock().unwrap();
     assert_eq!(calls.len(), 3, "one record per remediation");
-    assert_eq!(calls[0].group_key, format!("123456789012/eu-west-1/{EVENT_GROUP}"));
+    assert_eq!(calls[0].group_key(), format!("123456789012/eu-west-1/{EVENT_GROUP}"));
     assert_eq!(calls[0].destinations, ["tcp:443-443:0.0.0.0/0"]);
 }
 

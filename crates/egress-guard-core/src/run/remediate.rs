@@ -259,7 +259,11 @@ async fn remember<H: History>(trigger: &Trigger, settings: &Settings, notice: &N
         Err(err) => return Some(Repeat::Unknown { error: format!("event time {:?}: {err}", trigger.event_time) }),
     };
     let revocation = Revocation {
-        group_key: format!("{}/{}/{}", notice.account, notice.region, notice.group.id),
+        account: notice.account.clone(),
+        region: notice.region.clone(),
+        group_id: notice.group.id.clone(),
+        event_id: trigger.event_id.clone(),
+        rules: notice.revoked.clone(),
         destinations: notice.revoked.iter().map(destination_key).collect(),
         at,
         window_secs: i64::from(settings.repeat_window_hours) * 3600,

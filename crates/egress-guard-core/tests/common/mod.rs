@@ -298,7 +298,7 @@ impl History for FakeHistory {
             .destinations
             .iter()
             .map(|d| {
-                let times = all.entry((r.group_key.clone(), d.clone())).or_default();
+                let times = all.entry((r.group_key(), d.clone())).or_default();
                 times.push(r.at);
                 times.iter().filter(|t| **t > r.at - r.window_secs).count() as u32
             })
