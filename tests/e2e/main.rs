@@ -5,6 +5,8 @@
 
 /// CloudFormation templates read and rendered for given parameters, as CloudFormation would.
 mod cfn;
+/// A schedule's one digest, and missed events told apart from the first sweep's baseline.
+mod digest;
 /// The function under its role as the template writes it, on moto with IAM enforcement.
 mod iam;
 /// The Lambda handler on real (moto) groups: every sample event, races, faults, limits.

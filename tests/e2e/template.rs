@@ -467,6 +467,8 @@ fn sweep_queue_gives_a_throttled_request_at_least_five_receives_before_the_failu
     let queue = stack.resource("SweepQueue").unwrap();
     let redrive = &queue["Properties"]["RedrivePolicy"];
     assert!(redrive["maxReceiveCount"].as_u64().unwrap() >= 5, "{redrive}");
+    // The function names a sweep failed in the digest on the delivery SQS makes last.
+    assert_eq!(redrive["maxReceiveCount"].as_u64(), Some(u64::from(egress_guard_lambda::MAX_RECEIVES)), "{redrive}");
     assert_eq!(redrive["deadLetterTargetArn"], "FailureQueue.Arn");
     let timeout = stack.resource("EgressGuardFunction").unwrap()["Properties"]["Timeout"].as_u64().unwrap();
     assert!(
@@ -480,14 +482,14 @@ fn sweep_queue_gives_a_throttled_request_at_least_five_receives_before_the_failu
 /// set; and the capabilities it grants are the ones the template needs: unnamed IAM resources, no macro but SAM's.
 #[test]
 fn samconfig_pins_no_parameter_users_set_and_grants_only_the_capabilities_the_template_needs() {
-    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let readme = std::fs::read_to_string(repo_root().join("docs/deploy.md")).unwrap();
     let table = regex_lite::Regex::new(r"(?m)^\| `([A-Za-z]+)` \|").unwrap();
     let documented: BTreeSet<String> = table.captures_iter(&readme).map(|c| c[1].to_owned()).collect();
     let template = cfn::load("template.yaml");
     let declared: BTreeSet<String> = template["Parameters"].as_object().unwrap().keys().cloned().collect();
     assert!(
         documented.is_superset(&declared),
-        "every parameter is in the README's table: {:?}",
+        "every parameter is in docs/deploy.md's table: {:?}",
         declared.difference(&documented).collect::<Vec<_>>()
     );
     let samconfig = std::fs::read_to_string(repo_root().join("samconfig.toml")).unwrap();

@@ -643,7 +643,11 @@ pub fn perm(protocol: &str, ports: Option<(i32, i32)>, v4: &[&str], v6: &[&str])
 /// sweep request per (account, region) on `queue_url` through SQS, then each message is taken off the queue and
 /// handed to an invocation of its own, as Lambda's SQS mapping does (batch size 1), until the queue is empty (a sweep
 /// cut short queues its next run). Returns the dispatch and each invocation's reports.
-pub async fn run_schedule<R: Reach, N: Notifier, H: History + egress_guard_lambda::Switch>(
+pub async fn run_schedule<
+    R: Reach,
+    N: Notifier,
+    H: History + egress_guard_lambda::Switch + egress_guard_lambda::Digests,
+>(
     world: &World,
     queue_url: &str,
     regions: &[String],
@@ -652,10 +656,33 @@ pub async fn run_schedule<R: Reach, N: Notifier, H: History + egress_guard_lambd
     ports: (&R, &N, &H),
     has_time: impl Fn() -> bool + Copy,
 ) -> (DispatchReport, Vec<Vec<SweepReport>>) {
+    run_schedule_at(world, queue_url, regions, settings, home, ports, has_time, "2026-11-25T06:00:00Z").await
+}
+
+/// `run_schedule` for the Scheduled Event of `time`, whose id is new each time (as each of EventBridge's is).
+#[allow(clippy::too_many_arguments)]
+pub async fn run_schedule_at<
+    R: Reach,
+    N: Notifier,
+    H: History + egress_guard_lambda::Switch + egress_guard_lambda::Digests,
+>(
+    world: &World,
+    queue_url: &str,
+    regions: &[String],
+    settings: &Settings,
+    home: Option<&Home>,
+    ports: (&R, &N, &H),
+    has_time: impl Fn() -> bool + Copy,
+    time: &str,
+) -> (DispatchReport, Vec<Vec<SweepReport>>) {
     let queue = egress_guard_aws::SqsSweepQueue::new(world.sqs.clone(), queue_url);
     let accounts = world.organization_accounts();
     let fanout = Some(Fanout { queue: &queue, accounts: &accounts, regions });
-    let schedule = event_for("scheduled-sweep", "-");
+    let mut schedule = event_for("scheduled-sweep", "-");
+    if time != "2026-11-25T06:00:00Z" {
+        schedule["time"] = time.into();
+        schedule["id"] = format!("schedule-{time}").into();
+    }
     let dispatch = invoke(schedule, settings, home, ports, fanout, has_time).await;
     let Ok(InvocationReport::Dispatch(dispatch)) = dispatch.result else {
         panic!("no dispatch: {:?}", dispatch.result)

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use egress_guard_core::History;
-use egress_guard_core::history::{Revocation, SLOTS};
+use egress_guard_core::history::{Last, Revocation, SEEN_SECS, SLOTS};
 use egress_guard_core::undo::{RETENTION_SECS, RevokeRecord};
 
 use crate::error::{Error, code_and_message};
@@ -55,6 +55,57 @@ impl History for DynamoHistory {
         }
         self.keep(&r.record()).await?;
         Ok(Some(counts))
+    }
+
+    /// `seen` on the group's item: what is left open (in brackets, never an empty string), answered as it was.
+    async fn seen(&self, group_key: &str, open: &str, at: i64) -> Result<Last, Error> {
+        let out = self
+            .client
+            .get()
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(group_key.to_owned()))
+            .update_expression("SET seen = :open, #exp = :ttl")
+            .expression_attribute_names("#exp", "expires_at")
+            .expression_attribute_values(":open", AttributeValue::S(format!("[{open}]")))
+            .expression_attribute_values(":ttl", AttributeValue::N((at + SEEN_SECS).to_string()))
+            // The whole item as it was: `UPDATED_OLD` may leave out an attribute set to the value it had (moto does).
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|err| {
+                let (code, message) = code_and_message(&err);
+                Error::Dynamo { operation: "UpdateItem", table: self.table.clone(), code, message }
+            })?;
+        let was = out.attributes().and_then(|a| a.get("seen")).and_then(|v| v.as_s().ok());
+        Ok(match was.and_then(|w| w.strip_prefix('[')?.strip_suffix(']')) {
+            Some(was) => Last::Was(was.to_owned()),
+            None => Last::Never,
+        })
+    }
+
+    /// `sweep#account/region`: `first` is the time of the first schedule that swept it, kept while sweeps go on.
+    async fn first_sweep(&self, region_key: &str, schedule_time: &str, at: i64) -> Result<Option<bool>, Error> {
+        let out = self
+            .client
+            .get()
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(format!("sweep#{region_key}")))
+            .update_expression("SET #first = if_not_exists(#first, :time), #exp = :ttl")
+            .expression_attribute_names("#first", "first")
+            .expression_attribute_names("#exp", "expires_at")
+            .expression_attribute_values(":time", AttributeValue::S(schedule_time.to_owned()))
+            .expression_attribute_values(":ttl", AttributeValue::N((at + SEEN_SECS).to_string()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|err| {
+                let (code, message) = code_and_message(&err);
+                Error::Dynamo { operation: "UpdateItem", table: self.table.clone(), code, message }
+            })?;
+        let first = out.attributes().and_then(|a| a.get("first")).and_then(|v| v.as_s().ok());
+        Ok(Some(first.is_none_or(|first| first == schedule_time)))
     }
 }
 

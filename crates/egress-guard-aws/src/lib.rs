@@ -6,6 +6,7 @@
 
 mod clients;
 mod config;
+mod digest;
 mod dynamodb;
 mod ec2;
 mod error;
@@ -24,6 +25,7 @@ mod switch;
 
 pub use clients::Clients;
 pub use config::{ATTEMPT_TIMEOUT, MAX_ATTEMPTS, OPERATION_TIMEOUT, SESSION_NAME, retry_config, timeout_config};
+pub use digest::Share;
 pub use dynamodb::DynamoHistory;
 pub use ec2::{Ec2SecurityGroups, to_domain, to_permissions};
 pub use error::Error;

@@ -92,10 +92,69 @@ impl Repeat {
                 }
                 _ => format!("First revoke of this rule in {window_hours} h."),
             },
-            Repeat::Unknown { error } => format!("Repeat count unknown: the history could not be updated ({error})."),
+            Repeat::Unknown { error } => format!(
+                "Repeat count unknown: the history could not be updated ({error}), so `egress-guard undo` may not list \
+                 this revoke: keep this notice's undo command."
+            ),
         }
     }
 }
+
+/// What the history last recorded as open on a group (what egress-guard left open to the world, by an event or a
+/// sweep; empty once revoked).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Last {
+    /// No history is kept here.
+    NotKept,
+    /// Nothing recorded for the group (or it expired).
+    Never,
+    Was(String),
+}
+
+/// How a group a sweep found open stands against what egress-guard saw before: the difference between a rule that
+/// was open before egress-guard watched, one it already reported, and one an event should have closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Since {
+    /// The region's first sweep: open from before egress-guard watched, not evidence of a missed event.
+    Baseline,
+    /// Open as egress-guard last reported it (in a dry run, a pause, an exemption, a revoke that failed).
+    Reported,
+    /// Changed since egress-guard last looked, and no event reported it: an event was missed.
+    Changed,
+    /// The history could not be read or written: whether an event was missed is unknown.
+    Unknown,
+}
+
+impl Since {
+    /// `first`: whether this is the region's first sweep (`None`: unknown); `last`: what was recorded before;
+    /// `open`: what the sweep found open (`open_key`).
+    pub fn of(first: Option<bool>, last: &Last, open: &str) -> Since {
+        match (first, last) {
+            (Some(true), _) => Since::Baseline,
+            (_, Last::Was(was)) if was == open => Since::Reported,
+            (Some(false), Last::Was(_) | Last::Never) => Since::Changed,
+            _ => Since::Unknown,
+        }
+    }
+
+    /// Counted as a missed event (`MissedEvents`): changed unseen, or unknown (the alarm errs on the side of telling).
+    pub fn missed(self) -> bool {
+        matches!(self, Since::Changed | Since::Unknown)
+    }
+}
+
+/// What is open on a group, as the history compares it: the sorted destination keys of `rules`.
+pub fn open_key(rules: &[EgressRule]) -> String {
+    let mut keys: Vec<String> = rules.iter().map(destination_key).collect();
+    keys.sort();
+    keys.dedup();
+    keys.join(" ")
+}
+
+/// How long what a group had open, and a region's first sweep, are remembered: over a week, so that a daily or
+/// weekly schedule always finds the last sweep's record.
+pub const SEEN_SECS: i64 = 8 * 24 * 3600;
 
 /// How many past revocations per destination the store keeps; counts stop there ("5 or more").
 pub const SLOTS: u32 = 5;

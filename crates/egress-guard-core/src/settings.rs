@@ -46,6 +46,9 @@ pub struct Settings {
     /// The kill switch, when it covers the trigger's region (read by the function on every invocation, never from a
     /// variable): a dry run that says so.
     pub paused: Option<Pause>,
+    /// A sweep of a scheduled fan-out: its report goes into the schedule's one digest (sent by the last sweep to
+    /// finish), not out on its own. Set by the function per request, never from a variable.
+    pub digest: bool,
 }
 
 impl Default for Settings {
@@ -63,6 +66,7 @@ impl Default for Settings {
             organization: None,
             observed_egress_days: 0,
             paused: None,
+            digest: false,
         }
     }
 }
@@ -204,6 +208,7 @@ impl Settings {
             organization,
             observed_egress_days,
             paused: None,
+            digest: false,
             repeat_window_hours,
             sweep_concurrency,
             dry_run: flag(vars::DRY_RUN)?,

@@ -1,17 +1,25 @@
 //! The function's entry: an SQS batch of sweep requests, a Scheduled Event fanned out to one sweep per (account,
 //! region) on the queue, or any other event through `handle`.
 
+use egress_guard_core::notify::digest::{Digest, DigestPart};
+use egress_guard_core::notify::message::MAX_MESSAGE_BYTES;
 use egress_guard_core::org::{self, Access, Home};
 use egress_guard_core::settings::Members;
-use egress_guard_core::{History, Notifier, Settings, SweepRequest, TriggerKind, parse_value, sweep_requests};
+use egress_guard_core::{
+    History, Message, Notifier, Settings, SweepReport, SweepRequest, TriggerKind, parse_value, sweep_requests,
+};
 use futures_util::StreamExt;
 use serde_json::Value;
 
 use crate::handle::{DispatchReport, Invocation, InvocationReport, handle, run};
-use crate::reach::{Accounts, Fanout, Reach, SweepQueue, Switch};
+use crate::reach::{Accounts, Digests, Fanout, Reach, SweepQueue, Switch};
 
 /// A scheduled sweep goes this many runs at most: a run cut short by time queues the next, up to this one.
 pub const MAX_SWEEP_RUNS: u32 = 5;
+
+/// Deliveries of a sweep request before SQS moves it to the failure queue: the template's `maxReceiveCount`.
+/// https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-dead-letter-queues.html
+pub const MAX_RECEIVES: u32 = 5;
 
 /// Members' remediation roles tried at once by the fan-out (`*`): one `AssumeRole` each, far below STS's rate.
 pub const ROLE_PROBES_AT_ONCE: usize = 16;
@@ -19,7 +27,7 @@ pub const ROLE_PROBES_AT_ONCE: usize = 16;
 /// The function's entry: an SQS batch of sweep requests (each swept in its own account and region; one cut short
 /// by time queues its next run), a Scheduled Event fanned out to the queue when there is one, or any other event
 /// through `handle`.
-pub async fn invoke<R: Reach, N: Notifier, H: History + Switch, Q: SweepQueue, A: Accounts>(
+pub async fn invoke<R: Reach, N: Notifier, H: History + Switch + Digests, Q: SweepQueue, A: Accounts>(
     event: Value,
     settings: &Settings,
     home: Option<&Home>,
@@ -132,8 +140,8 @@ async fn with_role<A: Accounts>(
 }
 
 /// Each queued request swept in turn; the first failure fails the batch (SQS then moves it to the failure queue).
-async fn sweep_requested<R: Reach, N: Notifier, H: History + Switch, Q: SweepQueue, A: Accounts>(
-    bodies: Vec<String>,
+async fn sweep_requested<R: Reach, N: Notifier, H: History + Switch + Digests, Q: SweepQueue, A: Accounts>(
+    bodies: Vec<(String, u32)>,
     settings: &Settings,
     home: Option<&Home>,
     ports: (&R, &N, &H),
@@ -141,7 +149,7 @@ async fn sweep_requested<R: Reach, N: Notifier, H: History + Switch, Q: SweepQue
     has_time: impl Fn() -> bool,
 ) -> Invocation {
     let mut reports = Vec::with_capacity(bodies.len());
-    for body in bodies {
+    for (body, receives) in bodies {
         let request = match SweepRequest::parse(&body) {
             Ok(request) => request,
             Err(err) => {
@@ -153,9 +161,19 @@ async fn sweep_requested<R: Reach, N: Notifier, H: History + Switch, Q: SweepQue
             tracing::warn!(account = %request.account, region = %request.region, reason, "sweep request refused");
             continue;
         }
+        // One of a schedule's sweeps: its report goes into the schedule's digest, not out on its own.
+        let digest = request.of > 0 && ports.2.gathers();
+        let in_digest;
+        let settings = if digest {
+            in_digest = Settings { digest: true, ..settings.clone() };
+            &in_digest
+        } else {
+            settings
+        };
         let invocation = run(&request.trigger(), settings, home, ports, &has_time).await;
         match invocation.result {
             Ok(InvocationReport::Sweep(report)) => {
+                let mut next_queued = false;
                 if !report.complete
                     && request.run < MAX_SWEEP_RUNS
                     && let Some(fanout) = fanout
@@ -163,6 +181,7 @@ async fn sweep_requested<R: Reach, N: Notifier, H: History + Switch, Q: SweepQue
                     let next = request.next();
                     match fanout.queue.send(std::slice::from_ref(&next)).await {
                         Ok(()) => {
+                            next_queued = true;
                             tracing::info!(event_id = %report.event_id, run = next.run, "sweep cut short: next run queued")
                         }
                         Err(err) => {
@@ -170,7 +189,20 @@ async fn sweep_requested<R: Reach, N: Notifier, H: History + Switch, Q: SweepQue
                         }
                     }
                 }
+                if digest && let Err(err) = gather(&request, &report, !next_queued, ports.1, ports.2).await {
+                    return Invocation { trigger: TriggerKind::Sweep, result: Err(err) };
+                }
                 reports.push(report);
+            }
+            // SQS's last delivery before the failure queue: the digest names this sweep failed, rather than never
+            // going out for want of it.
+            Err(err) if digest && receives >= MAX_RECEIVES => {
+                let share =
+                    DigestPart::failed(&request.trigger().event_id, &request.account, &request.region, err.to_string());
+                if let Err(not_sent) = send(&request, share, None, ports.1, ports.2).await {
+                    tracing::error!(error = %not_sent, "the digest of a schedule with a failed sweep was not sent");
+                }
+                return Invocation { trigger: TriggerKind::Sweep, result: Err(err) };
             }
             // A refused account: told in the log, nothing else to do.
             Ok(other) => tracing::warn!(report = ?other, "sweep request not acted on"),
@@ -178,6 +210,56 @@ async fn sweep_requested<R: Reach, N: Notifier, H: History + Switch, Q: SweepQue
         }
     }
     Invocation { trigger: TriggerKind::Sweep, result: Ok(InvocationReport::Sweeps(reports)) }
+}
+
+/// Adds a sweep's share to its schedule's digest; the sweep that completes the schedule publishes the digest. A share
+/// that cannot be kept sends the sweep's own report instead, so that nothing goes unreported; a digest that cannot be
+/// published is given back, and the invocation fails, so that SQS delivers the sweep again and it is sent then.
+async fn gather<N: Notifier, D: Digests>(
+    request: &SweepRequest,
+    report: &SweepReport,
+    last: bool,
+    notifier: &N,
+    digests: &D,
+) -> Result<(), egress_guard_core::Error> {
+    let share = DigestPart::of(report);
+    send(request, share, Some((report, last)), notifier, digests).await
+}
+
+/// Adds `share` (the request's last: `last`, or a failure) and publishes the digest if it completes the schedule;
+/// when the share cannot be kept, `report` goes out on its own.
+async fn send<N: Notifier, D: Digests>(
+    request: &SweepRequest,
+    share: DigestPart,
+    report: Option<(&SweepReport, bool)>,
+    notifier: &N,
+    digests: &D,
+) -> Result<(), egress_guard_core::Error> {
+    let last = report.is_none_or(|(_, last)| last);
+    let messages: Vec<Box<dyn Message + Sync + '_>> = match digests.add(request, &share, last).await {
+        Ok(None) => return Ok(()),
+        Ok(Some(parts)) => {
+            let digest = Digest { schedule_time: request.time.clone(), sweeps: request.of as usize, parts };
+            tracing::info!(schedule_id = %request.schedule_id, sweeps = request.of, "the schedule's last sweep: digest sent");
+            digest.messages(MAX_MESSAGE_BYTES).into_iter().map(|m| Box::new(m) as Box<dyn Message + Sync>).collect()
+        }
+        Err(err) => {
+            tracing::error!(schedule_id = %request.schedule_id, error = %err, "the sweep's share of the digest was not kept: its report goes out on its own");
+            let Some((report, _)) = report.filter(|(r, _)| r.acted() > 0) else { return Ok(()) };
+            report.parts(MAX_MESSAGE_BYTES).into_iter().map(|m| Box::new(m) as Box<dyn Message + Sync + '_>).collect()
+        }
+    };
+    for message in &messages {
+        if let Err(source) = notifier.publish(message.as_ref()).await {
+            if let Err(err) = digests.release(&request.schedule_id).await {
+                tracing::error!(schedule_id = %request.schedule_id, error = %err, "the digest's sending was not given back");
+            }
+            let text =
+                messages.iter().map(|m| format!("{}\n\n{}", m.subject(), m.text())).collect::<Vec<_>>().join("\n\n");
+            return Err(egress_guard_core::Error::NotifySummary { text, source: Box::new(source) });
+        }
+    }
+    Ok(())
 }
 
 /// Only what the dispatch itself would queue is swept: the function's own account or a member, in a guarded region.
@@ -206,13 +288,23 @@ fn admissible(
     Ok(())
 }
 
-/// The message bodies of an SQS event (`Records` from `aws:sqs`), or `None` for any other event.
-fn sqs_bodies(event: &Value) -> Option<Vec<String>> {
+/// The message bodies of an SQS event (`Records` from `aws:sqs`), each with how many times SQS delivered it
+/// (`attributes.ApproximateReceiveCount`, 1 when absent), or `None` for any other event.
+fn sqs_bodies(event: &Value) -> Option<Vec<(String, u32)>> {
     let records = event.get("Records")?.as_array()?;
     if records.is_empty() || !records.iter().all(|r| r.get("eventSource").and_then(Value::as_str) == Some("aws:sqs")) {
         return None;
     }
-    Some(records.iter().map(|r| r.get("body").and_then(Value::as_str).unwrap_or_default().to_owned()).collect())
+    Some(
+        records
+            .iter()
+            .map(|r| {
+                let body = r.get("body").and_then(Value::as_str).unwrap_or_default().to_owned();
+                let receives = r["attributes"]["ApproximateReceiveCount"].as_str().and_then(|n| n.parse().ok());
+                (body, receives.unwrap_or(1))
+            })
+            .collect(),
+    )
 }
 
 fn is_scheduled(event: &Value) -> bool {

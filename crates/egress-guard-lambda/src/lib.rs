@@ -13,8 +13,8 @@ mod reach;
 pub use config::{
     Config, EVENT_BUS_VAR, HISTORY_TABLE_VAR, REGIONS_VAR, SECURITY_HUB_VAR, SWEEP_QUEUE_VAR, TOPIC_ARN_VAR, variables,
 };
-pub use dispatch::{MAX_SWEEP_RUNS, invoke};
+pub use dispatch::{MAX_RECEIVES, MAX_SWEEP_RUNS, invoke};
 pub use error::{Error, diagnostic, error_code};
 pub use handle::{DispatchReport, Invocation, InvocationReport, handle};
 pub use metrics::metrics_line;
-pub use reach::{Accounts, Fanout, OBSERVED_EGRESS_BUDGET, Reach, SweepQueue, Switch};
+pub use reach::{Accounts, Digests, Fanout, OBSERVED_EGRESS_BUDGET, Reach, SweepQueue, Switch};

@@ -11,7 +11,7 @@ use crate::handle::{Invocation, InvocationReport};
 pub fn metrics_line(invocation: &Invocation, duration_ms: f64, now_ms: u64) -> String {
     let result = &invocation.result;
     let mut counts = std::collections::BTreeMap::<String, f64>::new();
-    let (mut revoked, mut repeats, mut split) = (0usize, 0usize, 0usize);
+    let (mut revoked, mut repeats, mut split, mut missed) = (0usize, 0usize, 0usize, 0usize);
     let mut sweeps: Vec<&egress_guard_core::SweepReport> = Vec::new();
     match result {
         Ok(InvocationReport::Event(r)) => {
@@ -38,6 +38,7 @@ pub fn metrics_line(invocation: &Invocation, duration_ms: f64, now_ms: u64) -> S
             *counts.entry(outcome.as_str().to_owned()).or_default() += *n as f64;
         }
         revoked += s.lines.iter().filter(|l| l.outcome != Outcome::DryRun).map(|l| l.revoked.len()).sum::<usize>();
+        missed += s.lines.iter().filter(|l| l.missed()).count();
     }
     let notice_failed =
         matches!(result, Err(egress_guard_core::Error::Notify { .. } | egress_guard_core::Error::NotifySummary { .. }));
@@ -55,6 +56,8 @@ pub fn metrics_line(invocation: &Invocation, duration_ms: f64, now_ms: u64) -> S
         ("Repeats", repeats as f64, "Count"),
         ("SplitRanges", split as f64, "Count"),
         ("MembersWithoutRole", without_role as f64, "Count"),
+        // Groups a sweep revoked that changed since egress-guard last looked with no event telling: missed events.
+        ("MissedEvents", missed as f64, "Count"),
         ("Duration", duration_ms, "Milliseconds"),
     ] {
         values.insert(name.to_owned(), value.into());

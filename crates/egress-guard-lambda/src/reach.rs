@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use egress_guard_core::notify::digest::DigestPart;
 use egress_guard_core::org::Access;
 use egress_guard_core::{FlowLogs, NoHistory, Outlets, Pause, SecurityGroups, SweepRequest};
 
@@ -73,6 +74,103 @@ impl<S: Switch + Sync> Switch for Option<S> {
         match self {
             Some(switch) => switch.paused().await,
             None => Ok(None),
+        }
+    }
+}
+
+/// Where a schedule's digest is gathered: each sweep's share kept, and all of them answered to the one sweep that
+/// completes the schedule and claims the sending.
+pub trait Digests {
+    type Error: std::error::Error + Send + Sync + 'static;
+    /// Whether shares are kept here at all; where they are not, each sweep reports on its own.
+    fn gathers(&self) -> bool;
+    /// Keeps `share` of `request` (`last`: the request's last run); answers every share of the schedule, in request
+    /// order, to the call that completes it and claims the sending.
+    fn add(
+        &self,
+        request: &SweepRequest,
+        share: &DigestPart,
+        last: bool,
+    ) -> impl Future<Output = Result<Option<Vec<DigestPart>>, Self::Error>> + Send;
+    /// Gives the sending back (the digest could not be published), for the sweep's redelivery.
+    fn release(&self, schedule_id: &str) -> impl Future<Output = Result<(), Self::Error>> + Send;
+}
+
+impl Digests for egress_guard_aws::DynamoHistory {
+    type Error = egress_guard_aws::Error;
+    fn gathers(&self) -> bool {
+        true
+    }
+    async fn add(
+        &self,
+        request: &SweepRequest,
+        share: &DigestPart,
+        last: bool,
+    ) -> Result<Option<Vec<DigestPart>>, Self::Error> {
+        let at = chrono::DateTime::parse_from_rfc3339(&request.time)
+            .map_or_else(|_| chrono::Utc::now().timestamp(), |t| t.timestamp());
+        let json = serde_json::to_string(share).unwrap_or_default();
+        let kept = egress_guard_aws::Share {
+            schedule_id: &request.schedule_id,
+            index: request.index,
+            run: request.run,
+            of: request.of,
+            last,
+            json,
+            at,
+        };
+        let Some(all) = self.add_share(&kept).await? else { return Ok(None) };
+        Ok(Some(
+            all.iter()
+                .filter_map(|json| match serde_json::from_str(json) {
+                    Ok(share) => Some(share),
+                    Err(err) => {
+                        tracing::error!(error = %err, "a sweep's share of the digest is unreadable: left out");
+                        None
+                    }
+                })
+                .collect(),
+        ))
+    }
+    fn release(&self, schedule_id: &str) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        self.release_digest(schedule_id)
+    }
+}
+
+/// No table: each sweep reports on its own.
+impl Digests for NoHistory {
+    type Error = std::convert::Infallible;
+    fn gathers(&self) -> bool {
+        false
+    }
+    async fn add(&self, _: &SweepRequest, _: &DigestPart, _: bool) -> Result<Option<Vec<DigestPart>>, Self::Error> {
+        Ok(None)
+    }
+    async fn release(&self, _: &str) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+impl<D: Digests + Sync> Digests for Option<D> {
+    type Error = D::Error;
+    fn gathers(&self) -> bool {
+        self.as_ref().is_some_and(D::gathers)
+    }
+    async fn add(
+        &self,
+        request: &SweepRequest,
+        share: &DigestPart,
+        last: bool,
+    ) -> Result<Option<Vec<DigestPart>>, Self::Error> {
+        match self {
+            Some(digests) => digests.add(request, share, last).await,
+            None => Ok(None),
+        }
+    }
+    async fn release(&self, schedule_id: &str) -> Result<(), Self::Error> {
+        match self {
+            Some(digests) => digests.release(schedule_id).await,
+            None => Ok(()),
         }
     }
 }

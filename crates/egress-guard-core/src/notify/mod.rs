@@ -4,6 +4,7 @@
 
 pub mod asff;
 pub mod chat;
+pub mod digest;
 pub mod message;
 pub mod notice;
 pub mod observed;

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::evaluate::{Evaluation, Exemption};
+use crate::history::Since;
 use crate::model::{EgressRule, SecurityGroup};
 use crate::notify::notice::Notice;
 use crate::outcome::Outcome;
@@ -93,11 +94,15 @@ pub struct SweepLine {
     pub revoked: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub undo_command: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub still_open: Vec<String>,
     /// Why the group is left open: its exemption, or the error that stopped the revoke.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub reason: Option<String>,
+    /// How its open egress stands against what egress-guard saw before (a baseline, already reported, changed
+    /// unseen); `None` for a revoke that failed.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub since: Option<Since>,
 }
 
 impl SweepLine {
@@ -110,6 +115,7 @@ impl SweepLine {
             undo_command: notice.undo_command.clone(),
             still_open: show(&notice.still_open),
             reason: notice.revoke_error.clone(),
+            since: None,
         }
     }
 
@@ -137,7 +143,13 @@ impl SweepLine {
             undo_command: None,
             still_open: vec![],
             reason: None,
+            since: None,
         }
+    }
+
+    /// A group an event should have closed: revoked by the sweep although it changed since egress-guard last looked.
+    pub fn missed(&self) -> bool {
+        self.outcome.revoked() && self.since.is_some_and(Since::missed)
     }
 }
 

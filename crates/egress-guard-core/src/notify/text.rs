@@ -2,7 +2,7 @@
 //! the chat card), and a notice as JSON. The data is in `notice` and `report`.
 
 use crate::evaluate::{Disposition, Exemption, FindingKind};
-use crate::history::Repeat;
+use crate::history::{Repeat, Since};
 use crate::model::EgressRule;
 use crate::notify::chat::Card;
 use crate::notify::message::{Message, one_line};
@@ -273,12 +273,32 @@ impl SweepReport {
         ));
         let counts: Vec<String> = self.counts.iter().map(|(o, n)| format!("{} {n}", o.as_str())).collect();
         out.push_str(&format!("Outcomes: {}\n", counts.join(", ")));
-        out.push_str("These groups were open although no event reported them (a lost event, a trail gap, or older than egress-guard).\n");
+        let missed = self.lines.iter().filter(|l| l.missed()).count();
+        if missed > 0 {
+            out.push_str(&format!(
+                "MISSED: {missed} group(s) changed since egress-guard last looked and no event closed them: events are \
+                 being missed (is the trail logging management events in {}?).\n",
+                self.region
+            ));
+        }
         out
     }
 
-    fn line_text(&self, line: &SweepLine) -> String {
+    pub(crate) fn line_text(&self, line: &SweepLine) -> String {
         let mut out = format!("\n{} \"{}\": {}\n", line.group_id, line.group_name, line.outcome.as_str());
+        let since = match line.since {
+            Some(Since::Baseline) => Some("open before egress-guard's first sweep of this region"),
+            Some(Since::Reported) => Some("already reported, unchanged"),
+            Some(Since::Changed) if line.missed() => {
+                Some("MISSED: changed since egress-guard last looked and no event closed it")
+            }
+            Some(Since::Changed) => Some("new since egress-guard last looked"),
+            Some(Since::Unknown) => Some("whether an event was missed is unknown: the history could not be read"),
+            None => None,
+        };
+        if let Some(since) = since {
+            out.push_str(&format!("  {since}\n"));
+        }
         for r in &line.revoked {
             out.push_str(&format!("  {} {r}\n", if self.dry_run { "would revoke" } else { "revoked" }));
         }

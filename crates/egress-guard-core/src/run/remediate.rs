@@ -3,7 +3,7 @@
 
 use crate::Error;
 use crate::evaluate::{Evaluation, evaluate};
-use crate::history::{Repeat, Revocation, destination_key};
+use crate::history::{Last, Repeat, Revocation, destination_key, open_key};
 use crate::model::{EgressRule, SecurityGroup};
 use crate::notify::notice::{Notice, Verification};
 use crate::notify::observed::{NOTICE_MAX_RECORDS, ObservedEgress};
@@ -52,7 +52,7 @@ where
             None => GroupReport::untouched(Some(target.id()), Outcome::GroupGone),
             Some(before) => {
                 let group_id = &before.id;
-                let mut notice = act(trigger, settings, &before, &evaluate(&before, settings), ports).await?;
+                let (mut notice, _) = act(trigger, settings, &before, &evaluate(&before, settings), ports).await?;
                 if settings.observed_egress_days > 0 && notice.outcome.acted_on_open() {
                     notice.observed_egress = Some(observe(trigger, settings, &before, ports.flow_logs).await);
                 }
@@ -183,14 +183,15 @@ fn should_notify(notice: &Notice, trigger: &Trigger, settings: &Settings) -> boo
 }
 
 /// Acts on a group as read and evaluated: revokes its plan (unless dry-run), re-reads and verifies, records the
-/// revoke, and returns the notice that tells it (not yet published). Shared by events and sweeps.
+/// revoke and what is left open, and returns the notice that tells it (not yet published), with what the history
+/// held as open before. Shared by events and sweeps.
 pub(crate) async fn act<G: SecurityGroups, N, H: History, F, O>(
     trigger: &Trigger,
     settings: &Settings,
     before: &SecurityGroup,
     evaluation: &Evaluation,
     Ports { groups, history, .. }: Ports<'_, G, N, H, F, O>,
-) -> Result<Notice, Error> {
+) -> Result<(Notice, Last), Error> {
     let plan = &evaluation.plan;
     let verification = if plan.is_empty() {
         Verification::untouched(Outcome::untouched(evaluation), before)
@@ -215,7 +216,28 @@ pub(crate) async fn act<G: SecurityGroups, N, H: History, F, O>(
     if notice.outcome.revoked() && !notice.revoked.is_empty() {
         notice.repeat = remember(trigger, settings, &notice, history).await;
     }
-    Ok(notice)
+    let last = if plan.is_empty() {
+        Last::NotKept
+    } else {
+        let left = if settings.dry_run { &plan.rules } else { &notice.still_open };
+        let key = format!("{}/{}/{}", notice.account, notice.region, before.id);
+        note(trigger, history, &key, left).await
+    };
+    Ok((notice, last))
+}
+
+/// Records what is left open on a group, for the sweep to tell a rule already reported from one no event reported;
+/// answers what was recorded before. A failing store blocks nothing: the answer is then `NotKept` (unknown).
+pub(crate) async fn note<H: History>(trigger: &Trigger, history: &H, group_key: &str, open: &[EgressRule]) -> Last {
+    let at = chrono::DateTime::parse_from_rfc3339(&trigger.event_time)
+        .map_or_else(|_| chrono::Utc::now().timestamp(), |t| t.timestamp());
+    match history.seen(group_key, &open_key(open), at).await {
+        Ok(last) => last,
+        Err(err) => {
+            tracing::warn!(event_id = %trigger.event_id, group_key, error = %err, "what the group had open was not recorded");
+            Last::NotKept
+        }
+    }
 }
 
 /// Re-reads the group after a revoke and re-evaluates it. A rule still open is looked at once more after `settle`

@@ -9,13 +9,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::evaluate::evaluate;
+use crate::history::{Since, open_key};
+use crate::model::EgressRule;
 use crate::model::SecurityGroup;
 use crate::notify::message::{MAX_MESSAGE_BYTES, Message};
 use crate::notify::notice::{Notice, Verification};
 use crate::notify::report::{SweepLine, SweepReport};
 use crate::outcome::Outcome;
 use crate::ports::{History, Notifier, Outlets, Ports, SecurityGroups};
-use crate::run::remediate::act;
+use crate::run::remediate::{act, note};
 use crate::settings::Settings;
 use crate::trigger::{Actor, EventName, Trigger, decode, unique};
 
@@ -51,6 +53,17 @@ where
         .list()
         .await
         .map_err(|source| Error::SecurityGroups { group_id: "(all)".into(), source: Box::new(source) })?;
+    let region_key = format!("{}/{}", trigger.account, trigger.region);
+    let at = chrono::DateTime::parse_from_rfc3339(&trigger.event_time)
+        .map_or_else(|_| chrono::Utc::now().timestamp(), |t| t.timestamp());
+    // `None`: no history kept here, so no line says how it stands; `Some(None)`: the history failed (unknown).
+    let first = match ports.history.first_sweep(&region_key, &trigger.event_time, at).await {
+        Ok(first) => first.map(Some),
+        Err(err) => {
+            tracing::warn!(event_id = %trigger.event_id, error = %err, "the region's first sweep unknown: missed events are counted as unknown");
+            Some(None)
+        }
+    };
     let mut report = SweepReport {
         event_id: trigger.event_id.clone(),
         account: trigger.account.clone(),
@@ -70,7 +83,7 @@ where
     let numbered = all
         .iter()
         .enumerate()
-        .map(|(i, group)| async move { (i, step(trigger, settings, group, ports, has_time).await) });
+        .map(|(i, group)| async move { (i, step(trigger, settings, group, ports, first, has_time).await) });
     let mut steps: Vec<(usize, Step)> =
         stream::iter(numbered).buffer_unordered(settings.sweep_concurrency.max(1)).collect().await;
     steps.sort_by_key(|(i, _)| *i);
@@ -108,7 +121,8 @@ where
         *report.counts.entry(outcome).or_default() += 1;
         report.groups_checked += 1;
     }
-    if report.acted() > 0 {
+    // In a digest (a scheduled fan-out), the sweep's report goes out with the others, once, from the last sweep.
+    if report.acted() > 0 && !settings.digest {
         // Every part is tried; the error carries the parts that failed (each group's undo command is also logged).
         let parts = report.parts(MAX_MESSAGE_BYTES);
         let total = parts.len();
@@ -148,23 +162,34 @@ async fn step<G: SecurityGroups, N, H: History, F, O>(
     settings: &Settings,
     group: &SecurityGroup,
     ports: Ports<'_, G, N, H, F, O>,
+    first: Option<Option<bool>>,
     has_time: &dyn Fn() -> bool,
 ) -> Step {
     let evaluation = evaluate(group, settings);
     if evaluation.plan.is_empty() {
         let outcome = Outcome::untouched(&evaluation);
-        let exempt = (outcome == Outcome::Exempt && !evaluation.findings.is_empty()).then(|| {
-            let notice = Notice::new(trigger, settings, group, &evaluation, Verification::untouched(outcome, group));
-            (SweepLine::exempt(group, &evaluation), notice)
-        });
-        return Step::Untouched(outcome, exempt);
+        if outcome != Outcome::Exempt || evaluation.findings.is_empty() {
+            return Step::Untouched(outcome, None);
+        }
+        let open: Vec<EgressRule> = evaluation.findings.iter().map(|f| f.rule.clone()).collect();
+        let key = format!("{}/{}/{}", trigger.account, trigger.region, group.id);
+        let last = note(trigger, ports.history, &key, &open).await;
+        let notice = Notice::new(trigger, settings, group, &evaluation, Verification::untouched(outcome, group));
+        let line = SweepLine {
+            since: first.map(|f| Since::of(f, &last, &open_key(&open))),
+            ..SweepLine::exempt(group, &evaluation)
+        };
+        return Step::Untouched(outcome, Some((line, notice)));
     }
     if !has_time() {
         return Step::NoTime;
     }
     // One group's failure is a line of the report, never the end of the sweep.
     let (line, notice) = match act(trigger, settings, group, &evaluation, ports).await {
-        Ok(notice) => (SweepLine::new(&notice), Some(notice)),
+        Ok((notice, last)) => {
+            let since = first.map(|f| Since::of(f, &last, &open_key(&evaluation.plan.rules)));
+            (SweepLine { since, ..SweepLine::new(&notice) }, Some(notice))
+        }
         Err(err) => {
             tracing::error!(event_id = %trigger.event_id, group_id = %group.id, error = %err, "sweep: revoke failed");
             (SweepLine::failed(group, err.to_string()), None)
@@ -194,6 +219,12 @@ pub struct SweepRequest {
     pub account: String,
     pub region: String,
     pub run: u32,
+    /// This request's place among the `of` requests of its schedule (from 0), for the schedule's one digest. A
+    /// request without them (`of` 0, queued before digests) reports on its own.
+    #[serde(default)]
+    pub index: u32,
+    #[serde(default)]
+    pub of: u32,
 }
 
 impl SweepRequest {
@@ -209,6 +240,9 @@ impl SweepRequest {
         }
         if request.schedule_id.is_empty() || request.schedule_id.len() > 128 {
             return Err(bad("sweep request: schedule_id", "empty or over 128 characters"));
+        }
+        if request.of > 0 && request.index >= request.of {
+            return Err(bad("sweep request: index", "not below `of`"));
         }
         Ok(request)
     }
@@ -239,16 +273,19 @@ impl SweepRequest {
 pub fn sweep_requests(schedule: &Trigger, accounts: &[String], regions: &[String]) -> Vec<SweepRequest> {
     let accounts = unique(std::iter::once(schedule.account.clone()).chain(accounts.iter().cloned()).collect());
     let regions = if regions.is_empty() { vec![schedule.region.clone()] } else { unique(regions.to_vec()) };
+    let of = u32::try_from(accounts.len() * regions.len()).unwrap_or(u32::MAX);
     accounts
         .iter()
-        .flat_map(|account| {
-            regions.iter().map(move |region| SweepRequest {
-                schedule_id: schedule.event_id.clone(),
-                time: schedule.event_time.clone(),
-                account: account.clone(),
-                region: region.clone(),
-                run: 1,
-            })
+        .flat_map(|account| regions.iter().map(move |region| (account, region)))
+        .enumerate()
+        .map(|(index, (account, region))| SweepRequest {
+            schedule_id: schedule.event_id.clone(),
+            time: schedule.event_time.clone(),
+            account: account.clone(),
+            region: region.clone(),
+            run: 1,
+            index: u32::try_from(index).unwrap_or(u32::MAX),
+            of,
         })
         .collect()
 }
@@ -265,6 +302,8 @@ mod tests {
             account: "123456789012".into(),
             region: "eu-west-1".into(),
             run: 1,
+            index: 0,
+            of: 1,
         }
         .trigger();
         t.event_id = "e7a0".into();
@@ -284,6 +323,9 @@ mod tests {
             ("111111111111", "us-east-1"),
         ];
         assert_eq!(pairs, want.map(|(a, r)| (a.to_owned(), r.to_owned())));
+        let places: Vec<(u32, u32)> =
+            sweep_requests(&schedule(), &accounts, &regions).iter().map(|r| (r.index, r.of)).collect();
+        assert_eq!(places, [(0, 4), (1, 4), (2, 4), (3, 4)], "each request's place, for the digest");
     }
 
     #[test]
