@@ -11,6 +11,14 @@ mod preflight;
 #[path = "cli/pause.rs"]
 mod pause;
 
+/// `recommend --apply` on the evidence of the group's traffic: replaced interfaces, replies without TCP flags.
+#[path = "cli/evidence.rs"]
+mod evidence;
+
+/// `--dry-run` on every command that changes something: no call but reads.
+#[path = "cli/dry_run.rs"]
+mod dry_run;
+
 /// `undo`, after the Lambda's handler revoked groups in two regions and a member account.
 #[path = "cli/undo.rs"]
 mod undo;
@@ -409,6 +417,8 @@ async fn observed_group() -> (World, String, String, String, String) {
         &[
             v2(&b, "10.0.1.11", "10.0.3.9", 41000, 6379),
             v2(&b, "10.0.1.11", "203.0.113.10", 41001, 443),
+            // A reply without TCP flags: the connection is seen coming in, so it needs no rule.
+            v2(&b, "198.51.100.9", "10.0.1.11", 51000, 443),
             v2(&b, "10.0.1.11", "198.51.100.9", 443, 51000),
             v2(&a, "10.0.1.10", "203.0.113.10", 40008, 443),
             v2(&noise, "10.0.1.12", "192.0.2.200", 42000, 8443),

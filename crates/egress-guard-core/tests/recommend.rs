@@ -28,6 +28,7 @@ fn interface(id: &str, ip: &str) -> Interface {
         vpc_id: Some("vpc-0f1e2d3c4b5a69788".into()),
         owner_id: Some("123456789012".into()),
         addresses: [ip.parse().unwrap()].into(),
+        since: None,
     }
 }
 

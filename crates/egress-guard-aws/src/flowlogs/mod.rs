@@ -143,6 +143,7 @@ impl FlowLogs for AwsFlowLogs {
                     vpc_id: eni.vpc_id().map(str::to_owned),
                     owner_id: eni.owner_id().map(str::to_owned),
                     addresses,
+                    since: eni.attachment().and_then(|a| a.attach_time()).map(|t| t.secs()),
                 });
             }
         }

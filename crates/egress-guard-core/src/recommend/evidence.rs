@@ -16,6 +16,9 @@ pub struct Interface {
     /// The account that owns it (the account in its flow logs' S3 keys).
     pub owner_id: Option<String>,
     pub addresses: BTreeSet<IpAddr>,
+    /// Epoch seconds: when it was attached (`Attachment.AttachTime`), so the earliest it can have carried the
+    /// group's traffic; `None` when EC2 tells no attachment time.
+    pub since: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

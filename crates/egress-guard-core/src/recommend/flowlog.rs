@@ -200,8 +200,12 @@ pub enum Kind {
     Started(Flow),
     /// The interface's answer to a connection someone else started: security groups are stateful, it needs no rule.
     Reply,
-    /// Traffic into the interface.
-    Inbound,
+    /// Leaving from a port the group serves, to a peer it admits, in a record without TCP flags: a reply only if the
+    /// window holds the connection coming in (`Connection`); else traffic the interface started (an active-mode FTP
+    /// server's data connection leaves from port 20 to its client).
+    ReplyIfAnswered(Flow, Connection),
+    /// Traffic into the interface: the connection it opens, when the record names ports.
+    Inbound(Option<Connection>),
     /// Rejected: evidence of what was tried, never of what is needed.
     Rejected,
     /// `SKIPDATA`: records the capture window lost.
@@ -212,6 +216,15 @@ pub enum Kind {
     LinkLocal,
     /// Neither the interface's address nor a direction tells which way it went.
     Unattributed,
+}
+
+/// A connection as the interface's side sees it: the peer, its port, the interface's port, the protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Connection {
+    pub peer: IpAddr,
+    pub peer_port: u16,
+    pub port: u16,
+    pub protocol: u8,
 }
 
 /// Inbound ranges wider than this name no service: a reply is never told by them.
@@ -274,27 +287,39 @@ pub fn classify(record: &Record, addresses: &BTreeSet<IpAddr>, inbound: &Inbound
     });
     match direction {
         None => return Kind::Unattributed,
-        Some(Direction::Ingress) => return Kind::Inbound,
+        Some(Direction::Ingress) => {
+            let connection = match (record.srcport, record.dstport) {
+                (Some(peer_port), Some(port)) => {
+                    Some(Connection { peer: src, peer_port, port, protocol: record.protocol })
+                }
+                _ => None,
+            };
+            return Kind::Inbound(connection);
+        }
         Some(Direction::Egress) => {}
     }
     let protocol = Protocol::parse(&record.protocol.to_string()).unwrap_or(Protocol::Number(record.protocol));
     let flags = record.tcp_flags.filter(|_| protocol == Protocol::Tcp).unwrap_or(0);
-    let reply = if flags & SYN_ACK == SYN_ACK {
-        true
-    } else if flags & SYN == SYN {
-        false
-    } else {
-        // No handshake seen in this record: a reply leaves from a port the group serves, to a source it admits.
-        inbound.serves(protocol, record.srcport, dst, record.dstport)
-    };
-    if reply {
+    if flags & SYN_ACK == SYN_ACK {
         return Kind::Reply;
+    }
+    let port = if protocol.has_ports() { record.dstport } else { None };
+    let flow = Flow { protocol, port, destination: dst, aws_service: record.aws_service.clone() };
+    // No handshake seen in this record: a reply leaves from a port the group serves, to a source it admits. With
+    // TCP flags in the format, the connection's first record shows its SYN, so a record without one continues a
+    // connection; without them, only the connection seen coming in tells a reply.
+    if flags & SYN == 0 && inbound.serves(protocol, record.srcport, dst, record.dstport) {
+        if record.tcp_flags.is_some() || !protocol.has_ports() {
+            return Kind::Reply;
+        }
+        if let (Some(port), Some(peer_port)) = (record.srcport, record.dstport) {
+            return Kind::ReplyIfAnswered(flow, Connection { peer: dst, peer_port, port, protocol: record.protocol });
+        }
     }
     if is_link_local_service(dst) {
         return Kind::LinkLocal;
     }
-    let port = if protocol.has_ports() { record.dstport } else { None };
-    Kind::Started(Flow { protocol, port, destination: dst, aws_service: record.aws_service.clone() })
+    Kind::Started(flow)
 }
 
 /// The addresses of the Amazon DNS resolver, instance metadata, Amazon Time Sync and Windows activation on the
@@ -399,6 +424,26 @@ mod tests {
         assert!(matches!(started, Kind::Started(_)), "{started:?}");
     }
 
+    /// AWS's default format has no TCP flags: leaving from a served port is a reply only if the connection was seen
+    /// coming in, which the tally decides over the whole window.
+    #[test]
+    fn without_the_flags_field_a_reply_waits_for_the_connection_coming_in() {
+        let format = Format::parse("").unwrap();
+        let record = format
+            .record(
+                "2 123456789012 eni-0a1b2c3d 10.0.1.5 198.51.100.4 443 50000 6 10 840 1700000000 1700000060 ACCEPT OK",
+            )
+            .unwrap();
+        let Kind::ReplyIfAnswered(flow, connection) = classify(&record, &mine(), &inbound_https()) else { panic!() };
+        assert_eq!((flow.port, flow.destination), (Some(50000), "198.51.100.4".parse().unwrap()));
+        let into = format
+            .record(
+                "2 123456789012 eni-0a1b2c3d 198.51.100.4 10.0.1.5 50000 443 6 10 840 1700000000 1700000060 ACCEPT OK",
+            )
+            .unwrap();
+        assert_eq!(classify(&into, &mine(), &inbound_https()), Kind::Inbound(Some(connection)), "the same connection");
+    }
+
     #[test]
     fn without_flags_only_a_service_port_and_an_admitted_peer_make_a_reply() {
         // tcp 5432 from a group: a peer inside the VPC is answered, one outside is not.
@@ -422,7 +467,10 @@ mod tests {
     fn rejected_skipped_inbound_and_link_local_records_are_not_need() {
         assert_eq!(kind("5 eni-0a1b2c3d 10.0.1.5 203.0.113.9 49152 443 6 REJECT OK 2 egress - -"), Kind::Rejected);
         assert_eq!(kind("5 eni-0a1b2c3d - - - - 6 - SKIPDATA - - - -"), Kind::Skipped);
-        assert_eq!(kind("5 eni-0a1b2c3d 203.0.113.9 10.0.1.5 49152 22 6 ACCEPT OK 2 ingress - -"), Kind::Inbound);
+        assert!(matches!(
+            kind("5 eni-0a1b2c3d 203.0.113.9 10.0.1.5 49152 22 6 ACCEPT OK 2 ingress - -"),
+            Kind::Inbound(Some(_))
+        ));
         assert_eq!(kind("5 eni-0a1b2c3d 10.0.1.5 169.254.169.254 49152 80 6 ACCEPT OK 2 egress - -"), Kind::LinkLocal);
         assert_eq!(kind("5 eni-0a1b2c3d 2001:db8::5 fd00:ec2::254 49152 80 6 ACCEPT OK 2 egress - -"), Kind::LinkLocal);
     }
@@ -434,7 +482,7 @@ mod tests {
         let out = record("2 1 eni-0a1b2c3d 10.0.1.5 203.0.113.9 49152 443 6 1 1 1 1 ACCEPT OK");
         assert!(matches!(classify(&out, &mine(), &Inbound::default()), Kind::Started(_)));
         let into = record("2 1 eni-0a1b2c3d 203.0.113.9 10.0.1.5 49152 22 6 1 1 1 1 ACCEPT OK");
-        assert_eq!(classify(&into, &mine(), &Inbound::default()), Kind::Inbound);
+        assert!(matches!(classify(&into, &mine(), &Inbound::default()), Kind::Inbound(_)));
         let neither = record("2 1 eni-0a1b2c3d 10.9.9.9 203.0.113.9 49152 443 6 1 1 1 1 ACCEPT OK");
         assert_eq!(classify(&neither, &mine(), &Inbound::default()), Kind::Unattributed);
     }

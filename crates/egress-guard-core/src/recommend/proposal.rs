@@ -68,14 +68,53 @@ pub struct Merge {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Gap {
     NoInterfaces,
-    NoFlowLogs { interface_id: String },
-    NoRecords { interface_id: String },
-    FewerDays { interface_id: String, days: u32, asked: u32 },
-    Skipped { interface_id: String, records: u64 },
-    Unattributed { records: u64 },
-    Unread { flow_log_id: String, why: String },
-    Truncated { flow_log_id: String, records: usize },
-    DoesNotFit { ipv4: u32, ipv6: u32, quota: u32 },
+    NoFlowLogs {
+        interface_id: String,
+    },
+    NoRecords {
+        interface_id: String,
+    },
+    FewerDays {
+        interface_id: String,
+        days: u32,
+        asked: u32,
+    },
+    Skipped {
+        interface_id: String,
+        records: u64,
+    },
+    Unattributed {
+        records: u64,
+    },
+    /// Records in a shared (subnet or VPC) log of interfaces that do not carry the group now: counted, never dropped
+    /// silently (some may be interfaces that carried it before, replaced since).
+    OtherInterfaces {
+        records: u64,
+    },
+    /// Every interface that carries the group now was attached within the window: the traffic of those that carried
+    /// it before is not read.
+    InterfacesYounger {
+        hours: u32,
+        days: u32,
+    },
+    /// Records leaving from a port the group serves, taken as replies because their connection was seen coming in,
+    /// in a format without TCP flags: a connection the group started from that port looks the same.
+    RepliesWithoutFlags {
+        records: u64,
+    },
+    Unread {
+        flow_log_id: String,
+        why: String,
+    },
+    Truncated {
+        flow_log_id: String,
+        records: usize,
+    },
+    DoesNotFit {
+        ipv4: u32,
+        ipv6: u32,
+        quota: u32,
+    },
 }
 
 impl Gap {
@@ -94,7 +133,12 @@ impl Gap {
     /// Whether it keeps the proposal from being applied: any gap, unless `accept_thin` accepts those that only thin
     /// the evidence (fewer days than asked, `SKIPDATA`, records not attributable, no interface).
     pub fn blocks_apply(&self, accept_thin: bool) -> bool {
-        self.hides_traffic() || !accept_thin
+        match self {
+            // Told, not blocking: a shared log holds other interfaces' traffic as a matter of course; the coverage
+            // of the group's own interfaces over the window is what `FewerDays` and `InterfacesYounger` judge.
+            Gap::OtherInterfaces { .. } => false,
+            _ => self.hides_traffic() || !accept_thin,
+        }
     }
 
     pub fn text(&self) -> String {
@@ -118,6 +162,19 @@ impl Gap {
             Gap::Unattributed { records } => {
                 format!("{records} records could not be told inbound or outbound (no direction, no known address)")
             }
+            Gap::OtherInterfaces { records } => format!(
+                "{records} records of interfaces that do not carry the group now were left out (a shared subnet or \
+                 VPC log; or interfaces replaced since)"
+            ),
+            Gap::InterfacesYounger { hours, days } => format!(
+                "the group's interfaces cover {hours} h of the {days} days: every interface that carries it now was \
+                 attached since, and the traffic of those that carried it before (replaced since) is not read"
+            ),
+            Gap::RepliesWithoutFlags { records } => format!(
+                "{records} records leaving from a port the group serves were taken as replies to connections seen \
+                 coming in; without tcp-flags in the log format, a connection the group started from that port \
+                 (active-mode FTP) looks the same: add ${{tcp-flags}} to the flow log's format"
+            ),
             Gap::Unread { flow_log_id, why } => format!("{flow_log_id} could not be read: {why}"),
             Gap::Truncated { flow_log_id, records } => {
                 format!("{flow_log_id}: stopped after {records} records: traffic may be missing")

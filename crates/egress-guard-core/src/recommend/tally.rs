@@ -8,7 +8,7 @@ use crate::model::{EgressRule, SecurityGroup};
 use crate::permission::aws_command;
 use crate::recommend::evidence::{FlowLog, Interface, LogDestination, Network, Records, Window};
 use crate::recommend::fit::propose;
-use crate::recommend::flowlog::{Flow, Format, Inbound, Kind, classify};
+use crate::recommend::flowlog::{Connection, Flow, Format, Inbound, Kind, classify};
 use crate::recommend::proposal::{Coverage, Gap, Proposal, SCHEMA, UNLOGGED};
 use crate::recommend::ranges::AwsRanges;
 use crate::settings::Settings;
@@ -63,7 +63,13 @@ pub struct Tally<'a> {
     inbound: Inbound,
     coverage: Vec<Coverage>,
     flows: BTreeMap<Flow, u64>,
+    /// Records leaving from a served port without TCP flags, by interface: replies if their connection came in.
+    unanswered: Vec<(String, Flow, Connection)>,
+    /// The connections seen coming in, over every log.
+    answered: BTreeSet<Connection>,
     unattributed: u64,
+    /// Records in the logs read of interfaces that are not the group's now.
+    others: u64,
     gaps: Vec<Gap>,
 }
 
@@ -90,7 +96,11 @@ impl<'a> Tally<'a> {
             .iter()
             .map(|i| {
                 let logs: Vec<&FlowLog> = flow_logs.iter().filter(|l| captures(l, i)).collect();
-                let since = logs.iter().map(|l| l.created_at.unwrap_or(window.start).max(window.start)).min();
+                // Covered from the later of the log's creation and the interface's attachment: an interface
+                // attached an hour ago under a month-old log holds an hour of evidence, not a month.
+                let attached = i.since.unwrap_or(window.start);
+                let since =
+                    logs.iter().map(|l| l.created_at.unwrap_or(window.start).max(window.start).max(attached)).min();
                 Coverage {
                     interface_id: i.id.clone(),
                     flow_logs: logs.iter().map(|l| l.id.clone()).collect(),
@@ -101,6 +111,15 @@ impl<'a> Tally<'a> {
             .collect();
         if interfaces.is_empty() {
             gaps.push(Gap::NoInterfaces);
+        }
+        // Every interface that carries the group now came after the window began: those before it (replaced by
+        // Auto Scaling, ECS, Fargate) started traffic no record read here vouches for.
+        let earliest = interfaces.iter().map(|i| i.since.unwrap_or(window.start).max(window.start)).min();
+        if let Some(earliest) = earliest.filter(|e| *e > window.start) {
+            gaps.push(Gap::InterfacesYounger {
+                hours: u32::try_from((window.end - earliest) / 3600).unwrap_or(0),
+                days: request.days,
+            });
         }
         let mut reads = Vec::new();
         for log in flow_logs.iter().filter(|l| interfaces.iter().any(|i| captures(l, i))) {
@@ -122,7 +141,19 @@ impl<'a> Tally<'a> {
             reads.push(Read { log, covered, format });
         }
         let inbound = Inbound { rules: group.ingress.clone(), vpc_cidrs: network.vpc_cidrs.clone() };
-        (Tally { group, request, inbound, coverage, flows: BTreeMap::new(), unattributed: 0, gaps }, reads)
+        let tally = Tally {
+            group,
+            request,
+            inbound,
+            coverage,
+            flows: BTreeMap::new(),
+            unanswered: Vec::new(),
+            answered: BTreeSet::new(),
+            unattributed: 0,
+            others: 0,
+            gaps,
+        };
+        (tally, reads)
     }
 
     /// Takes in what one log held: each record in the window of an interface it captures, classified.
@@ -152,7 +183,10 @@ impl<'a> Tally<'a> {
                     Some(id) => *id == i.id,
                     None => [record.srcaddr, record.dstaddr].iter().flatten().any(|a| i.addresses.contains(a)),
                 });
-                let Some(interface) = owner else { continue };
+                let Some(interface) = owner else {
+                    self.others += 1;
+                    continue;
+                };
                 let Some(c) = self.coverage.iter_mut().find(|c| c.interface_id == interface.id) else { continue };
                 c.records += 1;
                 match classify(&record, &interface.addresses, &self.inbound) {
@@ -161,7 +195,13 @@ impl<'a> Tally<'a> {
                         *self.flows.entry(flow).or_default() += 1;
                     }
                     Kind::Reply => c.replies += 1,
-                    Kind::Inbound => c.inbound += 1,
+                    Kind::ReplyIfAnswered(flow, connection) => {
+                        self.unanswered.push((interface.id.clone(), flow, connection));
+                    }
+                    Kind::Inbound(connection) => {
+                        c.inbound += 1;
+                        self.answered.extend(connection);
+                    }
                     Kind::Rejected => c.rejected += 1,
                     Kind::Skipped => c.skipped += 1,
                     Kind::LinkLocal => c.link_local += 1,
@@ -181,7 +221,21 @@ impl<'a> Tally<'a> {
     /// The proposal: the gaps each interface's coverage leaves, then the flows fitted beside the rules the group
     /// keeps (all but its open ones), with the commands that apply it.
     pub fn propose(self, network: &Network, settings: &Settings) -> Proposal {
-        let Tally { group, request, mut coverage, flows, unattributed, mut gaps, .. } = self;
+        let Tally {
+            group, request, mut coverage, mut flows, unanswered, answered, unattributed, others, mut gaps, ..
+        } = self;
+        // A record leaving from a served port is a reply only where its connection came in within the window.
+        let mut unflagged = 0;
+        for (interface_id, flow, connection) in unanswered {
+            let Some(c) = coverage.iter_mut().find(|c| c.interface_id == interface_id) else { continue };
+            if answered.contains(&connection) {
+                c.replies += 1;
+                unflagged += 1;
+            } else {
+                c.started += 1;
+                *flows.entry(flow).or_default() += 1;
+            }
+        }
         for c in &coverage {
             if c.flow_logs.is_empty() {
                 gaps.push(Gap::NoFlowLogs { interface_id: c.interface_id.clone() });
@@ -200,6 +254,12 @@ impl<'a> Tally<'a> {
         }
         if unattributed > 0 {
             gaps.push(Gap::Unattributed { records: unattributed });
+        }
+        if others > 0 {
+            gaps.push(Gap::OtherInterfaces { records: others });
+        }
+        if unflagged > 0 {
+            gaps.push(Gap::RepliesWithoutFlags { records: unflagged });
         }
         coverage.sort_by(|a, b| a.interface_id.cmp(&b.interface_id));
 
