@@ -218,3 +218,34 @@ async fn no_digest_before_the_last_sweep_and_a_sweep_failing_its_last_delivery_i
     let named = format!("FAILED: the sweep of {HUB} {} did not run", request["region"].as_str().unwrap());
     assert!(text.contains(&named) && text.contains("UnauthorizedOperation"), "{text}");
 }
+
+/// SQS delivers at least once: a sweep delivered again after its schedule's digest went out finds the digest sent
+/// and tells what it did on its own, once; a digest is never sent twice.
+#[tokio::test]
+async fn a_sweep_delivered_again_after_the_digest_reports_on_its_own_and_the_digest_is_not_sent_twice() {
+    let d = Deployment::start(&["eu-west-1"]).await;
+    let settings = d.settings(&[], false);
+    let queue = egress_guard_aws::SqsSweepQueue::new(d.hub.sqs.clone(), &d.sweeps);
+    let accounts = d.hub.organization_accounts();
+    let fanout = Some(egress_guard_lambda::Fanout { queue: &queue, accounts: &accounts, regions: &d.regions });
+    let ports = (&d.fleet, &d.notifier, &d.history);
+    let schedule = egress_guard_tests::event_for("scheduled-sweep", "-");
+    egress_guard_lambda::invoke(schedule, &settings, Some(&d.home), ports, fanout, || true).await.result.unwrap();
+    let body = d.hub.drain(&d.sweeps).await.remove(0);
+    let deliver = || async {
+        let event = egress_guard_tests::sqs_event(&body);
+        egress_guard_lambda::invoke(event, &settings, Some(&d.home), ports, fanout, || true).await.result.unwrap();
+        d.hub.notices(&d.notices).await
+    };
+    let told = deliver().await;
+    assert_eq!(told.len(), 1);
+    assert!(subject(&told[0]).starts_with("egress-guard digest:"), "{}", subject(&told[0]));
+
+    assert_eq!(deliver().await, Vec::<Value>::new(), "nothing new, nothing told: the digest is not sent again");
+    let vpc = d.hub.dual_stack_vpc().await;
+    let late = d.hub.group_with(&vpc, "late", vec![perm("tcp", Some((25, 25)), &["0.0.0.0/0"], &[])]).await;
+    let told = deliver().await;
+    assert_eq!(told.len(), 1, "what the redelivery revoked is told, on its own");
+    assert!(subject(&told[0]).starts_with("egress-guard sweep: revoked open egress on"), "{}", subject(&told[0]));
+    assert!(told[0]["Message"].as_str().unwrap().contains(&late));
+}

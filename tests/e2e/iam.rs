@@ -105,6 +105,12 @@ fn function_policies(template: &Value, stack: &Stack, without: Option<&str>) -> 
                     actions.push(format!("{single}Batch"));
                 }
             }
+            // AWS authorizes TransactWriteItems by the actions inside it, here PutItem and UpdateItem, and has no
+            // action of its own for it (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html);
+            // moto checks `dynamodb:TransactWriteItems`, so it goes wherever both are granted.
+            if ["dynamodb:PutItem", "dynamodb:UpdateItem"].iter().all(|x| actions.iter().any(|a| a == x)) {
+                actions.push("dynamodb:TransactWriteItems".into());
+            }
             statement["Action"] = json!(actions);
         }
         let statements = document["Statement"].as_array_mut().unwrap();

@@ -1,18 +1,24 @@
-//! A schedule's digest in the history table: each sweep's share as an item of its own, and one item per schedule
-//! counting the sweeps done, so that the last sweep to finish, and only it, sends the digest.
+//! A schedule's digest in the history table: each sweep's share as an item of its own, one marker per request done,
+//! and one small item per schedule counting them, so that the sweep that completes the count sends the digest.
 //!
-//! `digest#<schedule>#<index>#<run>` holds a sweep run's share (JSON). `digest#<schedule>` holds `done`, a string
-//! set of `index:run` for each request's final run (`ADD` to a set is idempotent, so an SQS redelivery counts once),
-//! `of`, and `sent`, claimed by a conditional write: two sweeps that both see the set complete cannot both send.
+//! - `digest#<schedule>#<index>#<run>`: a sweep run's share (JSON), written once (`attribute_not_exists`): a
+//!   redelivered sweep, which finds its revokes already done, never overwrites the share that holds them.
+//! - `digest#<schedule>#<index>`: the request's marker (its last run), and `digest#<schedule>`'s `count`, written
+//!   together in one `TransactWriteItems` whose marker must not exist: a redelivery counts once, and the count item
+//!   stays a few bytes however many sweeps there are (no hot, growing item).
+//! - `digest#<schedule>`: `count`, `of`, `sent` (a lease, claimable again after `LEASE_SECS`, so that a sender that
+//!   dies does not silence the schedule) and `published`.
+//!
 //! Everything expires with `history::SEEN_SECS`.
-//! https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.UpdateExpressions.html (ADD to a set)
+//! https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html (condition failures
+//! cancel the whole transaction: `TransactionCanceledException`)
 //! https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchGetItem.html (100 keys, UnprocessedKeys)
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
 use egress_guard_core::history::SEEN_SECS;
 
 use crate::DynamoHistory;
@@ -24,12 +30,25 @@ const KEYS_PER_BATCH: usize = 100;
 /// Times `BatchGetItem` is asked again for the keys it left unprocessed (throttled), with a pause between.
 const BATCH_ATTEMPTS: u32 = 8;
 
+/// How long a claim to send the digest holds: a sender publishes in seconds; one that died leaves the claim to the
+/// next delivery after this.
+pub const LEASE_SECS: i64 = 600;
+
 fn failed<E>(operation: &'static str, table: &str, err: &SdkError<E, HttpResponse>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     let (code, message) = code_and_message(err);
     Error::Dynamo { operation, table: table.to_owned(), code, message }
+}
+
+fn built(table: &str) -> impl Fn(aws_sdk_dynamodb::error::BuildError) -> Error + '_ {
+    move |err| Error::Dynamo {
+        operation: "build",
+        table: table.to_owned(),
+        code: "Build".into(),
+        message: err.to_string(),
+    }
 }
 
 /// One sweep run's share, and where it stands among its schedule's.
@@ -42,91 +61,141 @@ pub struct Share<'a> {
     /// Whether this is the request's last run (complete, or out of runs): only then is it counted done.
     pub last: bool,
     pub json: String,
+    /// Now, epoch seconds.
     pub at: i64,
 }
 
+/// Where a schedule's digest stands after a share was added.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Gathered {
+    /// Other sweeps are still to finish, or another sweep sends the digest.
+    Waiting,
+    /// The digest went out already (this is a late redelivery): what this sweep did goes out on its own.
+    AlreadySent,
+    /// This call completed the schedule and holds the claim: every share (JSON, in request order), to send now and
+    /// then `published` (or `release` if it could not be sent).
+    Complete(Vec<String>),
+}
+
 impl DynamoHistory {
-    /// Keeps `share`; when it completes its schedule and this call claims the sending, answers every share of the
-    /// schedule (JSON, in request order) for the digest. `None`: another sweep is still to finish, or sends it.
-    pub async fn add_share(&self, share: &Share<'_>) -> Result<Option<Vec<String>>, Error> {
+    /// Keeps `share`, counts its request done if it is the last run, and claims the sending when the count is
+    /// complete. An error after the claim gives the claim back.
+    pub async fn add_share(&self, share: &Share<'_>) -> Result<Gathered, Error> {
+        let table = &self.table;
         let ttl = AttributeValue::N((share.at + SEEN_SECS).to_string());
-        let key = format!("digest#{}#{}#{}", share.schedule_id, share.index, share.run);
-        self.client
-            .get()
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", AttributeValue::S(key))
-            .item("share", AttributeValue::S(share.json.clone()))
-            .item("expires_at", ttl.clone())
-            .send()
-            .await
-            .map_err(|err| failed("PutItem", &self.table, &err))?;
-        if !share.last {
-            return Ok(None);
-        }
-        let schedule = AttributeValue::S(format!("digest#{}", share.schedule_id));
-        let out = self
+        let key = |suffix: String| AttributeValue::S(format!("digest#{}{suffix}", share.schedule_id));
+        let kept = self
             .client
             .get()
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", schedule.clone())
-            .update_expression("ADD done :me SET #of = :of, expires_at = :ttl")
+            .put_item()
+            .table_name(table)
+            .item("pk", key(format!("#{}#{}", share.index, share.run)))
+            .item("share", AttributeValue::S(share.json.clone()))
+            .item("expires_at", ttl.clone())
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match kept {
+            Err(err) if code_and_message(&err).0 == "ConditionalCheckFailedException" => {}
+            other => _ = other.map_err(|err| failed("PutItem", table, &err))?,
+        }
+        if !share.last {
+            return Ok(Gathered::Waiting);
+        }
+        let marker = Put::builder()
+            .table_name(table)
+            .item("pk", key(format!("#{}", share.index)))
+            .item("run", AttributeValue::N(share.run.to_string()))
+            .item("expires_at", ttl.clone())
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(built(table))?;
+        let count = Update::builder()
+            .table_name(table)
+            .key("pk", key(String::new()))
+            .update_expression("ADD #count :one SET #of = :of, expires_at = :ttl")
+            .expression_attribute_names("#count", "count")
             .expression_attribute_names("#of", "of")
-            .expression_attribute_values(":me", AttributeValue::Ss(vec![format!("{}:{}", share.index, share.run)]))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .expression_attribute_values(":of", AttributeValue::N(share.of.to_string()))
             .expression_attribute_values(":ttl", ttl)
-            .return_values(ReturnValue::AllNew)
+            .build()
+            .map_err(built(table))?;
+        let counted = self
+            .client
+            .get()
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(marker).build())
+            .transact_items(TransactWriteItem::builder().update(count).build())
+            .send()
+            .await;
+        match counted {
+            // The marker exists: this request was counted by an earlier delivery.
+            Err(err) if code_and_message(&err).0 == "TransactionCanceledException" && is_condition(&err) => {}
+            other => _ = other.map_err(|err| failed("TransactWriteItems", table, &err))?,
+        }
+        let item = self
+            .client
+            .get()
+            .get_item()
+            .table_name(table)
+            .key("pk", key(String::new()))
+            .consistent_read(true)
             .send()
             .await
-            .map_err(|err| failed("UpdateItem", &self.table, &err))?;
-        let item = out.attributes().cloned().unwrap_or_default();
-        let done: Vec<(u32, u32)> = item
-            .get("done")
-            .and_then(|v| v.as_ss().ok())
-            .map(|set| {
-                set.iter()
-                    .filter_map(|e| e.split_once(':'))
-                    .filter_map(|(i, r)| Some((i.parse().ok()?, r.parse().ok()?)))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let mut indices: Vec<u32> = done.iter().map(|(i, _)| *i).collect();
-        indices.sort_unstable();
-        indices.dedup();
-        if indices.len() < share.of as usize || item.contains_key("sent") {
-            return Ok(None);
+            .map_err(|err| failed("GetItem", table, &err))?;
+        let item = item.item().cloned().unwrap_or_default();
+        if item.contains_key("published") {
+            return Ok(Gathered::AlreadySent);
+        }
+        let count: u64 = item.get("count").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0);
+        if count < u64::from(share.of) {
+            return Ok(Gathered::Waiting);
         }
         let claimed = self
             .client
             .get()
             .update_item()
-            .table_name(&self.table)
-            .key("pk", schedule)
-            .update_expression("SET sent = :at")
-            .condition_expression("attribute_not_exists(sent)")
-            .expression_attribute_values(":at", AttributeValue::N(share.at.to_string()))
+            .table_name(table)
+            .key("pk", key(String::new()))
+            .update_expression("SET sent = :now")
+            .condition_expression("(attribute_not_exists(sent) OR sent < :stale) AND attribute_not_exists(published)")
+            .expression_attribute_values(":now", AttributeValue::N(share.at.to_string()))
+            .expression_attribute_values(":stale", AttributeValue::N((share.at - LEASE_SECS).to_string()))
             .send()
             .await;
         match claimed {
             Ok(_) => {}
-            Err(err) if code_and_message(&err).0 == "ConditionalCheckFailedException" => return Ok(None),
-            Err(err) => return Err(failed("UpdateItem", &self.table, &err)),
+            Err(err) if code_and_message(&err).0 == "ConditionalCheckFailedException" => return Ok(Gathered::Waiting),
+            Err(err) => return Err(failed("UpdateItem", table, &err)),
         }
-        // The final run of each request, and the runs before it (a sweep cut short and taken up again).
-        let mut keys: Vec<(u32, u32)> = Vec::new();
-        for index in indices {
-            let last = done.iter().filter(|(i, _)| *i == index).map(|(_, r)| *r).max().unwrap_or(1);
-            keys.extend((1..=last).map(|run| (index, run)));
+        match self.all_shares(share.schedule_id, share.of).await {
+            Ok(shares) => Ok(Gathered::Complete(shares)),
+            Err(err) => {
+                if let Err(release) = self.release_digest(share.schedule_id).await {
+                    tracing::error!(error = %release, "the digest's claim was not given back: it is claimable again after its lease");
+                }
+                Err(err)
+            }
         }
-        let mut shares = HashMap::new();
-        for chunk in keys.chunks(KEYS_PER_BATCH) {
-            shares.extend(self.shares(share.schedule_id, chunk).await?);
-        }
-        Ok(Some(keys.iter().filter_map(|k| shares.remove(k)).collect()))
     }
 
-    /// Gives the sending back (its publish failed), so that the sweep's redelivery sends the digest.
+    /// Marks the digest sent: a late redelivery then reports on its own.
+    pub async fn digest_published(&self, schedule_id: &str, at: i64) -> Result<(), Error> {
+        self.client
+            .get()
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(format!("digest#{schedule_id}")))
+            .update_expression("SET published = :at")
+            .expression_attribute_values(":at", AttributeValue::N(at.to_string()))
+            .send()
+            .await
+            .map_err(|err| failed("UpdateItem", &self.table, &err))?;
+        Ok(())
+    }
+
+    /// Gives the claim back (the digest could not be sent), for the sweep's redelivery.
     pub async fn release_digest(&self, schedule_id: &str) -> Result<(), Error> {
         self.client
             .get()
@@ -136,60 +205,87 @@ impl DynamoHistory {
             .update_expression("REMOVE sent")
             .send()
             .await
-            .map_err(|err| {
-                let (code, message) = code_and_message(&err);
-                Error::Dynamo { operation: "UpdateItem", table: self.table.clone(), code, message }
-            })?;
+            .map_err(|err| failed("UpdateItem", &self.table, &err))?;
         Ok(())
     }
 
-    /// The shares at `keys` (at most 100), asking again for what DynamoDB leaves unprocessed.
-    async fn shares(&self, schedule_id: &str, keys: &[(u32, u32)]) -> Result<HashMap<(u32, u32), String>, Error> {
-        let pk = |(index, run): &(u32, u32)| format!("digest#{schedule_id}#{index}#{run}");
-        let by_pk: HashMap<String, (u32, u32)> = keys.iter().map(|k| (pk(k), *k)).collect();
-        let mut wanted: Vec<HashMap<String, AttributeValue>> =
-            keys.iter().map(|k| HashMap::from([("pk".to_owned(), AttributeValue::S(pk(k)))])).collect();
-        let mut found = HashMap::new();
-        for attempt in 0..BATCH_ATTEMPTS {
-            if wanted.is_empty() {
-                break;
-            }
-            if attempt > 0 {
-                tokio::time::sleep(std::time::Duration::from_millis(50 << attempt.min(5))).await;
-            }
-            let request =
-                KeysAndAttributes::builder().set_keys(Some(wanted.clone())).consistent_read(true).build().map_err(
-                    |err| Error::Dynamo {
-                        operation: "BatchGetItem",
-                        table: self.table.clone(),
-                        code: "Build".into(),
-                        message: err.to_string(),
-                    },
-                )?;
-            let out =
-                self.client.get().batch_get_item().request_items(&self.table, request).send().await.map_err(|err| {
-                    let (code, message) = code_and_message(&err);
-                    Error::Dynamo { operation: "BatchGetItem", table: self.table.clone(), code, message }
-                })?;
-            for item in out.responses().and_then(|r| r.get(&self.table)).into_iter().flatten() {
-                if let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(json))) =
-                    (item.get("pk"), item.get("share"))
-                    && let Some(key) = by_pk.get(pk)
-                {
-                    found.insert(*key, json.clone());
-                }
-            }
-            wanted =
-                out.unprocessed_keys().and_then(|u| u.get(&self.table)).map(|k| k.keys().to_vec()).unwrap_or_default();
+    /// Every request's marker (its last run), then every run's share, in request order.
+    async fn all_shares(&self, schedule_id: &str, of: u32) -> Result<Vec<String>, Error> {
+        let markers: Vec<String> = (0..of).map(|i| format!("digest#{schedule_id}#{i}")).collect();
+        let runs = self.batch_get(&markers, "run").await?;
+        let mut keys = Vec::new();
+        for (index, marker) in markers.iter().enumerate() {
+            let last: u32 = runs.get(marker).and_then(|n| n.parse().ok()).unwrap_or(1);
+            keys.extend((1..=last).map(|run| format!("digest#{schedule_id}#{index}#{run}")));
         }
-        if !wanted.is_empty() {
-            return Err(Error::Dynamo {
-                operation: "BatchGetItem",
-                table: self.table.clone(),
-                code: "UnprocessedKeys".into(),
-                message: format!("{} share(s) still unread after {BATCH_ATTEMPTS} attempts", wanted.len()),
-            });
+        let mut shares = self.batch_get(&keys, "share").await?;
+        Ok(keys.iter().filter_map(|k| shares.remove(k)).collect())
+    }
+
+    /// The attribute `attribute` (a string or a number, as text) of each item at `pks`, 100 keys a call, asking
+    /// again for what DynamoDB leaves unprocessed.
+    async fn batch_get(&self, pks: &[String], attribute: &str) -> Result<HashMap<String, String>, Error> {
+        let mut found = HashMap::new();
+        for chunk in pks.chunks(KEYS_PER_BATCH) {
+            let mut wanted: Vec<HashMap<String, AttributeValue>> =
+                chunk.iter().map(|pk| HashMap::from([("pk".to_owned(), AttributeValue::S(pk.clone()))])).collect();
+            for attempt in 0..BATCH_ATTEMPTS {
+                if wanted.is_empty() {
+                    break;
+                }
+                if attempt > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt.min(5))).await;
+                }
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(wanted.clone()))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(built(&self.table))?;
+                let out = self
+                    .client
+                    .get()
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|err| failed("BatchGetItem", &self.table, &err))?;
+                for item in out.responses().and_then(|r| r.get(&self.table)).into_iter().flatten() {
+                    let value = match item.get(attribute) {
+                        Some(AttributeValue::S(s)) | Some(AttributeValue::N(s)) => s.clone(),
+                        _ => continue,
+                    };
+                    if let Some(AttributeValue::S(pk)) = item.get("pk") {
+                        found.insert(pk.clone(), value);
+                    }
+                }
+                wanted = out
+                    .unprocessed_keys()
+                    .and_then(|u| u.get(&self.table))
+                    .map(|k| k.keys().to_vec())
+                    .unwrap_or_default();
+            }
+            if !wanted.is_empty() {
+                return Err(Error::Dynamo {
+                    operation: "BatchGetItem",
+                    table: self.table.clone(),
+                    code: "UnprocessedKeys".into(),
+                    message: format!("{} item(s) still unread after {BATCH_ATTEMPTS} attempts", wanted.len()),
+                });
+            }
         }
         Ok(found)
+    }
+}
+
+/// Whether a cancelled transaction was cancelled by a condition (the marker existed), not by a conflict or throttle.
+fn is_condition<R>(
+    err: &SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>,
+) -> bool {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
+            e.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed"))
+        }
+        _ => false,
     }
 }

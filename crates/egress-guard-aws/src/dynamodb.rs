@@ -84,7 +84,8 @@ impl History for DynamoHistory {
         })
     }
 
-    /// `sweep#account/region`: `first` is the time of the first schedule that swept it, kept while sweeps go on.
+    /// `sweep#account/region`: `first` is the time of the first schedule that swept it, kept for good (no TTL: a
+    /// baseline that expired would make every later sweep a first one, and the missed-events alarm silent).
     async fn first_sweep(&self, region_key: &str, schedule_time: &str, at: i64) -> Result<Option<bool>, Error> {
         let out = self
             .client
@@ -92,11 +93,11 @@ impl History for DynamoHistory {
             .update_item()
             .table_name(&self.table)
             .key("pk", AttributeValue::S(format!("sweep#{region_key}")))
-            .update_expression("SET #first = if_not_exists(#first, :time), #exp = :ttl")
+            .update_expression("SET #first = if_not_exists(#first, :time), #last = :at")
             .expression_attribute_names("#first", "first")
-            .expression_attribute_names("#exp", "expires_at")
+            .expression_attribute_names("#last", "last_swept")
             .expression_attribute_values(":time", AttributeValue::S(schedule_time.to_owned()))
-            .expression_attribute_values(":ttl", AttributeValue::N((at + SEEN_SECS).to_string()))
+            .expression_attribute_values(":at", AttributeValue::N(at.to_string()))
             .return_values(ReturnValue::AllNew)
             .send()
             .await
@@ -210,8 +211,10 @@ impl DynamoHistory {
                 .get()
                 .scan()
                 .table_name(&self.table)
-                .filter_expression("begins_with(pk, :revoke) AND #at BETWEEN :since AND :until")
+                // DynamoDB deletes an expired item within days, not at once: one past its time is not read.
+                .filter_expression("begins_with(pk, :revoke) AND #at BETWEEN :since AND :until AND expires_at > :now")
                 .expression_attribute_names("#at", "at")
+                .expression_attribute_values(":now", AttributeValue::N(now().to_string()))
                 .expression_attribute_values(":revoke", AttributeValue::S(REVOKE.into()))
                 .expression_attribute_values(":since", AttributeValue::N(since.to_string()))
                 .expression_attribute_values(":until", AttributeValue::N(until.to_string()))
@@ -237,6 +240,10 @@ impl DynamoHistory {
             }
         }
     }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 fn revoke_record(item: &HashMap<String, AttributeValue>) -> Result<RevokeRecord, String> {

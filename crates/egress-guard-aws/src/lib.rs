@@ -25,7 +25,7 @@ mod switch;
 
 pub use clients::Clients;
 pub use config::{ATTEMPT_TIMEOUT, MAX_ATTEMPTS, OPERATION_TIMEOUT, SESSION_NAME, retry_config, timeout_config};
-pub use digest::Share;
+pub use digest::{Gathered, LEASE_SECS, Share};
 pub use dynamodb::DynamoHistory;
 pub use ec2::{Ec2SecurityGroups, to_domain, to_permissions};
 pub use error::Error;

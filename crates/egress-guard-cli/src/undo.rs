@@ -1,13 +1,14 @@
 //! `undo`: every revoke egress-guard recorded in a window, from the history table, put back exactly, in each
 //! revoke's own account (through the member's remediation role) and region. Without `--apply` (and with `--dry-run`)
 //! it lists what it would restore and changes nothing. With `--apply` it restores only where egress-guard cannot
-//! take the rules away again at once: a region it pauses, or a group it exempts.
+//! take the rules away again at once: a region the kill switch pauses (an exemption is the function's settings, which
+//! the CLI cannot read, so it is not taken on trust).
 
 use std::collections::BTreeSet;
 
 use egress_guard_aws::{Clients, Integrations};
 use egress_guard_core::undo::{self, Restore, Selection, UndoReport};
-use egress_guard_core::{Access, SecurityGroups, Settings, evaluate};
+use egress_guard_core::{Access, SecurityGroups, Settings};
 
 /// What `undo` is asked.
 pub struct Ask<'a> {
@@ -25,11 +26,13 @@ pub fn time(flag: &'static str, text: &str, now: i64) -> Result<i64, egress_guar
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
         return Ok(t.timestamp());
     }
-    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let mut chars = text.chars();
+    let unit = chars.next_back();
+    let number = chars.as_str();
     let seconds = match unit {
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
+        Some('m') => 60,
+        Some('h') => 3600,
+        Some('d') => 86_400,
         _ => return Err(bad("expected an RFC 3339 time (2026-12-03T09:00:00Z) or a time ago (90m, 24h, 7d)")),
     };
     let n: i64 = number.parse().map_err(|_| bad("expected a whole number before m, h or d"))?;
@@ -43,7 +46,9 @@ pub fn time(flag: &'static str, text: &str, now: i64) -> Result<i64, egress_guar
 /// something could not be.
 pub async fn run(clients: &Clients, ask: Ask<'_>, settings: &Settings) -> anyhow::Result<u8> {
     let history = clients.history(ask.table);
-    let records = history.revokes(ask.selection.since, ask.selection.until).await?;
+    let mut records = history.revokes(ask.selection.since, ask.selection.until).await?;
+    // The Scan's order is the table's: in time order, each rule is restored as its first revoke in the window had it.
+    records.sort_by(|a, b| (a.at, &a.event_id).cmp(&(b.at, &b.event_id)));
     let plan = undo::restores(&records, &ask.selection);
     let own = account_of(&clients.caller_arn().await?)?;
     let fleet = clients.fleet(Integrations::default());
@@ -71,20 +76,20 @@ pub async fn run(clients: &Clients, ask: Ask<'_>, settings: &Settings) -> anyhow
     if apply {
         // Restored while egress-guard enforces there, the rules would be revoked again within seconds.
         let paused = history.paused().await?;
-        let exposed: Vec<String> = todo
+        let exposed: Vec<&Restore> = todo
             .iter()
-            .filter(|(back, group, _)| {
-                !paused.as_ref().is_some_and(|p| p.covers(&back.region))
-                    && evaluate(group, settings).exemption.is_none()
-            })
-            .map(|(back, _, _)| format!("{} ({} {})", back.group_id, back.account, back.region))
+            .map(|(back, _, _)| back)
+            .filter(|back| !paused.as_ref().is_some_and(|p| p.covers(&back.region)))
             .collect();
         if !exposed.is_empty() {
+            let regions: BTreeSet<&str> = exposed.iter().map(|b| b.region.as_str()).collect();
+            let groups: Vec<String> =
+                exposed.iter().map(|b| format!("{} ({} {})", b.group_id, b.account, b.region)).collect();
             anyhow::bail!(
                 "nothing restored: egress-guard enforces where these groups are and would revoke the rules again: {}. \
-                 Pause it there first (egress-guard pause --regions … --history-table {}), or exempt the groups \
-                 (tag egress-guard:exempt=<reason>)",
-                exposed.join(", "),
+                 Pause it there first: egress-guard pause --regions {} --history-table {}",
+                groups.join(", "),
+                regions.into_iter().collect::<Vec<_>>().join(","),
                 ask.table
             );
         }

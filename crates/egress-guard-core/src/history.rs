@@ -22,6 +22,8 @@ pub struct Revocation {
     pub destinations: Vec<String>,
     /// When the rule was (re-)opened: the event's time, seconds since the epoch.
     pub at: i64,
+    /// When it was revoked (now), seconds since the epoch: what `egress-guard undo --since` compares.
+    pub revoked_at: i64,
     pub window_secs: i64,
     /// Who re-opened it.
     pub by: String,
@@ -39,7 +41,7 @@ impl Revocation {
             account: self.account.clone(),
             region: self.region.clone(),
             group_id: self.group_id.clone(),
-            at: self.at,
+            at: self.revoked_at,
             by: self.by.clone(),
             event_id: self.event_id.clone(),
             rules: self.rules.clone(),
@@ -152,9 +154,10 @@ pub fn open_key(rules: &[EgressRule]) -> String {
     keys.join(" ")
 }
 
-/// How long what a group had open, and a region's first sweep, are remembered: over a week, so that a daily or
-/// weekly schedule always finds the last sweep's record.
-pub const SEEN_SECS: i64 = 8 * 24 * 3600;
+/// How long what a group had open is remembered (and a schedule's digest items kept): 35 days, longer than the
+/// longest repeat window (720 h), so that recording it never shortens the repeat count's item, and longer than a
+/// monthly schedule. A region's first sweep is remembered for good (one small item per account and region).
+pub const SEEN_SECS: i64 = 35 * 24 * 3600;
 
 /// How many past revocations per destination the store keeps; counts stop there ("5 or more").
 pub const SLOTS: u32 = 5;

@@ -18,7 +18,7 @@ pub struct RevokeRecord {
     pub account: String,
     pub region: String,
     pub group_id: String,
-    /// Seconds since the epoch.
+    /// When it was revoked, seconds since the epoch.
     pub at: i64,
     pub by: String,
     pub event_id: String,

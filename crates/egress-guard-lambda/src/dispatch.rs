@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use serde_json::Value;
 
 use crate::handle::{DispatchReport, Invocation, InvocationReport, handle, run};
-use crate::reach::{Accounts, Digests, Fanout, Reach, SweepQueue, Switch};
+use crate::reach::{Accounts, Digests, Fanout, Gather, Reach, SweepQueue, Switch};
 
 /// A scheduled sweep goes this many runs at most: a run cut short by time queues the next, up to this one.
 pub const MAX_SWEEP_RUNS: u32 = 5;
@@ -159,6 +159,18 @@ async fn sweep_requested<R: Reach, N: Notifier, H: History + Switch + Digests, Q
         };
         if let Err(reason) = admissible(&request, settings, home, fanout.map(|f| f.regions)) {
             tracing::warn!(account = %request.account, region = %request.region, reason, "sweep request refused");
+            // Counted in its schedule's digest all the same (named as not swept), so that the digest is not held.
+            if request.of > 0 && ports.2.gathers() {
+                let share = DigestPart::failed(
+                    &request.trigger().event_id,
+                    &request.account,
+                    &request.region,
+                    format!("not swept: {reason}"),
+                );
+                if let Err(err) = send(&request, share, None, ports.1, ports.2).await {
+                    return Invocation { trigger: TriggerKind::Sweep, result: Err(err) };
+                }
+            }
             continue;
         }
         // One of a schedule's sweeps: its report goes into the schedule's digest, not out on its own.
@@ -212,9 +224,7 @@ async fn sweep_requested<R: Reach, N: Notifier, H: History + Switch + Digests, Q
     Invocation { trigger: TriggerKind::Sweep, result: Ok(InvocationReport::Sweeps(reports)) }
 }
 
-/// Adds a sweep's share to its schedule's digest; the sweep that completes the schedule publishes the digest. A share
-/// that cannot be kept sends the sweep's own report instead, so that nothing goes unreported; a digest that cannot be
-/// published is given back, and the invocation fails, so that SQS delivers the sweep again and it is sent then.
+/// Adds a sweep's share to its schedule's digest; the sweep that completes the schedule publishes the digest.
 async fn gather<N: Notifier, D: Digests>(
     request: &SweepRequest,
     report: &SweepReport,
@@ -222,12 +232,14 @@ async fn gather<N: Notifier, D: Digests>(
     notifier: &N,
     digests: &D,
 ) -> Result<(), egress_guard_core::Error> {
-    let share = DigestPart::of(report);
-    send(request, share, Some((report, last)), notifier, digests).await
+    send(request, DigestPart::of(report), Some((report, last)), notifier, digests).await
 }
 
-/// Adds `share` (the request's last: `last`, or a failure) and publishes the digest if it completes the schedule;
-/// when the share cannot be kept, `report` goes out on its own.
+/// Adds `share` (the request's last when `last`, or a failure) and publishes the digest if it completes the
+/// schedule. Nothing goes unreported: when the share cannot be kept, or the digest went out already (a late
+/// redelivery), the sweep's own report goes out if it acted, and a share not kept fails the invocation so that SQS
+/// delivers the sweep again and it is counted then; a digest that cannot be published gives its claim back and fails
+/// the invocation, so that the redelivery sends it.
 async fn send<N: Notifier, D: Digests>(
     request: &SweepRequest,
     share: DigestPart,
@@ -236,30 +248,56 @@ async fn send<N: Notifier, D: Digests>(
     digests: &D,
 ) -> Result<(), egress_guard_core::Error> {
     let last = report.is_none_or(|(_, last)| last);
-    let messages: Vec<Box<dyn Message + Sync + '_>> = match digests.add(request, &share, last).await {
-        Ok(None) => return Ok(()),
-        Ok(Some(parts)) => {
+    let (messages, digest, kept_error) = match digests.add(request, &share, last).await {
+        Ok(Gather::Waiting) => return Ok(()),
+        Ok(Gather::AlreadySent) => {
+            tracing::warn!(schedule_id = %request.schedule_id, "the schedule's digest went out already: this sweep reports on its own");
+            (own(report), false, None)
+        }
+        Ok(Gather::Complete(parts)) => {
             let digest = Digest { schedule_time: request.time.clone(), sweeps: request.of as usize, parts };
-            tracing::info!(schedule_id = %request.schedule_id, sweeps = request.of, "the schedule's last sweep: digest sent");
-            digest.messages(MAX_MESSAGE_BYTES).into_iter().map(|m| Box::new(m) as Box<dyn Message + Sync>).collect()
+            let messages = digest
+                .messages(MAX_MESSAGE_BYTES)
+                .into_iter()
+                .map(|m| Box::new(m) as Box<dyn Message + Sync>)
+                .collect();
+            (messages, true, None)
         }
         Err(err) => {
-            tracing::error!(schedule_id = %request.schedule_id, error = %err, "the sweep's share of the digest was not kept: its report goes out on its own");
-            let Some((report, _)) = report.filter(|(r, _)| r.acted() > 0) else { return Ok(()) };
-            report.parts(MAX_MESSAGE_BYTES).into_iter().map(|m| Box::new(m) as Box<dyn Message + Sync + '_>).collect()
+            tracing::error!(schedule_id = %request.schedule_id, error = %err, "the sweep's share of the digest was not kept: its report goes out on its own, and the sweep is delivered again");
+            (own(report), false, Some(err))
         }
     };
     for message in &messages {
         if let Err(source) = notifier.publish(message.as_ref()).await {
-            if let Err(err) = digests.release(&request.schedule_id).await {
-                tracing::error!(schedule_id = %request.schedule_id, error = %err, "the digest's sending was not given back");
+            if digest && let Err(err) = digests.release(&request.schedule_id).await {
+                tracing::error!(schedule_id = %request.schedule_id, error = %err, "the digest's claim was not given back: claimable again after its lease");
             }
             let text =
                 messages.iter().map(|m| format!("{}\n\n{}", m.subject(), m.text())).collect::<Vec<_>>().join("\n\n");
             return Err(egress_guard_core::Error::NotifySummary { text, source: Box::new(source) });
         }
     }
-    Ok(())
+    if digest {
+        tracing::info!(schedule_id = %request.schedule_id, sweeps = request.of, parts = messages.len(), "the schedule's digest sent");
+        if let Err(err) = digests.published(&request.schedule_id).await {
+            tracing::error!(schedule_id = %request.schedule_id, error = %err, "the digest went out but is not marked sent");
+        }
+    }
+    match kept_error {
+        Some(err) => Err(egress_guard_core::Error::Dispatch { source: Box::new(err) }),
+        None => Ok(()),
+    }
+}
+
+/// The sweep's own report, in parts, if it acted on anything.
+fn own<'a>(report: Option<(&'a SweepReport, bool)>) -> Vec<Box<dyn Message + Sync + 'a>> {
+    match report.filter(|(r, _)| r.acted() > 0) {
+        Some((report, _)) => {
+            report.parts(MAX_MESSAGE_BYTES).into_iter().map(|m| Box::new(m) as Box<dyn Message + Sync + 'a>).collect()
+        }
+        None => Vec::new(),
+    }
 }
 
 /// Only what the dispatch itself would queue is swept: the function's own account or a member, in a guarded region.

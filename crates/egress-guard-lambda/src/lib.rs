@@ -17,4 +17,4 @@ pub use dispatch::{MAX_RECEIVES, MAX_SWEEP_RUNS, invoke};
 pub use error::{Error, diagnostic, error_code};
 pub use handle::{DispatchReport, Invocation, InvocationReport, handle};
 pub use metrics::metrics_line;
-pub use reach::{Accounts, Digests, Fanout, OBSERVED_EGRESS_BUDGET, Reach, SweepQueue, Switch};
+pub use reach::{Accounts, Digests, Fanout, Gather, OBSERVED_EGRESS_BUDGET, Reach, SweepQueue, Switch};

@@ -78,22 +78,38 @@ impl<S: Switch + Sync> Switch for Option<S> {
     }
 }
 
-/// Where a schedule's digest is gathered: each sweep's share kept, and all of them answered to the one sweep that
-/// completes the schedule and claims the sending.
+/// Where a schedule's digest stands after a sweep added its share.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Gather {
+    /// Other sweeps are still to finish, or another sweep sends the digest.
+    Waiting,
+    /// The digest went out already (a late redelivery): what this sweep did goes out on its own.
+    AlreadySent,
+    /// This sweep completed the schedule and holds the claim: every share, in request order.
+    Complete(Vec<DigestPart>),
+}
+
+/// Where a schedule's digest is gathered: each sweep's share kept, the requests done counted once each, and every
+/// share answered to the one sweep that completes the count and claims the sending.
 pub trait Digests {
     type Error: std::error::Error + Send + Sync + 'static;
     /// Whether shares are kept here at all; where they are not, each sweep reports on its own.
     fn gathers(&self) -> bool;
-    /// Keeps `share` of `request` (`last`: the request's last run); answers every share of the schedule, in request
-    /// order, to the call that completes it and claims the sending.
+    /// Keeps `share` of `request` (`last`: the request's last run) and says where the digest stands.
     fn add(
         &self,
         request: &SweepRequest,
         share: &DigestPart,
         last: bool,
-    ) -> impl Future<Output = Result<Option<Vec<DigestPart>>, Self::Error>> + Send;
-    /// Gives the sending back (the digest could not be published), for the sweep's redelivery.
+    ) -> impl Future<Output = Result<Gather, Self::Error>> + Send;
+    /// The digest went out: later deliveries report on their own.
+    fn published(&self, schedule_id: &str) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// Gives the claim back (the digest could not be sent), for the sweep's redelivery.
     fn release(&self, schedule_id: &str) -> impl Future<Output = Result<(), Self::Error>> + Send;
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 impl Digests for egress_guard_aws::DynamoHistory {
@@ -101,14 +117,7 @@ impl Digests for egress_guard_aws::DynamoHistory {
     fn gathers(&self) -> bool {
         true
     }
-    async fn add(
-        &self,
-        request: &SweepRequest,
-        share: &DigestPart,
-        last: bool,
-    ) -> Result<Option<Vec<DigestPart>>, Self::Error> {
-        let at = chrono::DateTime::parse_from_rfc3339(&request.time)
-            .map_or_else(|_| chrono::Utc::now().timestamp(), |t| t.timestamp());
+    async fn add(&self, request: &SweepRequest, share: &DigestPart, last: bool) -> Result<Gather, Self::Error> {
         let json = serde_json::to_string(share).unwrap_or_default();
         let kept = egress_guard_aws::Share {
             schedule_id: &request.schedule_id,
@@ -117,20 +126,26 @@ impl Digests for egress_guard_aws::DynamoHistory {
             of: request.of,
             last,
             json,
-            at,
+            at: now(),
         };
-        let Some(all) = self.add_share(&kept).await? else { return Ok(None) };
-        Ok(Some(
-            all.iter()
-                .filter_map(|json| match serde_json::from_str(json) {
-                    Ok(share) => Some(share),
-                    Err(err) => {
-                        tracing::error!(error = %err, "a sweep's share of the digest is unreadable: left out");
-                        None
-                    }
-                })
-                .collect(),
-        ))
+        Ok(match self.add_share(&kept).await? {
+            egress_guard_aws::Gathered::Waiting => Gather::Waiting,
+            egress_guard_aws::Gathered::AlreadySent => Gather::AlreadySent,
+            egress_guard_aws::Gathered::Complete(all) => Gather::Complete(
+                all.iter()
+                    .filter_map(|json| match serde_json::from_str(json) {
+                        Ok(share) => Some(share),
+                        Err(err) => {
+                            tracing::error!(error = %err, "a sweep's share of the digest is unreadable: left out");
+                            None
+                        }
+                    })
+                    .collect(),
+            ),
+        })
+    }
+    fn published(&self, schedule_id: &str) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        self.digest_published(schedule_id, now())
     }
     fn release(&self, schedule_id: &str) -> impl Future<Output = Result<(), Self::Error>> + Send {
         self.release_digest(schedule_id)
@@ -143,8 +158,11 @@ impl Digests for NoHistory {
     fn gathers(&self) -> bool {
         false
     }
-    async fn add(&self, _: &SweepRequest, _: &DigestPart, _: bool) -> Result<Option<Vec<DigestPart>>, Self::Error> {
-        Ok(None)
+    async fn add(&self, _: &SweepRequest, _: &DigestPart, _: bool) -> Result<Gather, Self::Error> {
+        Ok(Gather::Waiting)
+    }
+    async fn published(&self, _: &str) -> Result<(), Self::Error> {
+        Ok(())
     }
     async fn release(&self, _: &str) -> Result<(), Self::Error> {
         Ok(())
@@ -156,15 +174,16 @@ impl<D: Digests + Sync> Digests for Option<D> {
     fn gathers(&self) -> bool {
         self.as_ref().is_some_and(D::gathers)
     }
-    async fn add(
-        &self,
-        request: &SweepRequest,
-        share: &DigestPart,
-        last: bool,
-    ) -> Result<Option<Vec<DigestPart>>, Self::Error> {
+    async fn add(&self, request: &SweepRequest, share: &DigestPart, last: bool) -> Result<Gather, Self::Error> {
         match self {
             Some(digests) => digests.add(request, share, last).await,
-            None => Ok(None),
+            None => Ok(Gather::Waiting),
+        }
+    }
+    async fn published(&self, schedule_id: &str) -> Result<(), Self::Error> {
+        match self {
+            Some(digests) => digests.published(schedule_id).await,
+            None => Ok(()),
         }
     }
     async fn release(&self, schedule_id: &str) -> Result<(), Self::Error> {

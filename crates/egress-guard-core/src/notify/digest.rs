@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::history::Since;
 use crate::notify::chat::Card;
-use crate::notify::message::{Message, one_line};
+use crate::notify::message::{Message, cut, one_line};
 use crate::notify::report::{SweepLine, SweepReport};
 use crate::notify::text::MAX_SUBJECT_CHARS;
 use crate::outcome::Outcome;
@@ -18,6 +18,9 @@ use crate::outcome::Outcome;
 /// Lines one sweep keeps in detail for the digest (each about 500 bytes, so that its share stays far below a
 /// DynamoDB item's 400 KB); past them the digest counts them, and each is in the sweep's log line and `undo`.
 pub const MAX_DETAILED_LINES: usize = 300;
+
+/// Failed sweeps named in the digest's header, which every part repeats; past them, counted.
+pub const MAX_FAILURES_NAMED: usize = 20;
 
 /// One sweep's share of the digest: its report with only the lines to detail, and how many it leaves out.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,7 +95,7 @@ impl Digest {
         let regions: BTreeSet<&str> = self.parts.iter().map(|p| p.report.region.as_str()).collect();
         let (checked, total): (usize, usize) =
             self.parts.iter().fold((0, 0), |(c, t), p| (c + p.report.groups_checked, t + p.report.groups_total));
-        let cut = self.parts.iter().filter(|p| !p.report.complete).count();
+        let stopped = self.parts.iter().filter(|p| !p.report.complete).count();
         let mut counts = BTreeMap::<Outcome, usize>::new();
         for p in &self.parts {
             for (outcome, n) in &p.report.counts {
@@ -112,16 +115,24 @@ impl Digest {
             self.sweeps,
             accounts.len(),
             regions.len(),
-            if cut > 0 { format!(" ({cut} sweep(s) stopped early: time ran short)") } else { String::new() },
+            if stopped > 0 { format!(" ({stopped} sweep(s) stopped early: time ran short)") } else { String::new() },
         ));
         let counts: Vec<String> = counts.iter().map(|(o, n)| format!("{} {n}", o.as_str())).collect();
         out.push_str(&format!("Outcomes: {}\n", if counts.is_empty() { "none".into() } else { counts.join(", ") }));
-        for part in self.parts.iter().filter(|p| p.failed.is_some()) {
+        // Every part repeats the header: failures are named up to a bound, so that it stays small.
+        let failures: Vec<&DigestPart> = self.parts.iter().filter(|p| p.failed.is_some()).collect();
+        for part in failures.iter().take(MAX_FAILURES_NAMED) {
             out.push_str(&format!(
-                "FAILED: the sweep of {} {} did not run (its request is in the failure queue): {}\n",
+                "FAILED: the sweep of {} {} did not run: {}\n",
                 part.report.account,
                 part.report.region,
-                part.failed.as_deref().unwrap_or_default()
+                cut(part.failed.as_deref().unwrap_or_default(), 300)
+            ));
+        }
+        if failures.len() > MAX_FAILURES_NAMED {
+            out.push_str(&format!(
+                "FAILED: {} more sweeps did not run (each is in the failure queue and the function's log).\n",
+                failures.len() - MAX_FAILURES_NAMED
             ));
         }
         let missed = self.missed();

@@ -147,9 +147,11 @@ impl SweepLine {
         }
     }
 
-    /// A group an event should have closed: revoked by the sweep although it changed since egress-guard last looked.
+    /// A group an event should have told: revoked (or in a dry run, to be revoked) by the sweep although its open
+    /// egress changed since egress-guard last looked. A group gone before the revoke is not counted.
     pub fn missed(&self) -> bool {
-        self.outcome.revoked() && self.since.is_some_and(Since::missed)
+        matches!(self.outcome, Outcome::Remediated | Outcome::VerificationFailed | Outcome::DryRun)
+            && self.since.is_some_and(Since::missed)
     }
 }
 

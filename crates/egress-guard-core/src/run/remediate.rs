@@ -288,6 +288,7 @@ async fn remember<H: History>(trigger: &Trigger, settings: &Settings, notice: &N
         rules: notice.revoked.clone(),
         destinations: notice.revoked.iter().map(destination_key).collect(),
         at,
+        revoked_at: chrono::Utc::now().timestamp(),
         window_secs: i64::from(settings.repeat_window_hours) * 3600,
         by: trigger.actor.name().to_owned(),
     };

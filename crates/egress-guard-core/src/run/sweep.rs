@@ -171,7 +171,10 @@ async fn step<G: SecurityGroups, N, H: History, F, O>(
         if outcome != Outcome::Exempt || evaluation.findings.is_empty() {
             return Step::Untouched(outcome, None);
         }
-        let open: Vec<EgressRule> = evaluation.findings.iter().map(|f| f.rule.clone()).collect();
+        // Recorded as the plan would be without the exemption, as `act` records it: lifting the exemption then changes
+        // nothing egress-guard compares.
+        let unexempt = Settings { exempt_tag_key: None, exempt_group_ids: Default::default(), ..settings.clone() };
+        let open: Vec<EgressRule> = evaluate(group, &unexempt).plan.rules;
         let key = format!("{}/{}/{}", trigger.account, trigger.region, group.id);
         let last = note(trigger, ports.history, &key, &open).await;
         let notice = Notice::new(trigger, settings, group, &evaluation, Verification::untouched(outcome, group));
