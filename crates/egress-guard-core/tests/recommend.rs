@@ -1,6 +1,7 @@
 //! The recommendation over in-memory flow logs: what is kept, how destinations are mapped, how the proposal is fitted
 //! to the quota and what it says about gaps; then properties over random flows (every kept flow allowed, the quota
-//! held, the same proposal whatever the order, and no reply ever making a rule).
+//! held, the same proposal whatever the order, and no reply ever making a rule), and properties judged by the test's
+//! own reading of a rule: both families, past 1,024 destinations, the /8 (IPv6 /32) bound, a fleet replaced daily.
 
 mod common;
 
@@ -423,4 +424,190 @@ fn recommend_refuses_a_bad_group_id_with_no_call() {
         .unwrap_err();
     assert!(err.is_bad_input(), "{err}");
     assert!(groups.calls().is_empty());
+}
+
+// Properties judged by an oracle of the test's own (not `recommend::allows`), over IPv4 and IPv6, past the 1,024
+// destinations where fitting first groups them, and over a fleet whose interfaces are replaced every day.
+
+/// A flow of either family: TCP or UDP, to a destination from small pools (so that they aggregate and merge) or
+/// anywhere.
+fn any_flow() -> impl Strategy<Value = (bool, IpAddr, u16)> {
+    let dst = prop_oneof![
+        (0u32..64).prop_map(|i| IpAddr::V4(Ipv4Addr::from(0xcb00_7100 + i))),
+        any::<u32>().prop_map(|a| IpAddr::V4(Ipv4Addr::from(a))),
+        (0u128..4096)
+            .prop_map(|i| IpAddr::V6(std::net::Ipv6Addr::from(0x2001_0db8_0000_0000_0000_0000_0000_0000 + (i << 16)))),
+        any::<u128>().prop_map(|a| IpAddr::V6(std::net::Ipv6Addr::from(a))),
+    ]
+    .prop_filter("an address a flow log records", |a| match a {
+        IpAddr::V4(v4) => !v4.is_link_local() && !v4.is_unspecified() && !v4.is_loopback(),
+        IpAddr::V6(v6) => {
+            !v6.is_unspecified()
+                && !v6.is_loopback()
+                && (v6.segments()[0] & 0xffc0) != 0xfe80
+                && v6.segments()[0] != 0xfd00
+        }
+    });
+    (any::<bool>(), dst, prop_oneof![Just(443u16), Just(53), 1u16..=65535])
+}
+
+/// A record of `interface` (with `v4`/`v6` addresses) starting `flow` at `at`.
+fn started_by(interface: &str, (tcp, dst, port): &(bool, IpAddr, u16), at: i64) -> String {
+    let src = if dst.is_ipv4() { "10.0.1.10" } else { "2001:db8:1::10" };
+    let (number, flags) = if *tcp { (6, "2") } else { (17, "-") };
+    format!("5 {interface} {src} {dst} 40000 {port} {number} {at} ACCEPT OK {flags} egress")
+}
+
+/// The test's own reading of a rule: does it let `flow` out? Protocol, port range and destination block compared
+/// as EC2 would, the rule read back from what it prints.
+fn lets_out(rule: &EgressRule, (tcp, dst, port): &(bool, IpAddr, u16)) -> bool {
+    let text = rule.to_string();
+    let (traffic, destination) = text.split_once(" to ").unwrap();
+    let protocol_ok = traffic == "all traffic" || traffic.starts_with(if *tcp { "tcp " } else { "udp " });
+    let port_ok = match traffic.split(' ').nth(1) {
+        None | Some("all") => true,
+        Some(range) => {
+            let (from, to) = range.split_once('-').unwrap_or((range, range));
+            (from.parse::<u16>().unwrap()..=to.parse::<u16>().unwrap()).contains(port)
+        }
+    };
+    let destination_ok = match destination.parse::<ipnet::IpNet>() {
+        Ok(net) => net.contains(dst),
+        // A prefix list: the test's network holds one, the S3 list.
+        Err(_) => network().prefix_lists[0].cidrs.iter().any(|c| c.contains(dst)),
+    };
+    protocol_ok && port_ok && destination_ok
+}
+
+fn bounded(p: &Proposal) -> bool {
+    p.rules.iter().all(|r| match (&r.basis, &r.rule.destination) {
+        (recommend::Basis::Observed, egress_guard_core::Destination::Cidr(c)) => {
+            let net: ipnet::IpNet = c.to_string().parse().unwrap();
+            net.prefix_len() >= if net.addr().is_ipv4() { 8 } else { 32 }
+        }
+        _ => true,
+    })
+}
+
+fn fleet(interfaces: Vec<Interface>, lines: Vec<String>) -> FakeFlowLogs {
+    FakeFlowLogs {
+        interfaces,
+        // The subnet's log, a month old: it holds every interface's records, the replaced ones' too.
+        logs: vec![log("fl-0a0a0a0a0a0a0a0a0", "subnet-0a0a0a0a")],
+        records: [(
+            "fl-0a0a0a0a0a0a0a0a0".to_owned(),
+            Records { batches: vec![Batch { header: None, lines }], ..Default::default() },
+        )]
+        .into(),
+        network: network(),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// Both families: every flow is let out by the proposal (the test's oracle), within the quota, never wider than
+    /// /8 (IPv6 /32) for what was observed, or nothing is proposed and it says it does not fit.
+    #[test]
+    fn every_flow_of_either_family_is_let_out_or_nothing_fits(
+        flows_seen in prop::collection::vec(any_flow(), 0..300),
+        quota in 1u32..60,
+    ) {
+        let lines = flows_seen.iter().map(|f| started_by(A, f, NOW - 3600)).collect();
+        let mut logs = flows(lines);
+        logs.interfaces[0].addresses.insert("2001:db8:1::10".parse().unwrap());
+        let p = propose(&logs, quota);
+        prop_assert!(bounded(&p), "{:?}", rules(&p));
+        prop_assert!(p.quota.ipv4 <= quota && p.quota.ipv6 <= quota, "{:?}", p.quota);
+        if p.gaps.iter().any(|g| matches!(g, Gap::DoesNotFit { .. })) {
+            prop_assert!(p.rules.is_empty());
+        } else {
+            for f in &flows_seen {
+                prop_assert!(p.rules.iter().any(|r| lets_out(&r.rule, f)), "{f:?} not let out by {:?}", rules(&p));
+            }
+        }
+    }
+
+    /// An interface replaced every day (Auto Scaling, ECS), each starting flows of its own, the group's interface now
+    /// the last: the proposal lets out every flow any of them started in the window, or a gap refuses --apply.
+    #[test]
+    fn a_fleet_replaced_daily_is_let_out_whole_or_apply_refuses(
+        daily in prop::collection::vec(prop::collection::vec(any_flow(), 1..6), 2..10),
+    ) {
+        let days = daily.len() as i64;
+        let eni = |d: i64| format!("eni-{:017x}", d);
+        let mut lines = Vec::new();
+        for (d, flows_of_day) in daily.iter().enumerate() {
+            let attached = NOW - (days - d as i64) * DAY;
+            for f in flows_of_day {
+                lines.push(started_by(&eni(d as i64), f, attached + 600));
+            }
+        }
+        let mut now = interface(&eni(days - 1), "10.0.1.10");
+        now.addresses.insert("2001:db8:1::10".parse().unwrap());
+        now.since = Some(NOW - DAY);
+        let p = propose(&fleet(vec![now], lines), 60);
+        let refused = p.gaps.iter().any(|g| g.blocks_apply(false));
+        let all: Vec<&(bool, IpAddr, u16)> = daily.iter().flatten().collect();
+        prop_assert!(
+            refused || all.iter().all(|f| p.rules.iter().any(|r| lets_out(&r.rule, f))),
+            "applied without every flow of the fleet: {:?}, gaps {:?}", rules(&p), p.gaps
+        );
+        prop_assert!(p.gaps.iter().any(|g| matches!(g, Gap::InterfacesYounger { .. })), "{:?}", p.gaps);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    /// Past 1,024 distinct destinations fitting first groups them by /24 (/64), then coarser: still every flow let
+    /// out, still within /8 (/32), or nothing fits.
+    #[test]
+    fn past_1024_destinations_grouping_keeps_every_flow_and_the_bound(
+        flows_seen in prop::collection::vec(any_flow(), 1100..1600),
+        quota in 20u32..60,
+    ) {
+        let lines = flows_seen.iter().map(|f| started_by(A, f, NOW - 3600)).collect();
+        let mut logs = flows(lines);
+        logs.interfaces[0].addresses.insert("2001:db8:1::10".parse().unwrap());
+        let p = propose(&logs, quota);
+        prop_assert!(bounded(&p), "{:?}", rules(&p));
+        if !p.gaps.iter().any(|g| matches!(g, Gap::DoesNotFit { .. })) {
+            for f in &flows_seen {
+                prop_assert!(p.rules.iter().any(|r| lets_out(&r.rule, f)), "{f:?} not let out by {:?}", rules(&p));
+            }
+        }
+    }
+}
+
+/// A proposal made without AWS's published ranges says so, in its JSON and its text.
+#[test]
+fn without_published_ranges_every_proposal_says_unpinned() {
+    let p = propose(&flows(vec![started("tcp", "203.0.113.9", 443)]), 60);
+    assert_eq!(p.ip_ranges, "unpinned");
+    let json: serde_json::Value = serde_json::from_str(&p.to_json()).unwrap();
+    assert_eq!(json["ip_ranges"], "unpinned");
+    assert!(p.text().contains("AWS's published IP ranges: unpinned"), "{}", p.text());
+    let json = r#"{"createDate":"2026-11-30-12-00-00","prefixes":[{"ip_prefix":"52.95.0.0/16","service":"S3"}],"ipv6_prefixes":[]}"#;
+    let read = AwsRanges::parse(json).unwrap();
+    let pinned = propose_with(&flows(vec![started("tcp", "203.0.113.9", 443)]), &open_group(), 60, &read);
+    assert_eq!(pinned.ip_ranges, "2026-11-30-12-00-00");
+    assert!(!pinned.text().contains("unpinned"));
+    // A copy whose file parses but holds no range names nothing either: unpinned too.
+    let empty = AwsRanges::parse(r#"{"createDate":"2026-11-30-12-00-00","prefixes":[],"ipv6_prefixes":[]}"#).unwrap();
+    assert_eq!(empty.version(), "unpinned");
+}
+
+/// Past 1,024 destinations grouped to their /8s, neighbouring /8s stay one rule each: aggregation never makes the /6
+/// that adds nothing, which the /8 bound forbids.
+#[test]
+fn neighbouring_blocks_never_aggregate_past_the_widest() {
+    // 1,100 destinations, one in each /16 from 12.0.0.0 on: 12/8 to 15/8 whole, and part of 16/8.
+    let lines: Vec<String> =
+        (0..1100u32).map(|i| started("tcp", &Ipv4Addr::from(0x0c00_0000 + (i << 16)).to_string(), 443)).collect();
+    let p = propose(&flows(lines), 60);
+    assert!(bounded(&p), "{:?}", rules(&p));
+    let want: Vec<String> = (12..=15).map(|a| format!("tcp 443 to {a}.0.0.0/8")).collect();
+    assert_eq!(rules(&p)[..4], want, "not 12.0.0.0/6");
+    assert!(rules(&p)[4..].iter().all(|r| r.starts_with("tcp 443 to 16.")), "{:?}", rules(&p));
 }

@@ -199,7 +199,10 @@ pub fn propose(
         ..Settings::default()
     };
     let opens = evaluate(&after, &strict).plan.rules.iter().any(|r| !kept.contains(r));
-    let gap = (ipv4 > quota || ipv6 > quota || opens).then_some(Gap::DoesNotFit { ipv4, ipv6, quota });
+    // The bound holds whatever path led here: an observed or merged block wider than /8 (IPv6 /32) does not fit.
+    let too_wide =
+        units.iter().any(|u| u.basis == Basis::Observed && u.net().is_some_and(|n| n.prefix_len() < widest(&n)));
+    let gap = (ipv4 > quota || ipv6 > quota || opens || too_wide).then_some(Gap::DoesNotFit { ipv4, ipv6, quota });
     if gap.is_some() {
         rules.clear();
     }
@@ -223,7 +226,16 @@ fn aggregate(units: &mut Vec<Unit>) {
     }
     for ((protocol, ports, _), group) in groups {
         let nets: Vec<IpNet> = group.iter().filter_map(Unit::net).collect();
-        for net in IpNet::aggregate(&nets) {
+        // Siblings add up without adding space, but never past the widest block a proposal may hold: 10.0.0.0/8 and
+        // 11.0.0.0/8 stay two rules, not 10.0.0.0/7.
+        let bounded = IpNet::aggregate(&nets).into_iter().flat_map(|net| {
+            let widest = widest(&net);
+            match net.prefix_len() < widest {
+                true => net.subnets(widest).map(Iterator::collect).unwrap_or_else(|_| vec![net]),
+                false => vec![net],
+            }
+        });
+        for net in bounded {
             let flows = group.iter().filter(|u| u.net().is_some_and(|n| net.contains(&n))).map(|u| u.flows).sum();
             keep.push(Unit { protocol, ports, target: Target::Net(net), basis: Basis::Observed, flows });
         }
@@ -263,6 +275,11 @@ fn coarsen(units: &mut Vec<Unit>, merges: &mut Vec<Merge>) {
             .collect();
         aggregate(units);
     }
+}
+
+/// The widest block a proposal may hold in `net`'s family.
+fn widest(net: &IpNet) -> u8 {
+    if matches!(net, IpNet::V4(_)) { WIDEST.0 } else { WIDEST.1 }
 }
 
 fn size(net: &IpNet) -> u128 {
@@ -312,8 +329,7 @@ fn merge_closest(units: &mut Vec<Unit>, (v4_over, v6_over): (bool, bool), merges
             let (a, b) = (&units[pair[0]], &units[pair[1]]);
             let (Some(na), Some(nb)) = (a.net(), b.net()) else { continue };
             let Some(sup) = supernet(na, nb) else { continue };
-            let widest = if matches!(sup, IpNet::V4(_)) { WIDEST.0 } else { WIDEST.1 };
-            if sup.prefix_len() < widest {
+            if sup.prefix_len() < widest(&sup) {
                 continue;
             }
             let added = size(&sup).saturating_sub(size(&na)).saturating_sub(size(&nb));

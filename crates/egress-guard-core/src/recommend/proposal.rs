@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use crate::model::EgressRule;
 use crate::recommend::evidence::Window;
+use crate::recommend::ranges::UNPINNED;
 
 /// Outbound rules a group may hold per address family unless the account's quota was raised.
 pub const DEFAULT_QUOTA: u32 = 60;
@@ -294,6 +295,12 @@ impl Proposal {
             for gap in &self.gaps {
                 out.push_str(&format!("  {}\n", gap.text()));
             }
+        }
+        if self.ip_ranges == UNPINNED {
+            out.push_str(
+                "\nAWS's published IP ranges: unpinned (the copy built in is empty or unreadable), so no destination is \
+                 named by its AWS service: rebuild with scripts/refresh-ip-ranges.py.\n",
+            );
         }
         out.push_str(&format!("\n{}\n", UNLOGGED));
         if let Some(command) = &self.authorize_command {

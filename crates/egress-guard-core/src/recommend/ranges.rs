@@ -8,6 +8,9 @@ use serde::Deserialize;
 
 use crate::Error;
 
+/// What a proposal's `ip_ranges` says when no published ranges were read.
+pub const UNPINNED: &str = "unpinned";
+
 /// AWS's published ranges (`ip-ranges.json`) without the catch-all `AMAZON` set.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AwsRanges {
@@ -56,6 +59,12 @@ impl AwsRanges {
     pub fn pinned() -> &'static AwsRanges {
         static PINNED: OnceLock<AwsRanges> = OnceLock::new();
         PINNED.get_or_init(|| AwsRanges::parse(include_str!("../../../../data/ip-ranges.json")).unwrap_or_default())
+    }
+
+    /// `createDate` of the copy in use, or `unpinned` when there is none (an empty or unreadable copy): every
+    /// proposal shows which.
+    pub fn version(&self) -> String {
+        if self.ranges.is_empty() { UNPINNED.to_owned() } else { self.create_date.clone() }
     }
 
     /// The narrowest published range of a service that contains `addr`.

@@ -280,7 +280,7 @@ impl<'a> Tally<'a> {
             vpc_id: group.vpc_id.clone(),
             days: request.days,
             window: request.window(),
-            ip_ranges: request.ranges.create_date.clone(),
+            ip_ranges: request.ranges.version(),
             interfaces: coverage,
             authorize_command: command("authorize-security-group-egress", &rules),
             revoke_command: command("revoke-security-group-egress", &open_rules),
