@@ -114,3 +114,37 @@ async fn an_active_ftp_servers_data_connections_are_traffic_it_started_without_t
     // What the server started, as the test wrote it: every one still allowed, nothing open.
     assert_eq!(after, ["tcp 40000 to 198.51.100.20/32", "tcp 443 to 203.0.113.10/32"]);
 }
+
+#[tokio::test]
+async fn past_1024_destinations_no_proposed_block_is_wider_than_a_slash_8() {
+    let w = World::start().await;
+    let vpc = w.dual_stack_vpc().await;
+    let subnet = w.subnet(&vpc, "10.0.1.0/24").await;
+    let group = w.group(&vpc, "crawler").await;
+    let eni = w.interface(&subnet, &[&group], "10.0.1.10").await;
+    let bucket = "flow-logs-crawler";
+    let log = w.s3_flow_log(&subnet, bucket).await;
+    created_days_ago(&w.moto, &log, &subnet, bucket, 30, 2);
+    let t = chrono::Utc::now().timestamp() - 3600;
+    // 1,100 destinations, one in each /16 from 12.0.0.0 on: 12/8 to 15/8 whole, and part of 16/8.
+    let lines: Vec<String> = (0..1100u32)
+        .map(|i| v2(&eni, "10.0.1.10", &std::net::Ipv4Addr::from(0x0c00_0000 + (i << 16)).to_string(), 40000, 443, t))
+        .collect();
+    w.put_flow_file(bucket, "123456789012", &log, V2_HEADER, &lines).await;
+
+    let (code, stdout, stderr) = egress_guard(&w.moto, &["recommend", "--group-id", &group, "--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let proposal: Value = serde_json::from_str(&stdout).unwrap();
+    let rules: Vec<String> = proposal["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| serde_json::from_value::<egress_guard_core::EgressRule>(p["rule"].clone()).unwrap().to_string())
+        .collect();
+    for rule in &rules {
+        let prefix: u8 = rule.rsplit('/').next().unwrap().parse().unwrap();
+        assert!(prefix >= 8, "{rule} is wider than /8: {rules:?}");
+    }
+    let whole: Vec<String> = (12..=15).map(|a| format!("tcp 443 to {a}.0.0.0/8")).collect();
+    assert_eq!(rules[..4], whole, "each /8 its own rule, not 12.0.0.0/6");
+}
