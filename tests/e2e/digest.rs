@@ -65,6 +65,22 @@ impl Deployment {
         (invocations.into_iter().flatten().collect(), self.hub.notices(&self.notices).await)
     }
 
+    /// Invokes the function with `event` as the deployed one is (its queue, its fan-out).
+    async fn invoke(&self, event: Value, settings: &Settings) -> Invocation {
+        let queue = egress_guard_aws::SqsSweepQueue::new(self.hub.sqs.clone(), &self.sweeps);
+        let accounts = self.hub.organization_accounts();
+        let fanout = Some(egress_guard_lambda::Fanout { queue: &queue, accounts: &accounts, regions: &self.regions });
+        let ports = (&self.fleet, &self.notifier, &self.history);
+        egress_guard_lambda::invoke(event, settings, Some(&self.home), ports, fanout, || true).await
+    }
+
+    /// The schedule fanned out, and the sweep requests it queued (not yet taken).
+    async fn fan_out(&self, settings: &Settings) -> Vec<String> {
+        let schedule = egress_guard_tests::event_for("scheduled-sweep", "-");
+        self.invoke(schedule, settings).await.result.unwrap();
+        self.hub.drain(&self.sweeps).await
+    }
+
     /// Every group with egress open to the world in (account, region), as the test reads it from EC2.
     async fn open_groups(&self, accounts: &[&str]) -> BTreeSet<String> {
         let mut open = BTreeSet::new();
@@ -191,24 +207,17 @@ async fn the_first_enforcing_sweep_is_a_baseline_and_a_rule_reopened_unseen_is_m
 async fn no_digest_before_the_last_sweep_and_a_sweep_failing_its_last_delivery_is_named_in_it() {
     let d = Deployment::start(&["eu-west-1", "us-east-1"]).await;
     let settings = d.settings(&[], true);
-    let queue = egress_guard_aws::SqsSweepQueue::new(d.hub.sqs.clone(), &d.sweeps);
-    let accounts = d.hub.organization_accounts();
-    let fanout = Some(egress_guard_lambda::Fanout { queue: &queue, accounts: &accounts, regions: &d.regions });
-    let ports = (&d.fleet, &d.notifier, &d.history);
-    let schedule = egress_guard_tests::event_for("scheduled-sweep", "-");
-    egress_guard_lambda::invoke(schedule, &settings, Some(&d.home), ports, fanout, || true).await.result.unwrap();
-    let bodies = d.hub.drain(&d.sweeps).await;
+    let bodies = d.fan_out(&settings).await;
     assert_eq!(bodies.len(), 2);
 
-    let first = egress_guard_tests::sqs_event(&bodies[0]);
-    egress_guard_lambda::invoke(first, &settings, Some(&d.home), ports, fanout, || true).await.result.unwrap();
+    d.invoke(egress_guard_tests::sqs_event(&bodies[0]), &settings).await.result.unwrap();
     assert_eq!(d.hub.notices(&d.notices).await, Vec::<Value>::new(), "no digest before the last sweep");
 
     // The other sweep fails (its region's groups cannot be listed) on the delivery SQS makes last.
     d.hub.moto.inject_ec2_error("DescribeSecurityGroups", "", 8, "UnauthorizedOperation");
     let mut last = egress_guard_tests::sqs_event(&bodies[1]);
     last["Records"][0]["attributes"]["ApproximateReceiveCount"] = egress_guard_lambda::MAX_RECEIVES.to_string().into();
-    let failed = egress_guard_lambda::invoke(last, &settings, Some(&d.home), ports, fanout, || true).await;
+    let failed = d.invoke(last, &settings).await;
     assert!(failed.result.is_err(), "the sweep still fails, into the failure queue");
     let told = d.hub.notices(&d.notices).await;
     assert_eq!(told.len(), 1, "the digest goes out without the failed sweep");
@@ -225,16 +234,9 @@ async fn no_digest_before_the_last_sweep_and_a_sweep_failing_its_last_delivery_i
 async fn a_sweep_delivered_again_after_the_digest_reports_on_its_own_and_the_digest_is_not_sent_twice() {
     let d = Deployment::start(&["eu-west-1"]).await;
     let settings = d.settings(&[], false);
-    let queue = egress_guard_aws::SqsSweepQueue::new(d.hub.sqs.clone(), &d.sweeps);
-    let accounts = d.hub.organization_accounts();
-    let fanout = Some(egress_guard_lambda::Fanout { queue: &queue, accounts: &accounts, regions: &d.regions });
-    let ports = (&d.fleet, &d.notifier, &d.history);
-    let schedule = egress_guard_tests::event_for("scheduled-sweep", "-");
-    egress_guard_lambda::invoke(schedule, &settings, Some(&d.home), ports, fanout, || true).await.result.unwrap();
-    let body = d.hub.drain(&d.sweeps).await.remove(0);
+    let body = d.fan_out(&settings).await.remove(0);
     let deliver = || async {
-        let event = egress_guard_tests::sqs_event(&body);
-        egress_guard_lambda::invoke(event, &settings, Some(&d.home), ports, fanout, || true).await.result.unwrap();
+        d.invoke(egress_guard_tests::sqs_event(&body), &settings).await.result.unwrap();
         d.hub.notices(&d.notices).await
     };
     let told = deliver().await;

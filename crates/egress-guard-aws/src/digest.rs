@@ -16,13 +16,12 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::config::http::HttpResponse;
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
 use egress_guard_core::history::SEEN_SECS;
 
 use crate::DynamoHistory;
-use crate::error::{Error, code_and_message};
+use crate::error::{Error, code_and_message, dynamo};
 
 /// Keys per `BatchGetItem`: DynamoDB's limit.
 const KEYS_PER_BATCH: usize = 100;
@@ -33,14 +32,6 @@ const BATCH_ATTEMPTS: u32 = 8;
 /// How long a claim to send the digest holds: a sender publishes in seconds; one that died leaves the claim to the
 /// next delivery after this.
 pub const LEASE_SECS: i64 = 600;
-
-fn failed<E>(operation: &'static str, table: &str, err: &SdkError<E, HttpResponse>) -> Error
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    let (code, message) = code_and_message(err);
-    Error::Dynamo { operation, table: table.to_owned(), code, message }
-}
 
 fn built(table: &str) -> impl Fn(aws_sdk_dynamodb::error::BuildError) -> Error + '_ {
     move |err| Error::Dynamo {
@@ -97,7 +88,7 @@ impl DynamoHistory {
             .await;
         match kept {
             Err(err) if code_and_message(&err).0 == "ConditionalCheckFailedException" => {}
-            other => _ = other.map_err(|err| failed("PutItem", table, &err))?,
+            other => _ = other.map_err(|err| dynamo("PutItem", table, &err))?,
         }
         if !share.last {
             return Ok(Gathered::Waiting);
@@ -132,7 +123,7 @@ impl DynamoHistory {
         match counted {
             // The marker exists: this request was counted by an earlier delivery.
             Err(err) if code_and_message(&err).0 == "TransactionCanceledException" && is_condition(&err) => {}
-            other => _ = other.map_err(|err| failed("TransactWriteItems", table, &err))?,
+            other => _ = other.map_err(|err| dynamo("TransactWriteItems", table, &err))?,
         }
         let item = self
             .client
@@ -143,7 +134,7 @@ impl DynamoHistory {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|err| failed("GetItem", table, &err))?;
+            .map_err(|err| dynamo("GetItem", table, &err))?;
         let item = item.item().cloned().unwrap_or_default();
         if item.contains_key("published") {
             return Ok(Gathered::AlreadySent);
@@ -167,7 +158,7 @@ impl DynamoHistory {
         match claimed {
             Ok(_) => {}
             Err(err) if code_and_message(&err).0 == "ConditionalCheckFailedException" => return Ok(Gathered::Waiting),
-            Err(err) => return Err(failed("UpdateItem", table, &err)),
+            Err(err) => return Err(dynamo("UpdateItem", table, &err)),
         }
         match self.all_shares(share.schedule_id, share.of).await {
             Ok(shares) => Ok(Gathered::Complete(shares)),
@@ -191,7 +182,7 @@ impl DynamoHistory {
             .expression_attribute_values(":at", AttributeValue::N(at.to_string()))
             .send()
             .await
-            .map_err(|err| failed("UpdateItem", &self.table, &err))?;
+            .map_err(|err| dynamo("UpdateItem", &self.table, &err))?;
         Ok(())
     }
 
@@ -205,7 +196,7 @@ impl DynamoHistory {
             .update_expression("REMOVE sent")
             .send()
             .await
-            .map_err(|err| failed("UpdateItem", &self.table, &err))?;
+            .map_err(|err| dynamo("UpdateItem", &self.table, &err))?;
         Ok(())
     }
 
@@ -248,7 +239,7 @@ impl DynamoHistory {
                     .request_items(&self.table, request)
                     .send()
                     .await
-                    .map_err(|err| failed("BatchGetItem", &self.table, &err))?;
+                    .map_err(|err| dynamo("BatchGetItem", &self.table, &err))?;
                 for item in out.responses().and_then(|r| r.get(&self.table)).into_iter().flatten() {
                     let value = match item.get(attribute) {
                         Some(AttributeValue::S(s)) | Some(AttributeValue::N(s)) => s.clone(),

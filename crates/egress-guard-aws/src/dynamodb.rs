@@ -21,7 +21,7 @@ use egress_guard_core::History;
 use egress_guard_core::history::{Last, Revocation, SEEN_SECS, SLOTS};
 use egress_guard_core::undo::{RETENTION_SECS, RevokeRecord};
 
-use crate::error::{Error, code_and_message};
+use crate::error::{Error, dynamo};
 use crate::lazy::OnFirstUse;
 
 #[derive(Clone, Debug)]
@@ -73,10 +73,7 @@ impl History for DynamoHistory {
             .return_values(ReturnValue::AllOld)
             .send()
             .await
-            .map_err(|err| {
-                let (code, message) = code_and_message(&err);
-                Error::Dynamo { operation: "UpdateItem", table: self.table.clone(), code, message }
-            })?;
+            .map_err(|err| dynamo("UpdateItem", &self.table, &err))?;
         let was = out.attributes().and_then(|a| a.get("seen")).and_then(|v| v.as_s().ok());
         Ok(match was.and_then(|w| w.strip_prefix('[')?.strip_suffix(']')) {
             Some(was) => Last::Was(was.to_owned()),
@@ -101,10 +98,7 @@ impl History for DynamoHistory {
             .return_values(ReturnValue::AllNew)
             .send()
             .await
-            .map_err(|err| {
-                let (code, message) = code_and_message(&err);
-                Error::Dynamo { operation: "UpdateItem", table: self.table.clone(), code, message }
-            })?;
+            .map_err(|err| dynamo("UpdateItem", &self.table, &err))?;
         let first = out.attributes().and_then(|a| a.get("first")).and_then(|v| v.as_s().ok());
         Ok(Some(first.is_none_or(|first| first == schedule_time)))
     }
@@ -144,10 +138,7 @@ impl DynamoHistory {
             .return_values(ReturnValue::AllNew)
             .send()
             .await
-            .map_err(|err| {
-                let (code, message) = code_and_message(&err);
-                Error::Dynamo { operation: "UpdateItem", table: self.table.clone(), code, message }
-            })?;
+            .map_err(|err| dynamo("UpdateItem", &self.table, &err))?;
         let item = out.attributes().cloned().unwrap_or_default();
         let since = r.at - r.window_secs;
         let counts = destinations
@@ -193,10 +184,7 @@ impl DynamoHistory {
             .item("expires_at", AttributeValue::N((record.at + RETENTION_SECS).to_string()))
             .send()
             .await
-            .map_err(|err| {
-                let (code, message) = code_and_message(&err);
-                Error::Dynamo { operation: "PutItem", table: self.table.clone(), code, message }
-            })?;
+            .map_err(|err| dynamo("PutItem", &self.table, &err))?;
         Ok(())
     }
 
@@ -222,10 +210,7 @@ impl DynamoHistory {
                 .set_exclusive_start_key(start)
                 .send()
                 .await
-                .map_err(|err| {
-                    let (code, message) = code_and_message(&err);
-                    Error::Dynamo { operation: "Scan", table: self.table.clone(), code, message }
-                })?;
+                .map_err(|err| dynamo("Scan", &self.table, &err))?;
             for item in page.items() {
                 records.push(revoke_record(item).map_err(|why| Error::Dynamo {
                     operation: "Scan",

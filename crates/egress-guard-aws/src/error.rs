@@ -54,6 +54,15 @@ impl Error {
     }
 }
 
+/// A DynamoDB call on `table` that failed, as the crate's error.
+pub(crate) fn dynamo<E>(operation: &'static str, table: &str, err: &SdkError<E, HttpResponse>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let (code, message) = code_and_message(err);
+    Error::Dynamo { operation, table: table.to_owned(), code, message }
+}
+
 /// The code and message of an SDK error. Without a code from the service: `HTTP <status>`, `timeout` or `transport`.
 pub(crate) fn code_and_message<E>(err: &SdkError<E, HttpResponse>) -> (String, String)
 where

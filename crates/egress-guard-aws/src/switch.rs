@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use egress_guard_core::Pause;
 
 use crate::dynamodb::DynamoHistory;
-use crate::error::{Error, code_and_message};
+use crate::error::{Error, dynamo};
 
 /// The switch's item key.
 pub const PAUSE_KEY: &str = "egress-guard/pause";
@@ -26,7 +26,7 @@ impl DynamoHistory {
             .consistent_read(true)
             .send()
             .await;
-        let out = out.map_err(|err| self.error("GetItem", &err))?;
+        let out = out.map_err(|err| dynamo("GetItem", &self.table, &err))?;
         let Some(text) = out.item().and_then(|item| item.get("pause")).and_then(|v| v.as_s().ok()) else {
             return Ok(None);
         };
@@ -56,7 +56,7 @@ impl DynamoHistory {
                     Some(old) => put.expression_attribute_values(":old", old),
                     None => put,
                 };
-                put.send().await.map(drop).map_err(|err| self.error("PutItem", &err))
+                put.send().await.map(drop).map_err(|err| dynamo("PutItem", &self.table, &err))
             }
             None => {
                 let delete = self.client.get().delete_item().table_name(&self.table).key("pk", key);
@@ -65,20 +65,8 @@ impl DynamoHistory {
                     Some(old) => delete.expression_attribute_values(":old", old),
                     None => delete,
                 };
-                delete.send().await.map(drop).map_err(|err| self.error("DeleteItem", &err))
+                delete.send().await.map(drop).map_err(|err| dynamo("DeleteItem", &self.table, &err))
             }
         }
-    }
-
-    fn error<E>(
-        &self,
-        operation: &'static str,
-        err: &aws_sdk_dynamodb::error::SdkError<E, aws_sdk_ec2::config::http::HttpResponse>,
-    ) -> Error
-    where
-        E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
-    {
-        let (code, message) = code_and_message(err);
-        Error::Dynamo { operation, table: self.table.clone(), code, message }
     }
 }
