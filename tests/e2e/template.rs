@@ -543,3 +543,64 @@ fn regions_the_template_does_not_know_are_refused_and_every_known_region_is_take
         assert!(refusals.iter().any(|r| r.starts_with("RegionsAreKnown")), "{unknown}: {refusals:?}");
     }
 }
+
+/// The deployer's policy (`docs/deployer-policy.json`) lets `sam deploy` create every resource type the stack holds,
+/// through a change set and SAM's transform, and names every action: no `*`. The create action of each type is the
+/// test's own table (from each type's CloudFormation handler permissions); a type it does not know fails the test, so
+/// a new resource type cannot ship without the deployer's permission for it.
+#[test]
+fn the_deployers_policy_creates_every_resource_type_the_stack_holds_and_names_each_action() {
+    let policy: Value =
+        serde_json::from_str(&std::fs::read_to_string(repo_root().join("docs/deployer-policy.json")).unwrap()).unwrap();
+    let mut actions = BTreeSet::new();
+    for statement in policy["Statement"].as_array().unwrap() {
+        assert_eq!(statement["Effect"], "Allow", "{statement}");
+        match &statement["Action"] {
+            Value::String(a) => actions.insert(a.clone()),
+            list => list.as_array().unwrap().iter().all(|a| actions.insert(a.as_str().unwrap().to_owned())),
+        };
+    }
+    let wild: Vec<&String> = actions.iter().filter(|a| a.contains('*')).collect();
+    assert!(wild.is_empty(), "every action named: {wild:?}");
+    let creates = |kind: &str| -> &[&str] {
+        match kind {
+            "AWS::Serverless::Function" => &["lambda:CreateFunction", "iam:PassRole"],
+            "AWS::Lambda::Permission" => &["lambda:AddPermission"],
+            "AWS::IAM::Role" => &["iam:CreateRole"],
+            "AWS::IAM::Policy" => &["iam:PutRolePolicy"],
+            "AWS::IAM::ManagedPolicy" => &["iam:CreatePolicy"],
+            "AWS::SQS::Queue" => &["sqs:CreateQueue"],
+            "AWS::SNS::Topic" => &["sns:CreateTopic"],
+            "AWS::SNS::Subscription" => &["sns:Subscribe"],
+            "AWS::DynamoDB::Table" => &["dynamodb:CreateTable"],
+            "AWS::KMS::Key" => &["kms:CreateKey"],
+            "AWS::Logs::LogGroup" => &["logs:CreateLogGroup"],
+            "AWS::Events::Rule" => &["events:PutRule", "events:PutTargets"],
+            "AWS::Events::EventBus" => &["events:CreateEventBus"],
+            "AWS::Events::EventBusPolicy" => &["events:PutPermission"],
+            "AWS::CloudWatch::Alarm" => &["cloudwatch:PutMetricAlarm"],
+            "AWS::CloudTrail::Trail" => &["cloudtrail:CreateTrail"],
+            "AWS::S3::Bucket" => &["s3:CreateBucket"],
+            "AWS::S3::BucketPolicy" => &["s3:PutBucketPolicy"],
+            "AWS::CloudFormation::StackSet" => &["cloudformation:CreateStackSet"],
+            "AWS::CloudFormation::WaitConditionHandle" => &[],
+            other => panic!("{other}: which action creates it? Add it here and to docs/deployer-policy.json"),
+        }
+    };
+    let mut missing = Vec::new();
+    for file in ["template.yaml", "templates/spoke.yaml", "templates/region.yaml"] {
+        let template = cfn::load(file);
+        for resource in template["Resources"].as_object().unwrap().values() {
+            let kind = resource["Type"].as_str().unwrap();
+            missing
+                .extend(creates(kind).iter().filter(|a| !actions.contains(**a)).map(|a| format!("{file} {kind}: {a}")));
+        }
+    }
+    for deploy in ["cloudformation:CreateChangeSet", "cloudformation:ExecuteChangeSet", "cloudformation:DescribeStacks"]
+    {
+        if !actions.contains(deploy) {
+            missing.push(deploy.to_owned());
+        }
+    }
+    assert!(missing.is_empty(), "the deployer's policy lacks: {missing:#?}");
+}
