@@ -394,9 +394,11 @@ async fn observed_group() -> (World, String, String, String, String) {
             v5("10.0.1.10", "203.0.113.11", 40003, 443, 6, "ACCEPT", 2, "egress", "-"),
             v5("10.0.1.10", &s3_address, 40004, 443, 6, "ACCEPT", 2, "egress", "S3"),
             v5("2001:db8::10", "2606:4700::1111", 40005, 53, 17, "ACCEPT", 0, "egress", "-"),
-            // Replies: a SYN-ACK leaving, and a reply from the port the group accepts inbound (no handshake seen).
+            // Replies: a SYN-ACK leaving, and a reply from the port the group accepts inbound (no handshake in it) on
+            // a connection the peer was seen opening (its SYN coming in).
             v5("10.0.1.10", "198.51.100.7", 443, 50123, 6, "ACCEPT", 18, "egress", "-"),
             v5("10.0.1.10", "198.51.100.8", 443, 50124, 6, "ACCEPT", 0, "egress", "-"),
+            v5("198.51.100.8", "10.0.1.10", 50124, 443, 6, "ACCEPT", 2, "ingress", "-"),
             v5("198.51.100.7", "10.0.1.10", 50123, 443, 6, "ACCEPT", 2, "ingress", "-"),
             v5("10.0.1.10", "192.0.2.66", 40006, 25, 6, "REJECT", 2, "egress", "-"),
             v5("10.0.1.10", "169.254.169.254", 40007, 80, 6, "ACCEPT", 2, "egress", "-"),
@@ -467,7 +469,7 @@ async fn recommend_proposes_what_the_interfaces_started_and_apply_leaves_exactly
             &a_seen["skipped"],
             &a_seen["link_local"]
         ],
-        [&json!(6), &json!(2), &json!(1), &json!(1), &json!(1), &json!(1)],
+        [&json!(6), &json!(2), &json!(2), &json!(1), &json!(1), &json!(1)],
         "{a_seen}"
     );
     let b_seen = coverage(&b).unwrap();

@@ -75,7 +75,10 @@ fn started(protocol: &str, dst: &str, port: u16) -> String {
     format!("5 {A} 10.0.1.10 {dst} 40000 {port} {number} {} ACCEPT OK {flags} egress", NOW - 3600)
 }
 
+/// Interface A's records: a `NODATA` record at the window's start (its log covered it all along), then `lines`.
 fn flows(lines: Vec<String>) -> FakeFlowLogs {
+    let covered = format!("5 {A} - - - - - {} - NODATA - -", NOW - 14 * DAY + 60);
+    let lines = std::iter::once(covered).chain(lines).collect();
     FakeFlowLogs {
         interfaces: vec![interface(A, "10.0.1.10")],
         logs: vec![log("fl-0a0a0a0a0a0a0a0a0", A)],
@@ -97,8 +100,14 @@ fn propose_with(logs: &FakeFlowLogs, group: &SecurityGroup, quota: u32, ranges: 
     rt.block_on(recommend_for(group, &request(quota, ranges), &Settings::default(), logs)).unwrap()
 }
 
+/// AWS's published ranges, as a small copy read: one range no test destination is in.
+fn ranges() -> AwsRanges {
+    AwsRanges::parse(r#"{"createDate":"2026-11-30-12-00-00","prefixes":[{"ip_prefix":"192.0.2.0/24","service":"ROUTE53"}],"ipv6_prefixes":[]}"#)
+        .unwrap()
+}
+
 fn propose(logs: &FakeFlowLogs, quota: u32) -> Proposal {
-    propose_with(logs, &open_group(), quota, &AwsRanges::default())
+    propose_with(logs, &open_group(), quota, &ranges())
 }
 
 fn rules(p: &Proposal) -> Vec<String> {
@@ -265,6 +274,7 @@ fn gaps_are_told_and_only_those_that_hide_traffic_block_apply() {
 
     let mut silent = flows(vec![]);
     silent.logs[0].delivery_error = Some("Access error".into());
+    silent.records.clear();
     let kinds: Vec<String> = propose(&silent, 60).gaps.iter().map(Gap::text).collect();
     assert_eq!(
         kinds,
@@ -328,8 +338,9 @@ fn flow() -> impl Strategy<Value = (bool, Ipv4Addr, u16)> {
     (any::<bool>(), dst, prop_oneof![Just(443u16), Just(53), Just(5432), 1u16..=65535])
 }
 
-/// A reply leaving interface A: a SYN-ACK from any port, or anything from the port the group accepts inbound.
-fn reply() -> impl Strategy<Value = String> {
+/// A reply leaving interface A: a SYN-ACK from any port, or anything from the port the group accepts inbound on a
+/// connection the peer was seen opening (its SYN coming in).
+fn reply() -> impl Strategy<Value = Vec<String>> {
     let t = NOW - 3600;
     // A reply without flags goes from the served port (443) to a different peer port: 443 to 443 may just as well
     // be a connection the server started, and counts as one (the safe side: a rule for it).
@@ -337,9 +348,12 @@ fn reply() -> impl Strategy<Value = String> {
     (any::<u32>(), peer_port, any::<bool>()).prop_map(move |(dst, port, syn_ack)| {
         let dst = Ipv4Addr::from(dst);
         if syn_ack {
-            format!("5 {A} 10.0.1.10 {dst} {port} 50000 6 {t} ACCEPT OK 19 egress")
+            vec![format!("5 {A} 10.0.1.10 {dst} {port} 50000 6 {t} ACCEPT OK 19 egress")]
         } else {
-            format!("5 {A} 10.0.1.10 {dst} 443 {port} 6 {t} ACCEPT OK 0 egress")
+            vec![
+                format!("5 {A} {dst} 10.0.1.10 {port} 443 6 {t} ACCEPT OK 2 ingress"),
+                format!("5 {A} 10.0.1.10 {dst} 443 {port} 6 {t} ACCEPT OK 0 egress"),
+            ]
         }
     })
 }
@@ -401,7 +415,7 @@ proptest! {
         quota in 1u32..60,
     ) {
         let lines: Vec<String> = flows_seen.iter().map(line).collect();
-        let with_replies: Vec<String> = lines.iter().cloned().chain(replies).collect();
+        let with_replies: Vec<String> = lines.iter().cloned().chain(replies.into_iter().flatten()).collect();
         let (alone, mixed) = (propose(&flows(lines), quota), propose(&flows(with_replies), quota));
         prop_assert_eq!(rules(&alone), rules(&mixed));
         prop_assert_eq!(&alone.merges, &mixed.merges);
@@ -583,7 +597,13 @@ proptest! {
 /// A proposal made without AWS's published ranges says so, in its JSON and its text.
 #[test]
 fn without_published_ranges_every_proposal_says_unpinned() {
-    let p = propose(&flows(vec![started("tcp", "203.0.113.9", 443)]), 60);
+    let p = propose_with(&flows(vec![started("tcp", "203.0.113.9", 443)]), &open_group(), 60, &AwsRanges::default());
+    assert!(
+        p.gaps.contains(&Gap::RangesUnpinned),
+        "an address seen may be an AWS service's, which rotates: {:?}",
+        p.gaps
+    );
+    assert!(!p.applicable(false) && p.applicable(true));
     assert_eq!(p.ip_ranges, "unpinned");
     let json: serde_json::Value = serde_json::from_str(&p.to_json()).unwrap();
     assert_eq!(json["ip_ranges"], "unpinned");

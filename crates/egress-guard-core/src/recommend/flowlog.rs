@@ -200,12 +200,13 @@ pub enum Kind {
     Started(Flow),
     /// The interface's answer to a connection someone else started: security groups are stateful, it needs no rule.
     Reply,
-    /// Leaving from a port the group serves, to a peer it admits, in a record without TCP flags: a reply only if the
-    /// window holds the connection coming in (`Connection`); else traffic the interface started (an active-mode FTP
-    /// server's data connection leaves from port 20 to its client).
+    /// Leaving from a port the group serves, to a peer it admits, with no handshake in the record: a reply only if
+    /// the window holds the connection coming in (`Connection`), and told for certain only by the peer's SYN; else
+    /// traffic the interface started (an active-mode FTP server's data connection leaves from port 20 to its client).
     ReplyIfAnswered(Flow, Connection),
-    /// Traffic into the interface: the connection it opens, when the record names ports.
-    Inbound(Option<Connection>),
+    /// Traffic into the interface: the connection, when the record names ports, and whether the record shows the
+    /// peer opening it (a SYN without ACK, so the peer started it).
+    Inbound(Option<Connection>, bool),
     /// Rejected: evidence of what was tried, never of what is needed.
     Rejected,
     /// `SKIPDATA`: records the capture window lost.
@@ -218,9 +219,10 @@ pub enum Kind {
     Unattributed,
 }
 
-/// A connection as the interface's side sees it: the peer, its port, the interface's port, the protocol.
+/// A connection as the interface's side sees it: its own address and port, the peer and its port, the protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Connection {
+    pub local: IpAddr,
     pub peer: IpAddr,
     pub peer_port: u16,
     pub port: u16,
@@ -290,11 +292,12 @@ pub fn classify(record: &Record, addresses: &BTreeSet<IpAddr>, inbound: &Inbound
         Some(Direction::Ingress) => {
             let connection = match (record.srcport, record.dstport) {
                 (Some(peer_port), Some(port)) => {
-                    Some(Connection { peer: src, peer_port, port, protocol: record.protocol })
+                    Some(Connection { local: dst, peer: src, peer_port, port, protocol: record.protocol })
                 }
                 _ => None,
             };
-            return Kind::Inbound(connection);
+            let tcp_flags = record.tcp_flags.filter(|_| record.protocol == 6).unwrap_or(0);
+            return Kind::Inbound(connection, tcp_flags & SYN_ACK == SYN);
         }
         Some(Direction::Egress) => {}
     }
@@ -305,16 +308,15 @@ pub fn classify(record: &Record, addresses: &BTreeSet<IpAddr>, inbound: &Inbound
     }
     let port = if protocol.has_ports() { record.dstport } else { None };
     let flow = Flow { protocol, port, destination: dst, aws_service: record.aws_service.clone() };
-    // No handshake seen in this record: a reply leaves from a port the group serves, to a source it admits. With
-    // TCP flags in the format, the connection's first record shows its SYN, so a record without one continues a
-    // connection; without them, only the connection seen coming in tells a reply.
-    if flags & SYN == 0 && inbound.serves(protocol, record.srcport, dst, record.dstport) {
-        if record.tcp_flags.is_some() || !protocol.has_ports() {
-            return Kind::Reply;
-        }
-        if let (Some(port), Some(peer_port)) = (record.srcport, record.dstport) {
-            return Kind::ReplyIfAnswered(flow, Connection { peer: dst, peer_port, port, protocol: record.protocol });
-        }
+    // No handshake in this record: a reply leaves from a port the group serves, to a source it admits, on a
+    // connection seen coming in. Flags are OR-ed over an aggregation interval and only the first shows the SYN, which
+    // may lie before the window: the tally decides over the whole window, from the connection's inbound records.
+    if flags & SYN == 0
+        && inbound.serves(protocol, record.srcport, dst, record.dstport)
+        && let (Some(port), Some(peer_port)) = (record.srcport, record.dstport)
+    {
+        let connection = Connection { local: src, peer: dst, peer_port, port, protocol: record.protocol };
+        return Kind::ReplyIfAnswered(flow, connection);
     }
     if is_link_local_service(dst) {
         return Kind::LinkLocal;
@@ -419,7 +421,8 @@ mod tests {
 
     #[test]
     fn without_flags_a_reply_leaves_from_a_port_the_group_accepts() {
-        assert_eq!(kind("5 eni-0a1b2c3d 10.0.1.5 198.51.100.4 443 50000 6 ACCEPT OK 0 egress - -"), Kind::Reply);
+        let answer = kind("5 eni-0a1b2c3d 10.0.1.5 198.51.100.4 443 50000 6 ACCEPT OK 0 egress - -");
+        assert!(matches!(answer, Kind::ReplyIfAnswered(..)), "{answer:?}");
         let started = kind("5 eni-0a1b2c3d 10.0.1.5 198.51.100.4 50000 443 6 ACCEPT OK 0 egress - -");
         assert!(matches!(started, Kind::Started(_)), "{started:?}");
     }
@@ -441,13 +444,14 @@ mod tests {
                 "2 123456789012 eni-0a1b2c3d 198.51.100.4 10.0.1.5 50000 443 6 10 840 1700000000 1700000060 ACCEPT OK",
             )
             .unwrap();
-        assert_eq!(classify(&into, &mine(), &inbound_https()), Kind::Inbound(Some(connection)), "the same connection");
+        assert_eq!(classify(&into, &mine(), &inbound_https()), Kind::Inbound(Some(connection), false), "the same");
     }
 
     #[test]
     fn without_flags_only_a_service_port_and_an_admitted_peer_make_a_reply() {
         // tcp 5432 from a group: a peer inside the VPC is answered, one outside is not.
-        assert_eq!(kind("5 eni-0a1b2c3d 10.0.1.5 10.0.7.7 5432 50000 6 ACCEPT OK 0 egress - -"), Kind::Reply);
+        let answer = kind("5 eni-0a1b2c3d 10.0.1.5 10.0.7.7 5432 50000 6 ACCEPT OK 0 egress - -");
+        assert!(matches!(answer, Kind::ReplyIfAnswered(..)), "{answer:?}");
         let outside = kind("5 eni-0a1b2c3d 10.0.1.5 198.51.100.4 5432 50000 6 ACCEPT OK 0 egress - -");
         assert!(matches!(outside, Kind::Started(_)), "{outside:?}");
         // All traffic from the group itself (the default group) and udp 1024-65535 name no service: started.
@@ -469,7 +473,7 @@ mod tests {
         assert_eq!(kind("5 eni-0a1b2c3d - - - - 6 - SKIPDATA - - - -"), Kind::Skipped);
         assert!(matches!(
             kind("5 eni-0a1b2c3d 203.0.113.9 10.0.1.5 49152 22 6 ACCEPT OK 2 ingress - -"),
-            Kind::Inbound(Some(_))
+            Kind::Inbound(Some(_), true)
         ));
         assert_eq!(kind("5 eni-0a1b2c3d 10.0.1.5 169.254.169.254 49152 80 6 ACCEPT OK 2 egress - -"), Kind::LinkLocal);
         assert_eq!(kind("5 eni-0a1b2c3d 2001:db8::5 fd00:ec2::254 49152 80 6 ACCEPT OK 2 egress - -"), Kind::LinkLocal);
@@ -482,7 +486,7 @@ mod tests {
         let out = record("2 1 eni-0a1b2c3d 10.0.1.5 203.0.113.9 49152 443 6 1 1 1 1 ACCEPT OK");
         assert!(matches!(classify(&out, &mine(), &Inbound::default()), Kind::Started(_)));
         let into = record("2 1 eni-0a1b2c3d 203.0.113.9 10.0.1.5 49152 22 6 1 1 1 1 ACCEPT OK");
-        assert!(matches!(classify(&into, &mine(), &Inbound::default()), Kind::Inbound(_)));
+        assert!(matches!(classify(&into, &mine(), &Inbound::default()), Kind::Inbound(..)));
         let neither = record("2 1 eni-0a1b2c3d 10.9.9.9 203.0.113.9 49152 443 6 1 1 1 1 ACCEPT OK");
         assert_eq!(classify(&neither, &mine(), &Inbound::default()), Kind::Unattributed);
     }

@@ -103,6 +103,9 @@ pub enum Gap {
     RepliesWithoutFlags {
         records: u64,
     },
+    /// AWS's published ranges were not read (`ip_ranges: unpinned`) and some destination is proposed as the address
+    /// seen: an AWS service's addresses rotate.
+    RangesUnpinned,
     Unread {
         flow_log_id: String,
         why: String,
@@ -134,12 +137,7 @@ impl Gap {
     /// Whether it keeps the proposal from being applied: any gap, unless `accept_thin` accepts those that only thin
     /// the evidence (fewer days than asked, `SKIPDATA`, records not attributable, no interface).
     pub fn blocks_apply(&self, accept_thin: bool) -> bool {
-        match self {
-            // Told, not blocking: a shared log holds other interfaces' traffic as a matter of course; the coverage
-            // of the group's own interfaces over the window is what `FewerDays` and `InterfacesYounger` judge.
-            Gap::OtherInterfaces { .. } => false,
-            _ => self.hides_traffic() || !accept_thin,
-        }
+        self.hides_traffic() || !accept_thin
     }
 
     pub fn text(&self) -> String {
@@ -173,9 +171,13 @@ impl Gap {
             ),
             Gap::RepliesWithoutFlags { records } => format!(
                 "{records} records leaving from a port the group serves were taken as replies to connections seen \
-                 coming in; without tcp-flags in the log format, a connection the group started from that port \
-                 (active-mode FTP) looks the same: add ${{tcp-flags}} to the flow log's format"
+                 coming in, but no record showed the peer opening them (its SYN): a connection the group started \
+                 from that port (active-mode FTP) looks the same; add ${{tcp-flags}} to the flow log's format"
             ),
+            Gap::RangesUnpinned => "AWS's published IP ranges were not read (ip_ranges: unpinned): an AWS \
+                 service's address is proposed as the one seen, and it rotates; rebuild with \
+                 scripts/refresh-ip-ranges.py"
+                .into(),
             Gap::Unread { flow_log_id, why } => format!("{flow_log_id} could not be read: {why}"),
             Gap::Truncated { flow_log_id, records } => {
                 format!("{flow_log_id}: stopped after {records} records: traffic may be missing")

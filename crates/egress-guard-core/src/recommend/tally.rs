@@ -9,11 +9,14 @@ use crate::permission::aws_command;
 use crate::recommend::evidence::{FlowLog, Interface, LogDestination, Network, Records, Window};
 use crate::recommend::fit::propose;
 use crate::recommend::flowlog::{Connection, Flow, Format, Inbound, Kind, classify};
-use crate::recommend::proposal::{Coverage, Gap, Proposal, SCHEMA, UNLOGGED};
-use crate::recommend::ranges::AwsRanges;
+use crate::recommend::proposal::{Basis, Coverage, Gap, Proposal, SCHEMA, UNLOGGED};
+use crate::recommend::ranges::{AwsRanges, UNPINNED};
 use crate::settings::Settings;
 
 const DAY: i64 = 86_400;
+/// A flow log's longest aggregation interval (`MaxAggregationInterval`, 600 s): a record starts at most this long after
+/// the traffic it holds began.
+const MAX_AGGREGATION_SECS: i64 = 600;
 
 /// What to recommend for: one group, over the last `days` before `now`.
 #[derive(Clone, Copy, Debug)]
@@ -65,8 +68,12 @@ pub struct Tally<'a> {
     flows: BTreeMap<Flow, u64>,
     /// Records leaving from a served port without TCP flags, by interface: replies if their connection came in.
     unanswered: Vec<(String, Flow, Connection)>,
-    /// The connections seen coming in, over every log.
+    /// The connections seen coming in, over every log, and those whose peer was seen opening them (its SYN).
     answered: BTreeSet<Connection>,
+    opened_by_peer: BTreeSet<Connection>,
+    /// The earliest record read of each interface: before it, nothing vouches for its traffic (a log's retention, an
+    /// interface that came later, one that EC2 gives no attachment time).
+    first_record: BTreeMap<String, i64>,
     unattributed: u64,
     /// Records in the logs read of interfaces that are not the group's now.
     others: u64,
@@ -149,6 +156,8 @@ impl<'a> Tally<'a> {
             flows: BTreeMap::new(),
             unanswered: Vec::new(),
             answered: BTreeSet::new(),
+            opened_by_peer: BTreeSet::new(),
+            first_record: BTreeMap::new(),
             unattributed: 0,
             others: 0,
             gaps,
@@ -189,6 +198,10 @@ impl<'a> Tally<'a> {
                 };
                 let Some(c) = self.coverage.iter_mut().find(|c| c.interface_id == interface.id) else { continue };
                 c.records += 1;
+                if let Some(start) = record.start {
+                    let first = self.first_record.entry(interface.id.clone()).or_insert(start);
+                    *first = (*first).min(start);
+                }
                 match classify(&record, &interface.addresses, &self.inbound) {
                     Kind::Started(flow) => {
                         c.started += 1;
@@ -198,9 +211,12 @@ impl<'a> Tally<'a> {
                     Kind::ReplyIfAnswered(flow, connection) => {
                         self.unanswered.push((interface.id.clone(), flow, connection));
                     }
-                    Kind::Inbound(connection) => {
+                    Kind::Inbound(connection, peer_opened) => {
                         c.inbound += 1;
                         self.answered.extend(connection);
+                        if peer_opened {
+                            self.opened_by_peer.extend(connection);
+                        }
                     }
                     Kind::Rejected => c.rejected += 1,
                     Kind::Skipped => c.skipped += 1,
@@ -222,13 +238,37 @@ impl<'a> Tally<'a> {
     /// keeps (all but its open ones), with the commands that apply it.
     pub fn propose(self, network: &Network, settings: &Settings) -> Proposal {
         let Tally {
-            group, request, mut coverage, mut flows, unanswered, answered, unattributed, others, mut gaps, ..
+            group,
+            request,
+            mut coverage,
+            mut flows,
+            unanswered,
+            answered,
+            opened_by_peer,
+            first_record,
+            unattributed,
+            others,
+            mut gaps,
+            ..
         } = self;
-        // A record leaving from a served port is a reply only where its connection came in within the window.
+        // Covered from the first record read at the latest (less one aggregation interval, the most a record can
+        // start after its traffic): nothing before it was read.
+        let window = request.window();
+        for c in &mut coverage {
+            if let Some(first) = first_record.get(&c.interface_id) {
+                let from = (first - MAX_AGGREGATION_SECS).max(window.start);
+                let read = u32::try_from((window.end - from) / DAY).unwrap_or(0);
+                c.days_covered = c.days_covered.min(read);
+            }
+        }
+        // A record leaving from a served port is a reply where its connection came in within the window: for certain
+        // when the peer was seen opening it, else a guess told as a gap.
         let mut unflagged = 0;
         for (interface_id, flow, connection) in unanswered {
             let Some(c) = coverage.iter_mut().find(|c| c.interface_id == interface_id) else { continue };
-            if answered.contains(&connection) {
+            if opened_by_peer.contains(&connection) {
+                c.replies += 1;
+            } else if answered.contains(&connection) {
                 c.replies += 1;
                 unflagged += 1;
             } else {
@@ -268,6 +308,10 @@ impl<'a> Tally<'a> {
         let fitted = propose(&flows, &kept, network, request.ranges, request.quota);
         if let Some(gap) = fitted.gap {
             gaps.push(gap);
+        }
+        // Without AWS's published ranges, an AWS service's address is proposed as the address seen, which rotates.
+        if request.ranges.version() == UNPINNED && fitted.rules.iter().any(|p| p.basis == Basis::Observed) {
+            gaps.push(Gap::RangesUnpinned);
         }
         let rules = fitted.rules.iter().map(|p| p.rule.clone()).collect::<Vec<_>>();
         let command = |verb: &str, rules: &[EgressRule]| {
