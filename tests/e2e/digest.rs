@@ -33,12 +33,19 @@ impl Deployment {
         let (topic, notices) = hub.topic_with_queue().await;
         let (sweeps, _) = hub.queue("sweeps").await;
         let table = hub.history_table().await;
+        // A deployment whose regions are all seen: a trail in every account, the function's rule and forwarders.
+        let regions: Vec<String> = regions.iter().map(|r| r.to_string()).collect();
+        let function_arn = format!("arn:aws:lambda:eu-west-1:{HUB}:function:egress-guard");
+        hub.watched("eu-west-1", &regions, Some(&function_arn)).await;
+        for member in MEMBERS {
+            hub.as_account(member, "eu-west-1").await.watched("eu-west-1", &regions, None).await;
+        }
         Deployment {
             fleet: Fleet::new(hub.config.clone(), Default::default()),
             notifier: SnsNotifier::new(hub.sns.clone(), &topic),
             history: DynamoHistory::new(aws_sdk_dynamodb::Client::new(&hub.config), &table),
-            home: Home::from_function_arn(&format!("arn:aws:lambda:eu-west-1:{HUB}:function:egress-guard")).unwrap(),
-            regions: regions.iter().map(|r| r.to_string()).collect(),
+            home: Home::from_function_arn(&function_arn).unwrap(),
+            regions,
             hub,
             notices,
             sweeps,

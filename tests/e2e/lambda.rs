@@ -822,6 +822,7 @@ async fn a_schedule_sweeps_three_regions_each_in_its_own_invocation() {
     let notifier = SnsNotifier::new(home.sns.clone(), &topic);
     let (settings, ports) = (Settings::default(), (&fleet, &notifier, &NoHistory));
     let me = own();
+    home.watched("eu-west-1", &regions, Some(&me.function_arn)).await;
     let (dispatch, invocations) =
         egress_guard_tests::run_schedule(&home, &sweeps, &regions, &settings, Some(&me), ports, || true).await;
 

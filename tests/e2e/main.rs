@@ -21,3 +21,5 @@ mod pause;
 mod rie;
 /// The templates against the code, and their event patterns on moto's EventBridge.
 mod template;
+/// Blind regions: a sweep's region whose trail stopped logging, or whose rule is off, named BLIND.
+mod watch;

@@ -149,6 +149,11 @@ async fn findings_lifecycle() {
     );
     let undo = &closed[0].product_fields().unwrap()["egress-guard/undo_command"];
     assert!(undo.starts_with(&format!("aws ec2 authorize-security-group-egress --region {REGION} --group-id {g}")));
+    let exposed: i64 = closed[0].product_fields().unwrap()["egress-guard/exposure_seconds"].parse().unwrap();
+    assert!(
+        exposed >= 0 && fields.get("egress-guard/exposure_seconds").is_none(),
+        "closed: exposed {exposed} s; open: none"
+    );
     assert_eq!(c.world.moto.rejected(), Vec::<Value>::new(), "every call kept AWS's limits");
 }
 
@@ -259,6 +264,13 @@ async fn each_outcome_is_an_event_that_rules_route_and_repeats_reach_the_ticket_
     assert_eq!((&e["detail"]["outcome"], &e["detail"]["group"]["id"]), (&json!("remediated"), &json!(g)));
     assert_eq!(e["detail"]["revoked"][0]["destination"], json!({"cidr": "0.0.0.0/0"}));
     assert!(e["detail"]["undo_command"].as_str().unwrap().starts_with("aws ec2 authorize-security-group-egress"));
+    // The exposure it ended, from the change CloudTrail recorded to the revoke's answer.
+    let seconds = e["detail"]["exposure_seconds"].as_i64().expect("exposure_seconds");
+    let (opened, closed) =
+        (e["detail"]["cause"]["event_time"].as_str().unwrap(), e["detail"]["closed_at"].as_str().unwrap());
+    let between =
+        chrono::DateTime::parse_from_rfc3339(closed).unwrap() - chrono::DateTime::parse_from_rfc3339(opened).unwrap();
+    assert_eq!(seconds, between.num_seconds(), "{}", e["detail"]);
 
     let ticketed: Vec<Value> = c.world.drain(&tickets).await.iter().map(|b| serde_json::from_str(b).unwrap()).collect();
     assert_eq!(ticketed.len(), 1, "only the second revoke is a repeat: {ticketed:?}");

@@ -204,16 +204,28 @@ async fn each_invocation_logs_one_emf_metrics_line() {
         .filter(|v| v.get("_aws").is_some())
         .collect();
     assert_eq!(lines.len(), 3, "one EMF line per invocation: {}", rie.output());
-    let spec = &lines[0]["_aws"]["CloudWatchMetrics"][0];
-    assert_eq!(spec["Namespace"], "EgressGuard");
-    assert_eq!(spec["Dimensions"], serde_json::json!([["Trigger"]]));
-    let names: Vec<&str> = spec["Metrics"].as_array().unwrap().iter().map(|m| m["Name"].as_str().unwrap()).collect();
     for line in &lines {
-        for name in &names {
-            assert!(line[*name].is_number(), "EMF: every declared metric has a value: {name} in {line}");
+        let spec = &line["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(spec["Namespace"], "EgressGuard");
+        assert_eq!(spec["Dimensions"], serde_json::json!([["Trigger"]]));
+        for metric in spec["Metrics"].as_array().unwrap() {
+            let name = metric["Name"].as_str().unwrap();
+            let value = &line[name];
+            let numbers = value.is_number() || value.as_array().is_some_and(|v| v.iter().all(Value::is_number));
+            assert!(numbers, "EMF: every declared metric has a value (a number, or numbers): {name} in {line}");
         }
         assert_eq!(line["Trigger"], "event");
     }
+    // How long the remediated group's egress was open: from the event's time to the revoke, by the test's own clock.
+    let opened = chrono::DateTime::parse_from_rfc3339(
+        event_for("create-security-group", &open)["detail"]["eventTime"].as_str().unwrap(),
+    )
+    .unwrap();
+    let expected = (chrono::Utc::now() - opened.to_utc()).num_seconds() as f64;
+    let exposure = lines[0]["ExposureSeconds"].as_array().expect("the remediation's exposure");
+    assert_eq!(exposure.len(), 1, "{}", lines[0]);
+    assert!((exposure[0].as_f64().unwrap() - expected).abs() < 300.0, "{exposure:?} vs {expected}");
+    assert!(lines[1].get("ExposureSeconds").is_none(), "nothing closed, no exposure: {}", lines[1]);
     let counts = |l: &Value| {
         (l["Remediated"].as_f64(), l["Compliant"].as_f64(), l["Failed"].as_f64(), l["RulesRevoked"].as_f64())
     };

@@ -477,8 +477,21 @@ impl World {
     }
 
     /// Every SNS envelope waiting in the queue (`Subject`, `Message`, `MessageAttributes`, …), consumed.
+    /// Each notice of a group acted on is checked to say how long its egress was open (its `Exposed` line).
     pub async fn notices(&self, queue_url: &str) -> Vec<Value> {
-        self.drain(queue_url).await.iter().map(|body| serde_json::from_str(body).unwrap()).collect()
+        let notices: Vec<Value> =
+            self.drain(queue_url).await.iter().map(|body| serde_json::from_str(body).unwrap()).collect();
+        for notice in &notices {
+            let attribute = |k: &str| notice["MessageAttributes"][k]["Value"].as_str().map(str::to_owned);
+            let acted = ["remediated", "verification_failed", "dry_run"];
+            if attribute("trigger").as_deref() == Some("event")
+                && attribute("outcome").is_some_and(|o| acted.contains(&o.as_str()))
+            {
+                let text = notice["Message"].as_str().unwrap_or_default();
+                assert!(text.contains("\nExposed  "), "a notice without its Exposed line:\n{text}");
+            }
+        }
+        notices
     }
 
     /// Runs a notice's undo command as a user would paste it: split by a POSIX shell's rules (Python's `shlex`), then

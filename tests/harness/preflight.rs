@@ -54,6 +54,34 @@ impl World {
         out.trail_arn().unwrap().to_owned()
     }
 
+    /// What a deployed function's sweeps read as a region seen: a logging multi-region trail of this world's account
+    /// (home region `home`), and, with the function's ARN (the function's own account), its rule at home and a
+    /// region stack's forwarder to home's default bus in each other region.
+    pub async fn watched(&self, home: &str, regions: &[String], function_arn: Option<&str>) {
+        let account = self.sts_account().await;
+        self.trail(home, &format!("audit-{account}"), true).await;
+        let Some(function_arn) = function_arn else { return };
+        let pattern = serde_json::json!({"source": ["aws.ec2"], "detail-type": ["AWS API Call via CloudTrail"],
+            "detail": {"eventSource": ["ec2.amazonaws.com"], "eventName": ["AuthorizeSecurityGroupEgress"]}});
+        for region in regions {
+            let config = self.config.to_builder().region(Region::new(region.clone())).build();
+            let events = aws_sdk_eventbridge::Client::new(&config);
+            let target = if region == home {
+                function_arn.to_owned()
+            } else {
+                format!("arn:aws:events:{home}:{account}:event-bus/default")
+            };
+            events.put_rule().name("egress-guard").event_pattern(pattern.to_string()).send().await.unwrap();
+            let target = aws_sdk_eventbridge::types::Target::builder().id("egress-guard").arn(target).build().unwrap();
+            events.put_targets().rule("egress-guard").targets(target).send().await.unwrap();
+        }
+    }
+
+    async fn sts_account(&self) -> String {
+        let out = aws_sdk_sts::Client::new(&self.config).get_caller_identity().send().await.unwrap();
+        out.account().unwrap().to_owned()
+    }
+
     pub async fn enable_security_hub(&self, region: &str) {
         let config = self.config.to_builder().region(Region::new(region.to_owned())).build();
         aws_sdk_securityhub::Client::new(&config).enable_security_hub().send().await.unwrap();

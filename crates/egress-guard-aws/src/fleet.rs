@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use aws_config::SdkConfig;
 use aws_config::sts::AssumeRoleProvider;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider, future};
-use egress_guard_core::Access;
+use egress_guard_core::{Access, Home, Watch};
 
 use crate::config::SESSION_NAME;
 use crate::{AwsFlowLogs, AwsOutlets, Ec2SecurityGroups, EventBus, Integrations, SecurityHubFindings};
@@ -15,6 +15,7 @@ use crate::{AwsFlowLogs, AwsOutlets, Ec2SecurityGroups, EventBus, Integrations, 
 /// The clients of one (access, region).
 #[derive(Clone, Debug)]
 struct Reached {
+    config: SdkConfig,
     groups: Ec2SecurityGroups,
     flow_logs: AwsFlowLogs,
     hub: Option<SecurityHubFindings>,
@@ -53,6 +54,24 @@ impl Fleet {
         AwsOutlets { hub: self.clients(access, region).await.hub, bus: self.bus.clone() }
     }
 
+    /// Whether `region`'s changes can still be seen: the trails that cover it (read with the credentials `access`
+    /// gives) and, in the function's own account, the rule that takes them: the function's at home, elsewhere the
+    /// region stack's forwarder to home's default bus. A member account's rules are its spoke's: not read.
+    pub async fn watch(&self, access: &Access, region: &str, home: Option<&Home>) -> Watch {
+        let config = self.clients(access, region).await.config;
+        let rule = async {
+            let home = home.filter(|_| *access == Access::Own)?;
+            let target = if region == home.region {
+                home.function_arn.clone()
+            } else {
+                format!("arn:{}:events:{}:{}:event-bus/default", home.partition, home.region, home.account)
+            };
+            Some(crate::watch::rule_state(&config, region, &target).await)
+        };
+        let (trails, rule) = futures_util::future::join(crate::trails::region_trails(&config, region), rule).await;
+        Watch::assess(region, &trails, rule)
+    }
+
     async fn clients(&self, access: &Access, region: &str) -> Reached {
         let key = (access.clone(), region.to_owned());
         if let Some(clients) = self.clients.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
@@ -64,6 +83,7 @@ impl Fleet {
         }
         let config = config.build();
         let clients = Reached {
+            config: config.clone(),
             groups: Ec2SecurityGroups::new(aws_sdk_ec2::Client::new(&config)),
             flow_logs: AwsFlowLogs::new(&config),
             hub: self.integrations.hub(&config),

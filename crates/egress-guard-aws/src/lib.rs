@@ -22,6 +22,8 @@ mod securityhub;
 mod sns;
 mod sqs;
 mod switch;
+mod trails;
+mod watch;
 
 pub use clients::Clients;
 pub use config::{ATTEMPT_TIMEOUT, MAX_ATTEMPTS, OPERATION_TIMEOUT, SESSION_NAME, retry_config, timeout_config};
@@ -40,3 +42,5 @@ pub use securityhub::SecurityHubFindings;
 pub use sns::{SnsNotifier, structured};
 pub use sqs::SqsSweepQueue;
 pub use switch::PAUSE_KEY;
+pub use trails::region_trails;
+pub use watch::rule_state;

@@ -6,14 +6,14 @@ use std::collections::BTreeMap;
 
 use aws_config::{Region, SdkConfig};
 use egress_guard_core::preflight::{
-    AccountConcurrency, AdvancedSelector, Assume, ClassicSelector, ConcurrencyObservation, FieldSelector, ListedRegion,
-    MemberObservation, Observations, OptIn, RegionObservation, Request, SESSION_NAME, Seen, Selectors,
-    TrailObservation,
+    AccountConcurrency, Assume, ConcurrencyObservation, ListedRegion, MemberObservation, Observations, OptIn,
+    RegionObservation, Request, SESSION_NAME, Seen, Selectors,
 };
 use futures_util::StreamExt;
 
 use crate::ec2::ec2_error;
 use crate::error::{Error, code_and_message};
+use crate::trails::Listed;
 
 /// Calls in flight at once, per stage (the regions, then the trails they list).
 const AT_ONCE: usize = 8;
@@ -23,17 +23,6 @@ const AT_ONCE: usize = 8;
 pub struct AwsPreflight {
     config: SdkConfig,
     home: String,
-}
-
-/// A trail as `DescribeTrails` lists it, before its state is read.
-#[derive(Clone, Debug)]
-struct Listed {
-    name: String,
-    arn: String,
-    home_region: String,
-    multi_region: bool,
-    organization: bool,
-    custom_selectors: bool,
 }
 
 impl AwsPreflight {
@@ -64,7 +53,7 @@ impl AwsPreflight {
                         None
                     }
                 };
-                let (trails, hub) = futures_util::future::join(self.trails(region), hub).await;
+                let (trails, hub) = futures_util::future::join(crate::trails::listed(&self.config, region), hub).await;
                 (region.clone(), Some(trails.map_err(|e| e.to_string())), hub)
             }
         }))
@@ -91,15 +80,14 @@ impl AwsPreflight {
                 distinct.entry(trail.arn.clone()).or_insert_with(|| trail.clone());
             }
         }
-        let states: BTreeMap<String, (Seen<bool>, Seen<Selectors>)> =
-            futures_util::stream::iter(distinct.into_values().map(|trail| async move {
-                let (logging, selectors) =
-                    futures_util::future::join(self.is_logging(&trail), self.selectors(&trail)).await;
-                (trail.arn.clone(), (logging.map_err(|e| e.to_string()), selectors.map_err(|e| e.to_string())))
-            }))
-            .buffer_unordered(AT_ONCE)
-            .collect()
-            .await;
+        let states: BTreeMap<String, (Seen<bool>, Seen<Selectors>)> = futures_util::stream::iter(
+            distinct
+                .into_values()
+                .map(|trail| async move { (trail.arn.clone(), crate::trails::state(&self.config, &trail).await) }),
+        )
+        .buffer_unordered(AT_ONCE)
+        .collect()
+        .await;
         let regions = regions
             .into_iter()
             .map(|(region, trails, hub)| {
@@ -108,19 +96,11 @@ impl AwsPreflight {
                         trails
                             .into_iter()
                             .map(|t| {
-                                let (logging, selectors) = states.get(&t.arn).cloned().unwrap_or_else(|| {
+                                let state = states.get(&t.arn).cloned().unwrap_or_else(|| {
                                     let unread = format!("trail {} was not read", t.arn);
                                     (Err(unread.clone()), Err(unread))
                                 });
-                                TrailObservation {
-                                    name: t.name,
-                                    arn: t.arn,
-                                    home_region: t.home_region,
-                                    multi_region: t.multi_region,
-                                    organization: t.organization,
-                                    logging,
-                                    selectors,
-                                }
+                                t.observed(state)
                             })
                             .collect()
                     })
@@ -147,92 +127,6 @@ impl AwsPreflight {
                 Some(ListedRegion { name, opt_in: OptIn::from_status(r.opt_in_status().unwrap_or_default()) })
             })
             .collect())
-    }
-
-    /// The trails that apply to `region`: its own and the shadows of multi-region and organization trails.
-    async fn trails(&self, region: &str) -> Result<Vec<Listed>, Error> {
-        // DescribeTrails with includeShadowTrails: "information for all trails in the current Region and any
-        // associated shadow trails in other Regions", organization trails in a member account included:
-        // https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_DescribeTrails.html
-        let client = aws_sdk_cloudtrail::Client::new(&self.in_region(region));
-        let out = client.describe_trails().include_shadow_trails(true).send().await.map_err(|err| {
-            let (code, message) = code_and_message(&err);
-            Error::CloudTrail { operation: "DescribeTrails", region: region.to_owned(), code, message }
-        })?;
-        Ok(out
-            .trail_list()
-            .iter()
-            .filter_map(|t| {
-                let arn = t.trail_arn()?.to_owned();
-                Some(Listed {
-                    name: t.name().unwrap_or(&arn).to_owned(),
-                    home_region: t.home_region().unwrap_or(region).to_owned(),
-                    multi_region: t.is_multi_region_trail().unwrap_or(false),
-                    organization: t.is_organization_trail().unwrap_or(false),
-                    // Unknown counts as custom: the selectors read then decide, never a default assumed.
-                    custom_selectors: t.has_custom_event_selectors().unwrap_or(true),
-                    arn,
-                })
-            })
-            .collect())
-    }
-
-    async fn is_logging(&self, trail: &Listed) -> Result<bool, Error> {
-        // GetTrailStatus by ARN (a shadow trail, and an organization trail in a member account, must be named by its
-        // ARN), in the trail's home region: IsLogging.
-        // https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_GetTrailStatus.html
-        let client = aws_sdk_cloudtrail::Client::new(&self.in_region(&trail.home_region));
-        match client.get_trail_status().name(&trail.arn).send().await {
-            Ok(out) => Ok(out.is_logging().unwrap_or(false)),
-            Err(err) => {
-                let (code, message) = code_and_message(&err);
-                Err(Error::CloudTrail { operation: "GetTrailStatus", region: trail.home_region.clone(), code, message })
-            }
-        }
-    }
-
-    async fn selectors(&self, trail: &Listed) -> Result<Selectors, Error> {
-        // GetEventSelectors by ARN in the trail's home region: classic EventSelectors or AdvancedEventSelectors.
-        // https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_GetEventSelectors.html
-        let client = aws_sdk_cloudtrail::Client::new(&self.in_region(&trail.home_region));
-        let out = match client.get_event_selectors().trail_name(&trail.arn).send().await {
-            Ok(out) => out,
-            Err(err) => {
-                let (code, message) = code_and_message(&err);
-                let region = trail.home_region.clone();
-                return Err(Error::CloudTrail { operation: "GetEventSelectors", region, code, message });
-            }
-        };
-        let classic = out
-            .event_selectors()
-            .iter()
-            .map(|s| ClassicSelector {
-                read_write_type: s.read_write_type().map(|t| t.as_str().to_owned()),
-                include_management_events: s.include_management_events(),
-                exclude_management_event_sources: s.exclude_management_event_sources().to_vec(),
-            })
-            .collect();
-        let advanced = out
-            .advanced_event_selectors()
-            .iter()
-            .map(|s| AdvancedSelector {
-                name: s.name().map(str::to_owned),
-                fields: s
-                    .field_selectors()
-                    .iter()
-                    .map(|f| FieldSelector {
-                        field: f.field().to_owned(),
-                        equals: f.equals().to_vec(),
-                        starts_with: f.starts_with().to_vec(),
-                        ends_with: f.ends_with().to_vec(),
-                        not_equals: f.not_equals().to_vec(),
-                        not_starts_with: f.not_starts_with().to_vec(),
-                        not_ends_with: f.not_ends_with().to_vec(),
-                    })
-                    .collect(),
-            })
-            .collect();
-        Ok(Selectors { custom: trail.custom_selectors, classic, advanced })
     }
 
     /// Whether Security Hub is enabled in `region`.

@@ -22,6 +22,7 @@ pub mod run;
 pub mod settings;
 pub mod trigger;
 pub mod undo;
+pub mod watch;
 
 pub use audit::{AuditFinding, AuditReport};
 pub use error::{BoxError, Error};
@@ -42,3 +43,4 @@ pub use run::remediate::handle;
 pub use run::sweep::{SweepRequest, sweep, sweep_requests};
 pub use settings::{AllowedPort, Members, Organization, Settings};
 pub use trigger::{Actor, EventName, Trigger, TriggerKind, parse_event, parse_value};
+pub use watch::Watch;

@@ -13,13 +13,24 @@ use crate::settings::{Members, Organization, vars};
 pub struct Home {
     pub partition: String,
     pub account: String,
+    /// The function's region, where its own rule takes events (other regions forward theirs to its default bus).
+    pub region: String,
+    /// The function's ARN without a qualifier: what its rule targets.
+    pub function_arn: String,
 }
 
 impl Home {
     pub fn from_function_arn(arn: &str) -> Option<Home> {
         match arn.split(':').collect::<Vec<_>>().as_slice() {
-            ["arn", partition, "lambda", _region, account, ..] if is_account_id(account) && !partition.is_empty() => {
-                Some(Home { partition: (*partition).to_owned(), account: (*account).to_owned() })
+            ["arn", partition, "lambda", region, account, "function", name, ..]
+                if is_account_id(account) && !partition.is_empty() =>
+            {
+                Some(Home {
+                    partition: (*partition).to_owned(),
+                    account: (*account).to_owned(),
+                    region: (*region).to_owned(),
+                    function_arn: format!("arn:{partition}:lambda:{region}:{account}:function:{name}"),
+                })
             }
             _ => None,
         }
@@ -91,9 +102,15 @@ mod tests {
 
     #[test]
     fn home_comes_from_the_function_arn() {
-        assert_eq!(home(), Home { partition: "aws".into(), account: "123456789012".into() });
+        let home = home();
+        assert_eq!(
+            (home.partition.as_str(), home.account.as_str(), home.region.as_str()),
+            ("aws", "123456789012", "eu-west-1")
+        );
+        assert_eq!(home.function_arn, "arn:aws:lambda:eu-west-1:123456789012:function:egress-guard");
         let gov = Home::from_function_arn("arn:aws-us-gov:lambda:us-gov-west-1:210987654321:function:f:live").unwrap();
         assert_eq!((gov.partition.as_str(), gov.account.as_str()), ("aws-us-gov", "210987654321"));
+        assert_eq!(gov.function_arn, "arn:aws-us-gov:lambda:us-gov-west-1:210987654321:function:f", "no qualifier");
         for bad in
             ["", "egress-guard", "arn:aws:sns:eu-west-1:123456789012:t", "arn:aws:lambda:eu-west-1:1234:function:f"]
         {

@@ -10,6 +10,7 @@ use crate::Error;
 use crate::model::is_account_id;
 use crate::model::{PortRange, Protocol};
 use crate::pause::Pause;
+use crate::watch::Watch;
 
 /// Revokes of the same destination within this many hours count as repeats.
 pub const DEFAULT_REPEAT_WINDOW_HOURS: u32 = 24;
@@ -49,6 +50,9 @@ pub struct Settings {
     /// A sweep of a scheduled fan-out: its report goes into the schedule's one digest (sent by the last sweep to
     /// finish), not out on its own. Set by the function per request, never from a variable.
     pub digest: bool,
+    /// What a sweep saw of its region's watch (the trail, the rule), read by the function before the sweep, never
+    /// from a variable: a blind region's report says `BLIND`.
+    pub watch: Option<Watch>,
 }
 
 impl Default for Settings {
@@ -67,6 +71,7 @@ impl Default for Settings {
             observed_egress_days: 0,
             paused: None,
             digest: false,
+            watch: None,
         }
     }
 }
@@ -209,6 +214,7 @@ impl Settings {
             observed_egress_days,
             paused: None,
             digest: false,
+            watch: None,
             repeat_window_hours,
             sweep_concurrency,
             dry_run: flag(vars::DRY_RUN)?,

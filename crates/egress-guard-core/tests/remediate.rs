@@ -563,3 +563,35 @@ fn an_ipv6_rule_that_lands_after_the_new_vpc_shows_is_not_missed() {
     assert_eq!(r.notice().revoked, [rule("all traffic to ::/0")]);
     assert_eq!(r.egress_after(), []);
 }
+
+/// An event whose revoke is refused (an SCP, a missing permission) changes nothing, tells it once on the topic and to
+/// the outlets (Security Hub's finding), and fails the invocation, so that the failure queue holds the event.
+#[test]
+fn a_refused_revoke_is_told_and_delivered_then_fails_the_invocation() {
+    let outlets = FakeOutlets::default();
+    let groups = FakeGroups {
+        fail_revoke: Some(EVENT_GROUP.to_owned()),
+        ..FakeGroups::with([group(EVENT_GROUP, default_egress())])
+    };
+    let notifier = FakeNotifier::default();
+    let trigger = parse_event(&event("create-security-group")).unwrap();
+    let result = handled(&trigger, &Settings::default(), &groups, &notifier, &outlets);
+    assert!(matches!(result, Err(Error::SecurityGroups { .. })), "{result:?}");
+    assert_eq!(groups.egress(EVENT_GROUP), default_egress(), "nothing removed");
+    let sent = notifier.sent();
+    assert_eq!(sent.len(), 1, "told once");
+    assert!(sent[0].subject.contains("ACTION NEEDED: revoke failed"), "{}", sent[0].subject);
+    assert!(
+        sent[0].text.contains("The revoke was refused; nothing was removed: ")
+            && sent[0].text.contains("UnauthorizedOperation"),
+        "{}",
+        sent[0].text
+    );
+    let delivered = outlets.delivered.lock().unwrap();
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(
+        (delivered[0][0].outcome, delivered[0][0].still_open.len()),
+        (Outcome::RevokeFailed, 2),
+        "both rules open"
+    );
+}

@@ -6,6 +6,7 @@ mod common;
 use std::cell::Cell;
 
 use common::{FakeGroups, FakeNotifier, FakeOutlets, event, group, rule};
+use egress_guard_core::notify::asff;
 use egress_guard_core::{NoFlowLogs, NoHistory, NoOutlets, Outcome, Ports, Settings, SweepReport, parse_event, sweep};
 
 const OPEN: [&str; 3] = ["sg-0000000000000000a", "sg-0000000000000000b", "sg-0000000000000000c"];
@@ -54,6 +55,48 @@ fn sweep_delivers_each_remediated_and_exempt_group_to_the_outlets_in_one_call() 
     let mut expected: Vec<(&str, Outcome)> = OPEN.iter().map(|id| (*id, Outcome::Remediated)).collect();
     expected.push((EXEMPT, Outcome::Exempt));
     assert_eq!(told, expected, "the list's order; the compliant group is not told");
+}
+
+/// Once its report is out, a sweep is done: outlets that fail are told in the report (and the log, each notice whole),
+/// never a failure that would have SQS deliver the sweep, and its report, again.
+#[test]
+fn a_sweep_whose_outlets_fail_stands_and_says_so() {
+    let (groups, notifier) = (world(), FakeNotifier::default());
+    let outlets = FakeOutlets { fail: true, ..FakeOutlets::default() };
+    let trigger = parse_event(&event("scheduled-sweep")).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let ports =
+        Ports { groups: &groups, notifier: &notifier, history: &NoHistory, flow_logs: &NoFlowLogs, outlets: &outlets };
+    let report = rt.block_on(sweep(&trigger, &Settings::default(), ports, || true)).unwrap();
+    assert!(report.outlets_failed.is_some(), "{report:?}");
+    assert_eq!(report.count(Outcome::Remediated), 3, "the revokes stand");
+    assert_eq!(notifier.sent().len(), 1, "the report went out once");
+}
+
+/// A revoke refused (an SCP, a missing permission) leaves the group open: its Security Hub finding is new, failed and
+/// high, and says it was refused and by what error, as ASFF spells them.
+#[test]
+fn a_refused_revoke_is_a_new_failed_high_finding_naming_the_error() {
+    let groups = FakeGroups { fail_revoke: Some(OPEN[1].to_owned()), ..world() };
+    let (notifier, outlets) = (FakeNotifier::default(), FakeOutlets::default());
+    let trigger = parse_event(&event("scheduled-sweep")).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let ports =
+        Ports { groups: &groups, notifier: &notifier, history: &NoHistory, flow_logs: &NoFlowLogs, outlets: &outlets };
+    rt.block_on(sweep(&trigger, &Settings::default(), ports, || true)).unwrap();
+    let delivered = outlets.delivered.lock().unwrap();
+    let refused: Vec<_> = delivered[0].iter().filter(|n| n.group.id == OPEN[1]).collect();
+    assert_eq!(refused.len(), 1, "the refused group is told to the outlets");
+    let findings = asff::from_notice(refused[0], "2026-12-03T10:00:00Z");
+    assert_eq!(findings.len(), 1, "one open destination, 0.0.0.0/0: {findings:?}");
+    let json = serde_json::to_value(&findings[0]).unwrap();
+    assert_eq!(
+        (&json["Workflow"]["Status"], &json["Compliance"]["Status"], &json["Severity"]["Label"]),
+        (&serde_json::json!("NEW"), &serde_json::json!("FAILED"), &serde_json::json!("HIGH"))
+    );
+    let (title, description) = (json["Title"].as_str().unwrap(), json["Description"].as_str().unwrap());
+    assert!(title.contains("refused") && description.contains("UnauthorizedOperation"), "{title} / {description}");
+    assert_eq!(groups.egress(OPEN[1]), [rule("all traffic to 0.0.0.0/0"), rule("tcp 443 to 10.0.0.0/8")], "as it was");
 }
 
 #[test]
@@ -235,4 +278,47 @@ fn a_concurrent_sweep_cut_short_finishes_and_reports_every_group_it_started() {
     assert_eq!(s.count(Outcome::Remediated), 6, "and each is reported");
     assert_eq!(s.stopped_at.as_deref(), Some(ids[6].as_str()));
     assert!(!s.complete);
+}
+
+/// A region whose changes are not seen is told, even with nothing to revoke: the subject starts `BLIND` and says why,
+/// for the trigger's account and region; a region whose watch holds is told only when something was acted on.
+#[test]
+fn a_blind_region_is_told_first_and_a_seen_one_only_when_acted_on() {
+    use egress_guard_core::Watch;
+    let trigger = parse_event(&event("scheduled-sweep")).unwrap();
+    let compliant = || FakeGroups::with([group(RESTRICTED, vec![rule("udp 53 to 10.0.0.2/32")])]);
+    let blind = Watch {
+        blind: Some("CloudTrail not logging".into()),
+        trail: "trail audit is not logging".into(),
+        ..Watch::default()
+    };
+    let notifier = FakeNotifier::default();
+    let settings = Settings { watch: Some(blind), ..Settings::default() };
+    let report = run(&compliant(), &notifier, &settings, usize::MAX);
+    assert!(report.is_blind());
+    let sent = notifier.sent();
+    assert_eq!(sent.len(), 1, "told with nothing acted on");
+    let expected =
+        format!("egress-guard sweep: BLIND (CloudTrail not logging) - {} {}", trigger.account, trigger.region);
+    assert_eq!(sent[0].subject, expected);
+    assert!(
+        sent[0].text.contains("BLIND (CloudTrail not logging): changes in") && sent[0].text.contains("trail audit"),
+        "{}",
+        sent[0].text
+    );
+
+    let seen = Watch { trail: "trail audit logs management write events".into(), ..Watch::default() };
+    let quiet = FakeNotifier::default();
+    run(&compliant(), &quiet, &Settings { watch: Some(seen.clone()), ..Settings::default() }, usize::MAX);
+    assert!(quiet.sent().is_empty(), "nothing acted on, nothing blind: no report");
+
+    // Blind and acting: both, BLIND first.
+    let acting = FakeNotifier::default();
+    let blind = Watch { blind: Some("rule disabled".into()), ..seen };
+    run(&world(), &acting, &Settings { watch: Some(blind), ..Settings::default() }, usize::MAX);
+    assert!(
+        acting.sent()[0].subject.starts_with("egress-guard sweep: BLIND (rule disabled), revoked open egress on 3"),
+        "{}",
+        acting.sent()[0].subject
+    );
 }

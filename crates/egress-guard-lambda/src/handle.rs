@@ -98,15 +98,21 @@ pub(crate) async fn run<R: Reach, N: Notifier, H: History + Switch>(
             return Invocation { trigger: kind, result: Err(err) };
         }
     };
-    let paused_settings;
-    let settings = match paused {
-        Some(pause) => {
-            tracing::warn!(event_id = %trigger.event_id, pause = %pause.line(), "paused: a dry run");
-            paused_settings = Settings { dry_run: true, paused: Some(pause), ..settings.clone() };
-            &paused_settings
+    let mut adjusted = paused.map(|pause| {
+        tracing::warn!(event_id = %trigger.event_id, pause = %pause.line(), "paused: a dry run");
+        Settings { dry_run: true, paused: Some(pause), ..settings.clone() }
+    });
+    // A sweep first looks at whether its region's changes can still be seen (read-only; it sweeps either way).
+    if kind == TriggerKind::Sweep
+        && let Some(watch) = reach.watch(&access, &trigger.region, home).await
+    {
+        if let Some(why) = &watch.blind {
+            tracing::error!(event_id = %trigger.event_id, region = %trigger.region, blind = %why, trail = %watch.trail, "BLIND: this region's changes are not seen");
         }
-        None => settings,
-    };
+        let base = adjusted.take().unwrap_or_else(|| settings.clone());
+        adjusted = Some(Settings { watch: Some(watch), ..base });
+    }
+    let settings = adjusted.as_ref().unwrap_or(settings);
     let groups = reach.security_groups(&access, &trigger.region).await;
     let flow_logs = reach.flow_logs(&access, &trigger.region).await;
     let outlets = reach.outlets(&access, &trigger.region).await;

@@ -12,6 +12,8 @@ pub fn metrics_line(invocation: &Invocation, duration_ms: f64, now_ms: u64) -> S
     let result = &invocation.result;
     let mut counts = std::collections::BTreeMap::<String, f64>::new();
     let (mut revoked, mut repeats, mut split, mut missed) = (0usize, 0usize, 0usize, 0usize);
+    let mut exposures: Vec<f64> = Vec::new();
+    let (mut outlet_failures, mut blind) = (0usize, 0usize);
     let mut sweeps: Vec<&egress_guard_core::SweepReport> = Vec::new();
     match result {
         Ok(InvocationReport::Event(r)) => {
@@ -20,6 +22,7 @@ pub fn metrics_line(invocation: &Invocation, duration_ms: f64, now_ms: u64) -> S
                 let repeat = report.notice.as_ref().and_then(|n| n.repeat.as_ref()).and_then(|p| p.times());
                 repeats += usize::from(repeat.is_some_and(|n| n >= 2));
                 split += report.split_ranges.len();
+                exposures.extend(report.notice.as_ref().and_then(|n| n.exposure_seconds).map(|s| s as f64));
                 if report.outcome.revoked() {
                     revoked += report.revoked.len();
                 }
@@ -39,6 +42,8 @@ pub fn metrics_line(invocation: &Invocation, duration_ms: f64, now_ms: u64) -> S
         }
         revoked += s.lines.iter().filter(|l| l.outcome != Outcome::DryRun).map(|l| l.revoked.len()).sum::<usize>();
         missed += s.lines.iter().filter(|l| l.missed()).count();
+        outlet_failures += usize::from(s.outlets_failed.is_some());
+        blind += usize::from(s.is_blind());
     }
     let notice_failed =
         matches!(result, Err(egress_guard_core::Error::Notify { .. } | egress_guard_core::Error::NotifySummary { .. }));
@@ -58,10 +63,20 @@ pub fn metrics_line(invocation: &Invocation, duration_ms: f64, now_ms: u64) -> S
         ("MembersWithoutRole", without_role as f64, "Count"),
         // Groups a sweep revoked that changed since egress-guard last looked with no event telling: missed events.
         ("MissedEvents", missed as f64, "Count"),
+        // Sweeps whose notices Security Hub or the bus did not take (events fail instead: Failed, the failure queue).
+        ("OutletFailures", outlet_failures as f64, "Count"),
+        // Sweeps of a region whose changes are not seen: no trail logging them, or the rule that takes them off.
+        ("BlindRegions", blind as f64, "Count"),
         ("Duration", duration_ms, "Milliseconds"),
     ] {
         values.insert(name.to_owned(), value.into());
         metrics.push(serde_json::json!({"Name": name, "Unit": unit}));
+    }
+    // How long each revoked group's egress was open, from its change to the revoke: one value each, so that
+    // CloudWatch gives its percentiles (p50, p99). Only when there is one.
+    if !exposures.is_empty() {
+        values.insert("ExposureSeconds".into(), exposures.into());
+        metrics.push(serde_json::json!({"Name": "ExposureSeconds", "Unit": "Seconds"}));
     }
     values.insert("Trigger".into(), invocation.trigger.as_str().into());
     values.insert(

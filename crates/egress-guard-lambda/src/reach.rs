@@ -5,8 +5,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use egress_guard_core::notify::digest::DigestPart;
-use egress_guard_core::org::Access;
-use egress_guard_core::{FlowLogs, NoHistory, Outlets, Pause, SecurityGroups, SweepRequest};
+use egress_guard_core::org::{Access, Home};
+use egress_guard_core::{FlowLogs, NoHistory, Outlets, Pause, SecurityGroups, SweepRequest, Watch};
 
 /// Where scheduled sweeps fan out to: one request per (account, region), each swept by its own invocation.
 pub trait SweepQueue {
@@ -225,6 +225,12 @@ pub trait Reach {
     /// The flow logs, read within `OBSERVED_EGRESS_BUDGET` from now.
     fn flow_logs(&self, access: &Access, region: &str) -> impl Future<Output = Self::FlowLogs> + Send;
     fn outlets(&self, access: &Access, region: &str) -> impl Future<Output = Self::Outlets> + Send;
+    /// Whether `region`'s changes can still be seen (its trails; at `home`'s account, the rule that takes them), read
+    /// before a sweep. `None`: not looked at.
+    fn watch(&self, access: &Access, region: &str, home: Option<&Home>) -> impl Future<Output = Option<Watch>> + Send {
+        let _ = (access, region, home);
+        async { None }
+    }
 }
 
 impl Reach for egress_guard_aws::Fleet {
@@ -239,5 +245,8 @@ impl Reach for egress_guard_aws::Fleet {
     }
     async fn flow_logs(&self, access: &Access, region: &str) -> Self::FlowLogs {
         egress_guard_aws::Fleet::flow_logs(self, access, region).await.within(OBSERVED_EGRESS_BUDGET)
+    }
+    async fn watch(&self, access: &Access, region: &str, home: Option<&Home>) -> Option<Watch> {
+        Some(egress_guard_aws::Fleet::watch(self, access, region, home).await)
     }
 }

@@ -31,5 +31,7 @@ pub fn notice(group: &str, outcome: Outcome, revoked: Vec<EgressRule>) -> Notice
         verify_error: None,
         undo_command: None,
         observed_egress: None,
+        closed_at: None,
+        exposure_seconds: None,
     }
 }

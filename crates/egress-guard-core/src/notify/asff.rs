@@ -207,7 +207,11 @@ struct Draft<'a> {
 /// `CreatedAt` and `UpdatedAt` (RFC 3339); the event's time is `FirstObservedAt` and `LastObservedAt`.
 pub fn from_notice(notice: &Notice, now: &str) -> Vec<Finding> {
     let told = match notice.outcome {
-        Outcome::Remediated | Outcome::DryRun | Outcome::VerificationFailed | Outcome::GroupGone => true,
+        Outcome::Remediated
+        | Outcome::DryRun
+        | Outcome::VerificationFailed
+        | Outcome::GroupGone
+        | Outcome::RevokeFailed => true,
         Outcome::Exempt => !notice.kept_open.is_empty(),
         Outcome::Compliant => !notice.split_ranges.is_empty(),
         _ => false,
@@ -258,6 +262,15 @@ pub fn from_notice(notice: &Notice, now: &str) -> Vec<Finding> {
             (false, false) => format!("egress-guard revoked {}. ", list(&revoked)),
         };
         let (title, left) = match state {
+            // The revoke was refused (an SCP, a missing permission): nothing was removed.
+            State::Open if notice.outcome == Outcome::RevokeFailed => (
+                format!("{name} allows egress to {destination}: egress-guard's revoke was refused"),
+                format!(
+                    "The revoke was refused, nothing was removed: {}. Open: {}.",
+                    notice.revoke_error.as_deref().unwrap_or("no error given"),
+                    list(&still_open)
+                ),
+            ),
             State::Open if !still_open.is_empty() => (
                 format!("{name} still allows egress to {destination} after egress-guard's revoke"),
                 format!("Still open: {}.", list(&still_open)),
@@ -313,6 +326,9 @@ pub fn from_notice(notice: &Notice, now: &str) -> Vec<Finding> {
         ];
         if let Some(caller) = &notice.caller {
             fields.push(("caller", caller.kind.as_str().to_owned()));
+        }
+        if let Some(seconds) = notice.exposure_seconds {
+            fields.push(("exposure_seconds", seconds.to_string()));
         }
         if let Some(undo) = undo {
             fields.push(("undo_command", undo));

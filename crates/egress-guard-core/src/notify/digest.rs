@@ -63,6 +63,8 @@ impl DigestPart {
             stopped_at: None,
             counts: BTreeMap::new(),
             lines: Vec::new(),
+            outlets_failed: None,
+            watch: None,
         };
         DigestPart { report, reported: 0, more: 0, failed: Some(error) }
     }
@@ -133,6 +135,24 @@ impl Digest {
             out.push_str(&format!(
                 "FAILED: {} more sweeps did not run (each is in the failure queue and the function's log).\n",
                 failures.len() - MAX_FAILURES_NAMED
+            ));
+        }
+        // Regions whose changes are not seen: named (up to the same bound as failures), each with why and the fix.
+        let blind: Vec<&SweepReport> = self.parts.iter().map(|p| &p.report).filter(|r| r.is_blind()).collect();
+        for r in blind.iter().take(MAX_FAILURES_NAMED) {
+            let watch = r.watch.as_ref().expect("blind has a watch");
+            out.push_str(&format!(
+                "BLIND ({}): changes in {} {} are not seen; {}\n",
+                watch.blind.as_deref().unwrap_or_default(),
+                r.account,
+                r.region,
+                cut(&watch.trail, 300)
+            ));
+        }
+        if blind.len() > MAX_FAILURES_NAMED {
+            out.push_str(&format!(
+                "BLIND: {} more region(s) (each sweep's JSON has its watch).\n",
+                blind.len() - MAX_FAILURES_NAMED
             ));
         }
         let missed = self.missed();
@@ -208,6 +228,10 @@ impl Digest {
     fn subject(&self) -> String {
         let action = self.count(Outcome::VerificationFailed) + self.count(Outcome::RevokeFailed);
         let mut says = Vec::new();
+        let blind = self.parts.iter().filter(|p| p.report.is_blind()).count();
+        if blind > 0 {
+            says.push(format!("BLIND in {blind} region(s)"));
+        }
         let failed = self.parts.iter().filter(|p| p.failed.is_some()).count();
         if failed > 0 {
             says.push(format!("{failed} sweep(s) FAILED"));
@@ -322,6 +346,8 @@ mod tests {
             stopped_at: None,
             counts,
             lines,
+            outlets_failed: None,
+            watch: None,
         }
     }
 

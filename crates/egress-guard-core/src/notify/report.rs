@@ -11,6 +11,7 @@ use crate::model::{EgressRule, SecurityGroup};
 use crate::notify::notice::Notice;
 use crate::outcome::Outcome;
 use crate::trigger::Trigger;
+use crate::watch::Watch;
 
 /// Rules as a person reads them: `tcp 443 to 0.0.0.0/0`.
 pub(crate) fn show(rules: &[EgressRule]) -> Vec<String> {
@@ -174,6 +175,12 @@ pub struct SweepReport {
     pub stopped_at: Option<String>,
     pub counts: BTreeMap<Outcome, usize>,
     pub lines: Vec<SweepLine>,
+    /// Why Security Hub or the bus did not take the sweep's notices, if they did not (each notice is in the log).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub outlets_failed: Option<String>,
+    /// Whether the region's changes can still be seen (its trail, its rule), when the function looked.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub watch: Option<Box<Watch>>,
 }
 
 impl SweepReport {
@@ -182,6 +189,11 @@ impl SweepReport {
     }
 
     /// Groups whose open egress was (or, in a dry run, would be) revoked, stayed open, or could not be revoked.
+    /// Whether the region's changes cannot be seen (no trail logging them, or the rule that takes them off).
+    pub fn is_blind(&self) -> bool {
+        self.watch.as_ref().is_some_and(|w| w.is_blind())
+    }
+
     pub fn acted(&self) -> usize {
         [Outcome::Remediated, Outcome::DryRun, Outcome::VerificationFailed, Outcome::RevokeFailed]
             .into_iter()

@@ -10,6 +10,7 @@ use crate::notify::notice::Notice;
 use crate::notify::report::{SweepLine, SweepReport};
 use crate::outcome::Outcome;
 use crate::trigger::TriggerKind;
+use crate::watch::Watch;
 
 /// SNS documents a subject as ASCII, no line breaks, "must be less than 100 characters": 99 at the most.
 pub const MAX_SUBJECT_CHARS: usize = 99;
@@ -144,6 +145,9 @@ impl Notice {
             out.push_str(&format!("         from {}\n", from.join(", ")));
         }
         out.push_str(&format!("         at {} ({}, event {})\n", c.event_time, c.event_name.as_str(), c.event_id));
+        if let Some(exposed) = self.exposure_line() {
+            out.push_str(&format!("{exposed}\n"));
+        }
         if let Some(caller) = &self.caller {
             out.push_str(&format!("Owner    {}\n", caller.line));
         }
@@ -152,7 +156,9 @@ impl Notice {
         }
         out.push('\n');
         out.push_str(&self.rules_table());
-        if let Some(err) = &self.revoke_error {
+        if let (Some(err), Outcome::RevokeFailed) = (&self.revoke_error, self.outcome) {
+            out.push_str(&format!("\nThe revoke was refused; nothing was removed: {err}\n"));
+        } else if let Some(err) = &self.revoke_error {
             out.push_str(&format!(
                 "\nThe revoke stopped with an error after removing the rules marked REVOKED: {err}\n"
             ));
@@ -273,6 +279,9 @@ impl SweepReport {
         ));
         let counts: Vec<String> = self.counts.iter().map(|(o, n)| format!("{} {n}", o.as_str())).collect();
         out.push_str(&format!("Outcomes: {}\n", counts.join(", ")));
+        if let Some(watch) = &self.watch {
+            out.push_str(&watch_text(watch, &self.region));
+        }
         let missed = self.lines.iter().filter(|l| l.missed()).count();
         if missed > 0 {
             out.push_str(&format!(
@@ -371,21 +380,23 @@ impl Message for SweepReport {
     fn subject(&self) -> String {
         let action = self.count(Outcome::VerificationFailed) + self.count(Outcome::RevokeFailed);
         let needed = if action > 0 { format!(", ACTION NEEDED on {action}") } else { String::new() };
-        let text = if self.dry_run {
+        // A blind region first: its changes are not seen, whatever the sweep found.
+        let blind = self.watch.as_ref().and_then(|w| w.blind.as_deref()).map(|why| format!("BLIND ({why})"));
+        let (mode, found) = if self.dry_run {
             let n = self.count(Outcome::DryRun);
-            let mode = if self.paused.is_some() { "paused" } else { "dry run" };
-            format!(
-                "egress-guard sweep [{mode}]: {n} group(s) would lose open egress{needed} - {} {}",
-                self.account, self.region
-            )
+            let mode = if self.paused.is_some() { " [paused]" } else { " [dry run]" };
+            (mode, format!("{n} group(s) would lose open egress{needed}"))
         } else {
-            let n = self.count(Outcome::Remediated);
-            format!(
-                "egress-guard sweep: revoked open egress on {n} group(s){needed} - {} {}",
-                self.account, self.region
-            )
+            ("", format!("revoked open egress on {} group(s){needed}", self.count(Outcome::Remediated)))
         };
-        one_line(&text, MAX_SUBJECT_CHARS)
+        let head = match (&blind, self.acted()) {
+            (Some(blind), 0) => format!("egress-guard sweep: {blind}"),
+            (Some(blind), _) => format!("egress-guard sweep{mode}: {blind}, {found}"),
+            (None, _) => format!("egress-guard sweep{mode}: {found}"),
+        };
+        // Where it is, always whole: the head is cut to leave room for it.
+        let tail = one_line(&format!(" - {} {}", self.account, self.region), MAX_SUBJECT_CHARS / 2);
+        format!("{}{tail}", one_line(&head, MAX_SUBJECT_CHARS - tail.len()))
     }
 
     fn text(&self) -> String {
@@ -409,6 +420,24 @@ impl Message for SweepReport {
     fn chat(&self) -> String {
         Card::plain(&Message::subject(self), &Message::text(self), "sweep").to_json()
     }
+}
+
+/// The report's watch lines: `BLIND` and why, with the fix, or what the region is seen by; what could not be read.
+fn watch_text(watch: &Watch, region: &str) -> String {
+    let mut out = match &watch.blind {
+        Some(why) => format!(
+            "BLIND ({why}): changes in {region} are not seen, so nothing revokes them until the next sweep.\n  trail: {}\n",
+            watch.trail
+        ),
+        None => format!("Watch: {}\n", watch.trail),
+    };
+    if let Some(rule) = &watch.rule {
+        out.push_str(&format!("  rule: {rule}\n"));
+    }
+    for unread in &watch.unread {
+        out.push_str(&format!("  not read: {unread}\n"));
+    }
+    out
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 mod observations;
 mod request;
 mod trail;
+mod watch;
 
 use serde::{Deserialize, Serialize};
 

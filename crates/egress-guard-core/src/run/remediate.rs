@@ -52,7 +52,22 @@ where
             None => GroupReport::untouched(Some(target.id()), Outcome::GroupGone),
             Some(before) => {
                 let group_id = &before.id;
-                let (mut notice, _) = act(trigger, settings, &before, &evaluate(&before, settings), ports).await?;
+                let evaluation = evaluate(&before, settings);
+                let (mut notice, _) = match act(trigger, settings, &before, &evaluation, ports).await {
+                    Ok(acted) => acted,
+                    // Refused (an SCP, a missing permission): told on the topic and as a finding, then the
+                    // invocation fails, so that the failure queue and its alarm hold the event.
+                    Err(err) => {
+                        let notice = refused(trigger, settings, &before, &evaluation, &err);
+                        if let Err(e) = ports.notifier.publish(&notice).await {
+                            tracing::error!(event_id = %trigger.event_id, group_id, error = %e, notice = %notice.to_json(), "the refused revoke's notice was not published");
+                        }
+                        if let Err(e) = ports.outlets.deliver(std::slice::from_ref(&notice)).await {
+                            tracing::error!(event_id = %trigger.event_id, group_id, error = %e, "the refused revoke's finding was not delivered");
+                        }
+                        return Err(err);
+                    }
+                };
                 if settings.observed_egress_days > 0 && notice.outcome.acted_on_open() {
                     notice.observed_egress = Some(observe(trigger, settings, &before, ports.flow_logs).await);
                 }
@@ -200,6 +215,8 @@ pub(crate) async fn act<G: SecurityGroups, N, H: History, F, O>(
         Verification { revoked: plan.rules.clone(), after, ..Verification::untouched(Outcome::DryRun, before) }
     } else {
         let Revoked { removed, error } = groups.revoke(plan).await;
+        // The revoke's answer: the end of the exposure the notice tells.
+        let closed_at = Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
         match error {
             // Nothing removed: the group is as it was; the error is the caller's (an event fails, a sweep goes on).
             Some(source) if removed.is_empty() => {
@@ -208,6 +225,7 @@ pub(crate) async fn act<G: SecurityGroups, N, H: History, F, O>(
             // Some rules removed before the error: they are reported, with the error, like any other revoke.
             error => Verification {
                 revoke_error: error.map(|e| e.to_string()),
+                closed_at,
                 ..verify(groups, before, removed, settings).await
             },
         }
@@ -224,6 +242,27 @@ pub(crate) async fn act<G: SecurityGroups, N, H: History, F, O>(
         note(trigger, history, &key, left).await
     };
     Ok((notice, last))
+}
+
+/// The notice of a revoke that was refused before it removed anything: the group as it was, every rule of the plan
+/// still open, and the refusal.
+pub(crate) fn refused(
+    trigger: &Trigger,
+    settings: &Settings,
+    before: &SecurityGroup,
+    evaluation: &Evaluation,
+    error: &Error,
+) -> Notice {
+    let error = match error {
+        Error::SecurityGroups { source, .. } => source.to_string(),
+        other => other.to_string(),
+    };
+    let verification = Verification {
+        still_open: evaluation.plan.rules.clone(),
+        revoke_error: Some(error),
+        ..Verification::untouched(Outcome::RevokeFailed, before)
+    };
+    Notice::new(trigger, settings, before, evaluation, verification)
 }
 
 /// Records what is left open on a group, for the sweep to tell a rule already reported from one no event reported;
@@ -270,7 +309,7 @@ async fn verify<G: SecurityGroups>(
             Err(err) => break (Outcome::VerificationFailed, vec![], vec![], Some(err.to_string())),
         }
     };
-    Verification { outcome, revoked, after, still_open, revoke_error: None, verify_error }
+    Verification { outcome, revoked, after, still_open, revoke_error: None, verify_error, closed_at: None }
 }
 
 /// Records the revoke (one call) and says how often each destination was revoked in the window. A failing store

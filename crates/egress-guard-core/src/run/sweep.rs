@@ -17,7 +17,7 @@ use crate::notify::notice::{Notice, Verification};
 use crate::notify::report::{SweepLine, SweepReport};
 use crate::outcome::Outcome;
 use crate::ports::{History, Notifier, Outlets, Ports, SecurityGroups};
-use crate::run::remediate::{act, note};
+use crate::run::remediate::{act, note, refused};
 use crate::settings::Settings;
 use crate::trigger::{Actor, EventName, Trigger, decode, unique};
 
@@ -76,6 +76,8 @@ where
         stopped_at: None,
         counts: BTreeMap::new(),
         lines: Vec::new(),
+        outlets_failed: None,
+        watch: settings.watch.clone().map(Box::new),
     };
     // Up to `sweep_concurrency` groups are acted on at once, each checking the time as it starts. Every step runs to
     // its end (none is ever dropped half-way through a revoke), and the report keeps the list's order.
@@ -122,7 +124,8 @@ where
         report.groups_checked += 1;
     }
     // In a digest (a scheduled fan-out), the sweep's report goes out with the others, once, from the last sweep.
-    if report.acted() > 0 && !settings.digest {
+    // A blind region is told even when nothing was acted on: its changes are not seen.
+    if (report.acted() > 0 || report.is_blind()) && !settings.digest {
         // Every part is tried; the error carries the parts that failed (each group's undo command is also logged).
         let parts = report.parts(MAX_MESSAGE_BYTES);
         let total = parts.len();
@@ -142,16 +145,16 @@ where
             return Err(Error::NotifySummary { text, source: Box::new(source) });
         }
     }
+    // Once the report is out, the sweep is done: an outlet's failure is logged (each notice whole) and counted
+    // (`OutletFailures`, its alarm), never a reason to sweep again, which would send the report again.
     if !notices.is_empty()
         && let Err(source) = ports.outlets.deliver(&notices).await
     {
-        // A sweep's notices may be many: each goes to the log, whole, rather than into the error.
         for notice in &notices {
             tracing::error!(event_id = %trigger.event_id, group_id = %notice.group.id, notice = %notice.to_json(), "sweep: notice not delivered to an outlet");
         }
-        let group_ids = notices.iter().map(|n| n.group.id.as_str()).collect::<Vec<_>>().join(", ");
-        let notices = " (each notice is in the log)".to_owned();
-        return Err(Error::Outlets { group_ids, notices, source: Box::new(source) });
+        tracing::error!(event_id = %trigger.event_id, error = %source, notices = notices.len(), "sweep: the outlets failed; the sweep stands");
+        report.outlets_failed = Some(source.to_string());
     }
     Ok(report)
 }
@@ -195,7 +198,8 @@ async fn step<G: SecurityGroups, N, H: History, F, O>(
         }
         Err(err) => {
             tracing::error!(event_id = %trigger.event_id, group_id = %group.id, error = %err, "sweep: revoke failed");
-            (SweepLine::failed(group, err.to_string()), None)
+            // Its finding says so (Security Hub, the bus); the report names it.
+            (SweepLine::failed(group, err.to_string()), Some(refused(trigger, settings, group, &evaluation, &err)))
         }
     };
     // The log keeps each undo command too: a report that cannot be published loses none of them.
