@@ -173,8 +173,10 @@ async fn organization_route_brings_exactly_the_handled_calls_from_a_member_regio
     assert_eq!(routed_ids(&hub, &queue_url).await, sample_ids, "exactly the three calls reach the hub's rule");
 }
 
+/// The member's role: trusted by the hub function's role in the organization only; it may describe groups, revoke
+/// egress in its own account, and read (never change) the trails the sweep's watch judges.
 #[test]
-fn spoke_role_trusts_only_the_hub_function_and_may_only_describe_groups_and_revoke_egress() {
+fn spoke_role_trusts_only_the_hub_function_and_may_only_describe_groups_revoke_egress_and_read_trails() {
     let role = resources("templates/spoke.yaml")["RemediationRole"]["Properties"].clone();
     let trust = &role["AssumeRolePolicyDocument"]["Statement"];
     assert_eq!(trust.as_array().unwrap().len(), 1, "{trust}");
@@ -184,11 +186,21 @@ fn spoke_role_trusts_only_the_hub_function_and_may_only_describe_groups_and_revo
     for policy in role["Policies"].as_array().unwrap() {
         for statement in policy["PolicyDocument"]["Statement"].as_array().unwrap() {
             assert_eq!(statement["Effect"], "Allow");
-            actions.insert(statement["Action"].as_str().unwrap().to_owned());
+            match &statement["Action"] {
+                Value::String(action) => actions.insert(action.clone()),
+                list => list.as_array().unwrap().iter().all(|a| actions.insert(a.as_str().unwrap().to_owned())),
+            };
         }
     }
-    let want: BTreeSet<String> =
-        ["ec2:DescribeSecurityGroups", "ec2:RevokeSecurityGroupEgress"].map(str::to_owned).into();
+    let want: BTreeSet<String> = [
+        "ec2:DescribeSecurityGroups",
+        "ec2:RevokeSecurityGroupEgress",
+        "cloudtrail:DescribeTrails",
+        "cloudtrail:GetTrailStatus",
+        "cloudtrail:GetEventSelectors",
+    ]
+    .map(str::to_owned)
+    .into();
     assert_eq!(actions, want);
 }
 
