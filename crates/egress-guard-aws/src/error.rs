@@ -29,6 +29,8 @@ pub enum Error {
     Lambda { operation: &'static str, region: String, code: String, message: String },
     #[error("EventBridge PutEvents on {bus} failed: {code}: {message}")]
     Events { bus: String, code: String, message: String },
+    #[error("{service} {operation} failed: {code}: {message}")]
+    Call { service: &'static str, operation: &'static str, code: String, message: String },
     #[error("{message}")]
     Budget { message: String },
 }
@@ -48,7 +50,8 @@ impl Error {
             | Error::SecurityHub { code, .. }
             | Error::Events { code, .. }
             | Error::CloudTrail { code, .. }
-            | Error::Lambda { code, .. } => code,
+            | Error::Lambda { code, .. }
+            | Error::Call { code, .. } => code,
             Error::Budget { .. } => "budget",
         }
     }
@@ -61,6 +64,15 @@ where
 {
     let (code, message) = code_and_message(err);
     Error::Dynamo { operation, table: table.to_owned(), code, message }
+}
+
+/// A call of `service` that failed, as the crate's error.
+pub(crate) fn call<E>(service: &'static str, operation: &'static str, err: &SdkError<E, HttpResponse>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let (code, message) = code_and_message(err);
+    Error::Call { service, operation, code, message }
 }
 
 /// The code and message of an SDK error. Without a code from the service: `HTTP <status>`, `timeout` or `transport`.

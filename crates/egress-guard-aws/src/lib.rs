@@ -4,6 +4,7 @@
 //! The only crate that names `aws_sdk_*` types.
 #![forbid(unsafe_code)]
 
+mod canary;
 mod clients;
 mod config;
 mod digest;
@@ -25,6 +26,7 @@ mod switch;
 mod trails;
 mod watch;
 
+pub use canary::{Canary, Listener};
 pub use clients::Clients;
 pub use config::{ATTEMPT_TIMEOUT, MAX_ATTEMPTS, OPERATION_TIMEOUT, SESSION_NAME, retry_config, timeout_config};
 pub use digest::{Gathered, LEASE_SECS, Share};

@@ -6,6 +6,7 @@ mod preflight;
 mod recommend;
 mod run;
 mod undo;
+mod verify;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -188,6 +189,27 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: preflight::Format,
     },
+    /// The deployment's canary, run after a deploy (or on a schedule): in each region, a temporary group in the
+    /// default VPC (tagged egress-guard:verify) opened to tcp 9 (0.0.0.0/0), watched until the deployment revokes it
+    /// and its notice arrives on the topic (through a temporary SQS queue subscribed to it); everything it made is
+    /// deleted again, also on timeout, error or Ctrl-C. Exit code: 0 every region revoked (or, in a dry-run
+    /// deployment, told), 1 one not revoked within the timeout, 2 an error.
+    Verify {
+        /// `all` (the regions enabled for the account) or a comma-separated list; default: the configured region.
+        #[arg(long)]
+        regions: Option<String>,
+        /// The stack's notice topic (its NoticeTopicArn output).
+        #[arg(long, env = "EGRESS_GUARD_TOPIC_ARN")]
+        topic_arn: String,
+        /// The VPC the canary groups go in (default: each region's default VPC).
+        #[arg(long)]
+        vpc_id: Option<String>,
+        /// Seconds to wait for each region's revoke and notice.
+        #[arg(long, default_value_t = egress_guard_core::verify::DEFAULT_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(5..=3600))]
+        timeout: u64,
+        #[arg(long, value_enum, default_value = "text")]
+        format: preflight::Format,
+    },
     /// Remediate one security group now and print the notice.
     Fix {
         #[arg(long)]
@@ -350,6 +372,20 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             let json = format == preflight::Format::Json;
             let ask = undo::Ask { table, selection, apply, role_name: &remediation_role_name, json };
             undo::run(&clients, ask, &settings).await
+        }
+        Command::Verify { regions, topic_arn, vpc_id, timeout, format } => {
+            // Bad input is an error before any AWS call.
+            let topic_arn = verify::topic_arn(&topic_arn)?;
+            let vpc_id = vpc_id.as_deref().map(verify::vpc_id).transpose()?;
+            if let Some(list) = regions.as_deref().filter(|r| r.trim() != "all") {
+                pause::regions(list)?;
+            }
+            let clients = load().await;
+            let regions = verify::regions(&clients, regions.as_deref()).await?;
+            let json = format == preflight::Format::Json;
+            let timeout = std::time::Duration::from_secs(timeout);
+            let ask = verify::Ask { regions, topic_arn, vpc_id, timeout, json, dry_run: settings.dry_run };
+            verify::run(&clients, ask).await
         }
         Command::Replay { event, out } => {
             let clients = load().await;

@@ -23,6 +23,10 @@ mod dry_run;
 #[path = "cli/undo.rs"]
 mod undo;
 
+/// `verify`, the deployment's canary, with the test playing CloudTrail and EventBridge.
+#[path = "cli/verify.rs"]
+mod verify;
+
 use std::process::Command;
 
 use egress_guard_core::{NoHistory, Settings};

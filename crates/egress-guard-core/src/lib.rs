@@ -22,6 +22,7 @@ pub mod run;
 pub mod settings;
 pub mod trigger;
 pub mod undo;
+pub mod verify;
 pub mod watch;
 
 pub use audit::{AuditFinding, AuditReport};

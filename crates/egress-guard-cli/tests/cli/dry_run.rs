@@ -1,5 +1,5 @@
 //! `--dry-run` changes nothing, in any command: every command that can change a group or the kill switch (`fix`,
-//! `replay`, `recommend --apply`, `pause`, `resume`, `undo --apply`) run with `--dry-run` against moto makes no call
+//! `replay`, `recommend --apply`, `pause`, `resume`, `undo --apply`, `verify`) run with `--dry-run` against moto makes no call
 //! but reads, as the limits proxy saw them, and leaves the group and the switch as they were.
 
 use egress_guard_tests::{World, perm};
@@ -27,6 +27,7 @@ async fn every_command_that_changes_something_changes_nothing_with_dry_run() {
     let vpc = w.dual_stack_vpc().await;
     let group = w.group_with(&vpc, "web", vec![perm("tcp", Some((443, 443)), &["0.0.0.0/0"], &[])]).await;
     let table = w.history_table().await;
+    let (topic, _) = w.topic_with_queue().await;
     let event = std::env::temp_dir().join(format!("egress-guard-dry-run-{group}.json"));
     let text = std::fs::read_to_string(egress_guard_tests::repo_root().join("events/authorize-egress-open-ipv4.json"))
         .unwrap()
@@ -42,6 +43,7 @@ async fn every_command_that_changes_something_changes_nothing_with_dry_run() {
         vec!["pause", "--history-table", &table],
         vec!["resume", "--history-table", &table],
         vec!["undo", "--history-table", &table, "--since", "7d", "--apply"],
+        vec!["verify", "--topic-arn", &topic, "--regions", "eu-west-1,us-east-1"],
     ];
     for command in commands {
         let from = w.moto.calls().len();
