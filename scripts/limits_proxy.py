@@ -17,7 +17,10 @@ Security Hub as AWS runs it (moto imports anything, overwrites everything, and h
   over 240 KB, created with `CreatedAt` and `UpdatedAt` apart, or whose `ProductArn` is not the calling account's
   default product in the region called, is a
   `FailedFindings` entry (`InvalidInput`), as is any finding in a region where EnableSecurityHub was not called
-  (`InvalidAccess`). On a finding that exists, `Workflow` is ignored (the existing status stays; a `PASSED` finding
+  (`InvalidAccess`), and one whose `AwsAccountId` is not the calling account (`AccessDenied`: with the default
+  product ARN, "the identifier of the account that you are calling BatchImportFindings from needs to be the same as
+  the AwsAccountId attribute for the finding", API_BatchImportFindings; the calling account is the one moto's STS
+  answers for the request's access key). On a finding that exists, `Workflow` is ignored (the existing status stays; a `PASSED` finding
   that is `RESOLVED` or `NOTIFIED` is reset to `NEW` when its compliance turns to anything else), and an `UpdatedAt`
   not later than the existing one leaves it unchanged.
 - BatchUpdateFindings: sets `Workflow.Status` on existing findings (`FindingNotFound` otherwise), at most 100.
@@ -68,6 +71,7 @@ published = []
 denied = []
 signers = {}
 calls = []
+accounts = {}
 
 
 def operation(headers, body):
@@ -199,6 +203,36 @@ def signed_region(headers):
     return (match.group(1), match.group(2)) if match else ("", "")
 
 
+def caller_account(headers):
+    """The account of the request's access key, as moto's GetCallerIdentity answers it (cached); None if unknown."""
+    key, region = signed_region(headers)
+    with lock:
+        if key in accounts:
+            return accounts[key]
+    date = "20260101T000000Z"
+    auth = (f"AWS4-HMAC-SHA256 Credential={key}/{date[:8]}/{region or 'us-east-1'}/sts/aws4_request, "
+            "SignedHeaders=content-type;host;x-amz-date, Signature=0")
+    forward = {"Authorization": auth, "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+               "X-Amz-Date": date, "Host": f"127.0.0.1:{MOTO_PORT}"}
+    body = b"Action=GetCallerIdentity&Version=2011-06-15"
+    if key in signers:
+        forward["Authorization"] = moto_signature("POST", "/", forward, body) or auth
+        if signers[key][1]:
+            forward["X-Amz-Security-Token"] = signers[key][1]
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", MOTO_PORT, timeout=30)
+        connection.request("POST", "/", body=body, headers=forward)
+        answer = connection.getresponse().read().decode("utf-8", "replace")
+        connection.close()
+    except OSError:
+        return None
+    match = re.search(r"<Account>([0-9]{12})</Account>", answer)
+    account = match.group(1) if match else None
+    with lock:
+        accounts[key] = account
+    return account
+
+
 def finding_problem(finding, region):
     for key in HUB_REQUIRED:
         if not finding.get(key):
@@ -254,10 +288,16 @@ def hub_import(headers, body):
     key, region = signed_region(headers)
     failed, accepted = [], []
     existing = existing_findings(headers)
+    caller = caller_account(headers)
     for finding in findings:
-        if (key, region) not in hubs_enabled:
+        if (caller or key, region) not in hubs_enabled:
             failed.append({"Id": finding.get("Id", ""), "ErrorCode": "InvalidAccess",
                            "ErrorMessage": "Account is not subscribed to AWS Security Hub"})
+            continue
+        if caller and finding.get("AwsAccountId") != caller:
+            failed.append({"Id": finding.get("Id", ""), "ErrorCode": "AccessDenied",
+                           "ErrorMessage": f"AwsAccountId {finding.get('AwsAccountId')} is not the calling account "
+                                           f"{caller}: a default-product finding is imported by its own account"})
             continue
         problem = finding_problem(finding, region)
         if problem:
@@ -377,8 +417,11 @@ class Proxy(BaseHTTPRequestHandler):
             calls.append({"operation": name, "method": self.command, "path": self.path.split("?")[0], "region": region})
         if "/securityhub/" in self.headers.get("Authorization", ""):
             if self.command == "POST" and self.path == "/accounts":
+                # A hub is the account's in the region, whichever of its credentials enabled it.
+                key, hub_region = signed_region(self.headers)
+                account = caller_account(self.headers) or key
                 with lock:
-                    hubs_enabled.add(signed_region(self.headers))
+                    hubs_enabled.add((account, hub_region))
             elif self.command == "POST" and self.path == "/findings/import":
                 return self.reply_json(*hub_import(self.headers, body))
             elif self.command == "PATCH" and self.path == "/findings/batchupdate":

@@ -10,7 +10,7 @@ use egress_guard_aws::{Ec2SecurityGroups, Fleet, SnsNotifier};
 use egress_guard_core::settings::vars;
 use egress_guard_core::{EventReport, Home, NoHistory, Outcome, Settings};
 use egress_guard_lambda::{InvocationReport, handle};
-use egress_guard_tests::{Counted, Moto, Rie, World, bootstrap, event_in, perm};
+use egress_guard_tests::{Counted, Moto, Rie, World, bootstrap, event_in, on_a_large_stack, perm};
 use serde_json::Value;
 
 /// moto's default account: the hub, whose function, topic and queue these are.
@@ -118,6 +118,57 @@ async fn hub_function_remediates_member_accounts_in_two_regions_and_its_own() {
     assert!(east["Subject"].as_str().unwrap().ends_with("us-east-1"), "{east}");
     assert_eq!(east["MessageAttributes"]["account"]["Value"], MEMBER);
     assert_eq!(east["MessageAttributes"]["region"]["Value"], "us-east-1");
+}
+
+#[test]
+fn a_members_findings_go_into_its_own_hub_through_its_role_never_with_the_hubs_credentials() {
+    on_a_large_stack(member_findings);
+}
+
+/// Security Hub takes a default-product finding only from the account it names (`AwsAccountId`): the hub's function
+/// imports a member's findings through the member's role, into the member's hub; the same finding sent with the hub's
+/// credentials is refused, as AWS refuses it.
+async fn member_findings() {
+    let Organization { hub, topic, member_east, open_east, .. } = Organization::start().await;
+    member_east.enable_security_hub("us-east-1").await;
+    hub.enable_security_hub("us-east-1").await;
+    let (settings, home) = (org_settings(), hub_home());
+    let fleet = Fleet::new(hub.config.clone(), egress_guard_aws::Integrations { security_hub: true, event_bus: None });
+    let notifier = SnsNotifier::new(hub.sns.clone(), &topic);
+    let event = event_in("authorize-egress-open-ipv4", &open_east, MEMBER, "us-east-1");
+    let answer = handle(event, &settings, Some(&home), (&fleet, &notifier, &NoHistory), || true).await;
+    let (outcome, report) = only_report(answer.result.expect("the findings went in"));
+    assert_eq!(outcome, Outcome::Remediated);
+    assert_eq!(hub.moto.rejected(), Vec::<Value>::new(), "nothing refused");
+
+    let id = format!("egress-guard/{MEMBER}/us-east-1/{open_east}/0.0.0.0/0");
+    let ids = |world: &World| {
+        let config = world.config.to_builder().region(aws_config::Region::new("us-east-1")).build();
+        async move {
+            let found = aws_sdk_securityhub::Client::new(&config).get_findings().send().await.unwrap();
+            found
+                .findings()
+                .iter()
+                .map(|f| (f.id().unwrap().to_owned(), f.aws_account_id().unwrap().to_owned()))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(ids(&member_east).await, vec![(id.clone(), MEMBER.to_owned())], "in the member's own hub");
+    assert_eq!(ids(&hub).await, vec![], "nothing in the hub account's");
+
+    // The same finding with the hub's own credentials: refused, named, and not imported.
+    let notice = report.results[0].notice.clone().expect("the notice");
+    let findings = egress_guard_core::notify::asff::from_notice(&notice, "2026-12-03T12:00:00Z");
+    let config = hub.config.to_builder().region(aws_config::Region::new("us-east-1")).build();
+    let hub_creds = egress_guard_aws::SecurityHubFindings::new(aws_sdk_securityhub::Client::new(&config));
+    let err = hub_creds.import(&findings).await.expect_err("AWS refuses another account's finding");
+    assert!(err.to_string().contains(&id), "{err}");
+    let refused = hub.moto.rejected();
+    assert!(
+        refused.iter().any(|r| r["problem"].as_str().unwrap().contains("is not the calling account")),
+        "{refused:?}"
+    );
+    assert_eq!(ids(&hub).await, vec![]);
 }
 
 #[tokio::test]

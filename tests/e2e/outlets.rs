@@ -6,7 +6,7 @@ use aws_sdk_securityhub::types::AwsSecurityFinding;
 use egress_guard_aws::{DynamoHistory, Fleet, Integrations, SnsNotifier};
 use egress_guard_core::{Outcome, Settings};
 use egress_guard_lambda::{InvocationReport, handle};
-use egress_guard_tests::{Capture, World, event_for, perm};
+use egress_guard_tests::{Capture, World, event_for, on_a_large_stack, perm};
 use serde_json::{Value, json};
 
 const ACCOUNT: &str = "123456789012";
@@ -65,15 +65,6 @@ fn status(f: &AwsSecurityFinding) -> (&str, &str, &str) {
         f.workflow().and_then(|w| w.status()).map_or("-", |s| s.as_str()),
         f.compliance().and_then(|c| c.status()).map_or("-", |s| s.as_str()),
     )
-}
-
-/// Runs `test` on a thread of its own with a large stack: the SDK's finding is large (its `ResourceDetails` alone is
-/// 31 KB), and GetFindings' deserializer, in a debug build, needs more stack than a test thread has.
-fn on_a_large_stack<F: std::future::Future<Output = ()> + 'static>(test: fn() -> F) {
-    let thread = std::thread::Builder::new()
-        .stack_size(64 << 20)
-        .spawn(move || tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(test()));
-    thread.unwrap().join().unwrap();
 }
 
 #[test]

@@ -1003,3 +1003,12 @@ pub fn http_post(port: u16, path: &str, body: &str) -> (u16, String) {
 }
 
 mod preflight;
+
+/// Runs `test` on a thread of its own with a large stack: the SDK's finding is large (its `ResourceDetails` alone is
+/// 31 KB), and GetFindings' deserializer, in a debug build, needs more stack than a test thread has.
+pub fn on_a_large_stack<F: std::future::Future<Output = ()> + 'static>(test: fn() -> F) {
+    let thread = std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(move || tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(test()));
+    thread.unwrap().join().unwrap();
+}
