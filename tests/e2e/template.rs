@@ -198,10 +198,21 @@ fn spoke_role_trusts_only_the_hub_function_and_may_only_describe_groups_revoke_e
         "cloudtrail:DescribeTrails",
         "cloudtrail:GetTrailStatus",
         "cloudtrail:GetEventSelectors",
+        "events:ListRuleNamesByTarget",
+        "events:DescribeRule",
     ]
     .map(str::to_owned)
     .into();
     assert_eq!(actions, want);
+}
+
+/// The function finds the members' forwarders by their target, the organization bus, whose ARN it derives from its
+/// own: the template must name the bus as it names the function.
+#[test]
+fn the_organization_bus_is_named_as_the_function_is() {
+    let all = resources("template.yaml");
+    let bus = &all["OrganizationBus"]["Properties"]["Name"];
+    assert_eq!(bus, &all["EgressGuardFunction"]["Properties"]["FunctionName"], "{bus}");
 }
 
 /// Each outlet's parameter, the condition it sets, and the policies (in template.yaml and templates/spoke.yaml) that

@@ -91,3 +91,38 @@ async fn a_sweep_of_a_region_whose_only_trail_stopped_logging_says_blind_and_a_h
     assert_eq!((disabled.watch.and_then(|w| w.blind), blind), (Some("rule disabled".to_owned()), 1.0));
     assert_eq!(notices[0]["Subject"], format!("egress-guard sweep: BLIND (rule disabled) - {ACCOUNT} {REGION}"));
 }
+
+/// In organization mode a member's region is read through its remediation role: its trail, and its spoke's forwarder
+/// to the organization bus. A forwarder turned off makes the member's region BLIND; turned on again, it is seen.
+#[tokio::test]
+async fn a_members_region_whose_forwarder_is_off_is_blind() {
+    const MEMBER: &str = "111111111111";
+    let hub = World::start().await;
+    let (topic, queue) = hub.topic_with_queue().await;
+    let member = hub.as_account(MEMBER, REGION).await;
+    member.watched(REGION, &[REGION.to_owned()], None).await;
+    let settings = egress_guard_core::Settings::from_vars(|name| match name {
+        egress_guard_core::settings::vars::REMEDIATION_ROLE => Some("egress-guard-remediation".into()),
+        egress_guard_core::settings::vars::MEMBER_ACCOUNTS => Some(MEMBER.into()),
+        _ => None,
+    })
+    .unwrap();
+    let clients = Clients { ec2: aws_sdk_ec2::Client::new(&hub.config), config: hub.config.clone() };
+    let fleet = clients.fleet(Integrations::default());
+    let notifier = SnsNotifier::new(aws_sdk_sns::Client::new(&hub.config), &topic);
+    let home = Home::from_function_arn(FUNCTION_ARN).unwrap();
+    let sweep = async || {
+        let schedule = egress_guard_tests::event_in("scheduled-sweep", "-", MEMBER, REGION);
+        let invocation = handle(schedule, &settings, Some(&home), (&fleet, &notifier, &NoHistory), || true).await;
+        let Ok(InvocationReport::Sweep(report)) = invocation.result else { panic!("{:?}", invocation.result) };
+        report.watch.expect("the sweep looked")
+    };
+    let seen = sweep().await;
+    assert_eq!((seen.blind.as_deref(), seen.rule.as_deref()), (None, Some("enabled egress-guard")), "{seen:?}");
+    let events = aws_sdk_eventbridge::Client::new(&member.config);
+    events.disable_rule().name("egress-guard").send().await.unwrap();
+    assert_eq!(sweep().await.blind.as_deref(), Some("rule disabled"));
+    let notices = hub.notices(&queue).await;
+    let subject = notices.last().unwrap()["Subject"].as_str().unwrap().to_owned();
+    assert_eq!(subject, format!("egress-guard sweep: BLIND (rule disabled) - {MEMBER} {REGION}"));
+}

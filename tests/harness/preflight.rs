@@ -6,6 +6,9 @@ use serde_json::Value;
 
 use super::{Moto, World, http_post};
 
+/// moto's default account: the hub's, whose function is `egress-guard`.
+const HUB_ACCOUNT: &str = "123456789012";
+
 impl Moto {
     /// Answers the next `times` calls that `call` matches with `status`, `content_type` and `body` instead of moto.
     /// `call` names any of `operation`, `path` (a prefix), `region` (the signed one) and `contains` (in the body), as
@@ -55,21 +58,21 @@ impl World {
     }
 
     /// What a deployed function's sweeps read as a region seen: a logging multi-region trail of this world's account
-    /// (home region `home`), and, with the function's ARN (the function's own account), its rule at home and a
-    /// region stack's forwarder to home's default bus in each other region.
+    /// (home region `home`), and the rule that takes each region's changes: with the function's ARN (the function's
+    /// own account), its rule at home and a region stack's forwarder to home's default bus elsewhere; without (a
+    /// member account), the spoke's forwarder to the organization bus of `home`'s function `egress-guard`.
     pub async fn watched(&self, home: &str, regions: &[String], function_arn: Option<&str>) {
         let account = self.sts_account().await;
         self.trail(home, &format!("audit-{account}"), true).await;
-        let Some(function_arn) = function_arn else { return };
         let pattern = serde_json::json!({"source": ["aws.ec2"], "detail-type": ["AWS API Call via CloudTrail"],
             "detail": {"eventSource": ["ec2.amazonaws.com"], "eventName": ["AuthorizeSecurityGroupEgress"]}});
         for region in regions {
             let config = self.config.to_builder().region(Region::new(region.clone())).build();
             let events = aws_sdk_eventbridge::Client::new(&config);
-            let target = if region == home {
-                function_arn.to_owned()
-            } else {
-                format!("arn:aws:events:{home}:{account}:event-bus/default")
+            let target = match function_arn {
+                Some(function) if region == home => function.to_owned(),
+                Some(_) => format!("arn:aws:events:{home}:{account}:event-bus/default"),
+                None => format!("arn:aws:events:{home}:{HUB_ACCOUNT}:event-bus/egress-guard"),
             };
             events.put_rule().name("egress-guard").event_pattern(pattern.to_string()).send().await.unwrap();
             let target = aws_sdk_eventbridge::types::Target::builder().id("egress-guard").arn(target).build().unwrap();

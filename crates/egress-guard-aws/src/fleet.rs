@@ -54,17 +54,20 @@ impl Fleet {
         AwsOutlets { hub: self.clients(access, region).await.hub, bus: self.bus.clone() }
     }
 
-    /// Whether `region`'s changes can still be seen: the trails that cover it (read with the credentials `access`
-    /// gives) and, in the function's own account, the rule that takes them: the function's at home, elsewhere the
-    /// region stack's forwarder to home's default bus. A member account's rules are its spoke's: not read.
+    /// Whether `region`'s changes can still be seen: the trails that cover it and the rule that takes them, read with
+    /// the credentials `access` gives: in the function's own account, the function's rule at home and elsewhere the
+    /// region stack's forwarder to home's default bus; in a member account, its spoke's forwarder to the organization
+    /// bus.
     pub async fn watch(&self, access: &Access, region: &str, home: Option<&Home>) -> Watch {
         let config = self.clients(access, region).await.config;
         let rule = async {
-            let home = home.filter(|_| *access == Access::Own)?;
-            let target = if region == home.region {
-                home.function_arn.clone()
-            } else {
-                format!("arn:{}:events:{}:{}:event-bus/default", home.partition, home.region, home.account)
+            let home = home?;
+            let target = match access {
+                Access::AssumeRole { .. } => home.organization_bus_arn(),
+                Access::Own if region == home.region => home.function_arn.clone(),
+                Access::Own => {
+                    format!("arn:{}:events:{}:{}:event-bus/default", home.partition, home.region, home.account)
+                }
             };
             Some(crate::watch::rule_state(&config, region, &target).await)
         };

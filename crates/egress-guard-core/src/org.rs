@@ -35,6 +35,13 @@ impl Home {
             _ => None,
         }
     }
+
+    /// The organization bus the members' forwarders target: the stack names it as it names the function
+    /// (`${AWS::StackName}-egress-guard`, a template test holds them equal), in the function's account and region.
+    pub fn organization_bus_arn(&self) -> String {
+        let name = self.function_arn.rsplit(':').next().unwrap_or_default();
+        format!("arn:{}:events:{}:{}:event-bus/{name}", self.partition, self.region, self.account)
+    }
 }
 
 /// With whose credentials the function acts in an event's account.
@@ -108,6 +115,7 @@ mod tests {
             ("aws", "123456789012", "eu-west-1")
         );
         assert_eq!(home.function_arn, "arn:aws:lambda:eu-west-1:123456789012:function:egress-guard");
+        assert_eq!(home.organization_bus_arn(), "arn:aws:events:eu-west-1:123456789012:event-bus/egress-guard");
         let gov = Home::from_function_arn("arn:aws-us-gov:lambda:us-gov-west-1:210987654321:function:f:live").unwrap();
         assert_eq!((gov.partition.as_str(), gov.account.as_str()), ("aws-us-gov", "210987654321"));
         assert_eq!(gov.function_arn, "arn:aws-us-gov:lambda:us-gov-west-1:210987654321:function:f", "no qualifier");
