@@ -122,6 +122,7 @@ async fn two_regions_are_revoked_with_their_figures_and_notices_and_nothing_is_l
         ["verify", "--topic-arn", &topic, "--regions", "eu-west-1,us-east-1", "--timeout", "60", "--format", "json"];
     let (code, stdout, stderr, handed) = verify(&w, &topic, &REGIONS, &args, false).await;
     assert_eq!(code, 0, "{stdout}\n{stderr}");
+    eprintln!("verify's report:\n{stdout}");
     let regions = regions_of(&stdout);
     assert_eq!(regions.len(), 2);
     for (r, region) in regions.iter().zip(REGIONS) {
