@@ -12,8 +12,9 @@ use aws_sdk_ec2::config::Credentials;
 use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range};
 use egress_guard_core::ports::Revoked;
 use egress_guard_core::{Access, EgressRule, Message, Notifier, RevokePlan, SecurityGroup, SecurityGroups};
+use egress_guard_core::{DispatchReport, Fanout, InvocationReport, Reach};
 use egress_guard_core::{History, Home, NoFlowLogs, NoOutlets, Settings, SweepReport};
-use egress_guard_lambda::{DispatchReport, Fanout, InvocationReport, Reach, invoke};
+use egress_guard_lambda::invoke;
 use serde_json::Value;
 
 /// Region of the sample events, used for every moto call.
@@ -659,7 +660,7 @@ pub fn perm(protocol: &str, ports: Option<(i32, i32)>, v4: &[&str], v6: &[&str])
 pub async fn run_schedule<
     R: Reach,
     N: Notifier,
-    H: History + egress_guard_lambda::Switch + egress_guard_lambda::Digests,
+    H: History + egress_guard_core::Switch + egress_guard_core::Digests,
 >(
     world: &World,
     queue_url: &str,
@@ -677,7 +678,7 @@ pub async fn run_schedule<
 pub async fn run_schedule_at<
     R: Reach,
     N: Notifier,
-    H: History + egress_guard_lambda::Switch + egress_guard_lambda::Digests,
+    H: History + egress_guard_core::Switch + egress_guard_core::Digests,
 >(
     world: &World,
     queue_url: &str,

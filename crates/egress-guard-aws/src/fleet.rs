@@ -2,12 +2,13 @@
 //! account's remediation role elsewhere. Each role is assumed once and its credentials are cached until near expiry.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use aws_config::SdkConfig;
 use aws_config::sts::AssumeRoleProvider;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider, future};
-use egress_guard_core::{Access, Home, Watch};
+use egress_guard_core::{Access, Home, OBSERVED_EGRESS_BUDGET, Reach, Watch};
 
 use crate::config::SESSION_NAME;
 use crate::{AwsFlowLogs, AwsOutlets, Ec2SecurityGroups, EventBus, Integrations, SecurityHubFindings};
@@ -106,6 +107,25 @@ impl Fleet {
             role_arn: role_arn.to_owned(),
         });
         self.roles.lock().unwrap_or_else(|e| e.into_inner()).entry(role_arn.to_owned()).or_insert(provider).clone()
+    }
+}
+
+/// The core's reach into any account and region: the same clients, the flow logs held to the notice's budget.
+impl Reach for Fleet {
+    type Groups = Ec2SecurityGroups;
+    type FlowLogs = AwsFlowLogs;
+    type Outlets = AwsOutlets;
+    fn security_groups(&self, access: &Access, region: &str) -> impl Future<Output = Ec2SecurityGroups> + Send {
+        Fleet::security_groups(self, access, region)
+    }
+    async fn flow_logs(&self, access: &Access, region: &str) -> AwsFlowLogs {
+        Fleet::flow_logs(self, access, region).await.within(OBSERVED_EGRESS_BUDGET)
+    }
+    fn outlets(&self, access: &Access, region: &str) -> impl Future<Output = AwsOutlets> + Send {
+        Fleet::outlets(self, access, region)
+    }
+    async fn watch(&self, access: &Access, region: &str, home: Option<&Home>) -> Option<Watch> {
+        Some(Fleet::watch(self, access, region, home).await)
     }
 }
 

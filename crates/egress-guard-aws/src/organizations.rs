@@ -89,3 +89,13 @@ pub(crate) async fn probe_role(
         }
     }
 }
+
+impl egress_guard_core::Accounts for OrganizationAccounts {
+    type Error = Error;
+    fn list(&self) -> impl std::future::Future<Output = Result<Vec<String>, Error>> + Send {
+        OrganizationAccounts::active(self)
+    }
+    fn can_assume(&self, role_arn: &str) -> impl std::future::Future<Output = Result<bool, Error>> + Send {
+        OrganizationAccounts::can_assume(self, role_arn)
+    }
+}

@@ -84,3 +84,10 @@ impl SqsSweepQueue {
         Ok(out.failed().iter().filter_map(|f| f.id().parse().ok()).collect())
     }
 }
+
+impl egress_guard_core::SweepQueue for SqsSweepQueue {
+    type Error = Error;
+    fn send(&self, requests: &[SweepRequest]) -> impl std::future::Future<Output = Result<(), Error>> + Send {
+        SqsSweepQueue::send(self, requests)
+    }
+}

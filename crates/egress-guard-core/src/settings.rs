@@ -123,6 +123,12 @@ pub mod vars {
 }
 
 impl Settings {
+    /// These settings while `pause` holds: a dry run that says who paused, when and why. The one way a pause turns
+    /// enforcement off, for the function and the CLI alike.
+    pub fn paused(&self, pause: Pause) -> Settings {
+        Settings { dry_run: true, paused: Some(pause), ..self.clone() }
+    }
+
     /// Reads the settings from variables (`lookup` is `std::env::var` in production). An unset variable takes its
     /// default; a set but invalid one is an error that names it. `EGRESS_GUARD_EXEMPT_TAG_KEY=""` turns tag exemption off.
     pub fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, Error> {

@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use egress_guard_core::Outcome;
 
-use crate::handle::{Invocation, InvocationReport};
+use egress_guard_core::{Invocation, InvocationReport};
 
 /// One CloudWatch Embedded Metric Format line for an invocation: CloudWatch makes the metrics (namespace
 /// `EgressGuard`, dimension `Trigger` = `event` or `sweep`) from the log line, with no PutMetricData call.

@@ -1,25 +1,24 @@
 //! The sweep: every group of the region through the same evaluation and remediation as an event, with one report
-//! message instead of a notice per group, and the fan-out that queues one `SweepRequest` per (account, region).
+//! message instead of a notice per group.
 
 use std::collections::BTreeMap;
 
 use futures_util::stream::{self, StreamExt};
-
-use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::evaluate::evaluate;
 use crate::history::{Since, open_key};
 use crate::model::EgressRule;
 use crate::model::SecurityGroup;
-use crate::notify::message::{MAX_MESSAGE_BYTES, Message};
+use crate::notify::message::MAX_MESSAGE_BYTES;
 use crate::notify::notice::{Notice, Verification};
 use crate::notify::report::{SweepLine, SweepReport};
 use crate::outcome::Outcome;
 use crate::ports::{History, Notifier, Outlets, Ports, SecurityGroups};
+use crate::run::publish::publish_all;
 use crate::run::remediate::{act, note, refused};
 use crate::settings::Settings;
-use crate::trigger::{Actor, EventName, Trigger, decode, unique};
+use crate::trigger::Trigger;
 
 /// What became of one group of the sweep, with the notice that machines get (Security Hub, the event bus).
 enum Step {
@@ -127,23 +126,7 @@ where
     // A blind region is told even when nothing was acted on: its changes are not seen.
     if (report.acted() > 0 || report.is_blind()) && !settings.digest {
         // Every part is tried; the error carries the parts that failed (each group's undo command is also logged).
-        let parts = report.parts(MAX_MESSAGE_BYTES);
-        let total = parts.len();
-        let mut failed = Vec::new();
-        for part in &parts {
-            if let Err(source) = ports.notifier.publish(part).await {
-                failed.push((format!("{}\n\n{}", part.subject(), part.text()), source));
-            }
-        }
-        if !failed.is_empty() {
-            let text = format!(
-                "{} of {total} part(s) not sent; each group's undo command is also in the function's log.\n\n{}",
-                failed.len(),
-                failed.iter().map(|(text, _)| text.as_str()).collect::<Vec<_>>().join("\n\n")
-            );
-            let (_, source) = failed.swap_remove(0);
-            return Err(Error::NotifySummary { text, source: Box::new(source) });
-        }
+        publish_all(ports.notifier, &report.parts(MAX_MESSAGE_BYTES)).await?;
     }
     // Once the report is out, the sweep is done: an outlet's failure is logged (each notice whole) and counted
     // (`OutletFailures`, its alarm), never a reason to sweep again, which would send the report again.
@@ -212,160 +195,4 @@ async fn step<G: SecurityGroups, N, H: History, F, O>(
         "sweep: group handled"
     );
     Step::Acted(line, notice)
-}
-
-/// One (account, region) to sweep, as the scheduled dispatch queues it (an SQS message body) and the function reads
-/// it back: each is swept by its own invocation, with its own time budget and its own report. `run` counts the
-/// invocations of one scheduled sweep of that (account, region): a sweep cut short queues the next run.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SweepRequest {
-    /// The Scheduled Event's id, shared by every request of one dispatch.
-    pub schedule_id: String,
-    pub time: String,
-    pub account: String,
-    pub region: String,
-    pub run: u32,
-    /// This request's place among the `of` requests of its schedule (from 0), for the schedule's one digest. A
-    /// request without them (`of` 0, queued before digests) reports on its own.
-    #[serde(default)]
-    pub index: u32,
-    #[serde(default)]
-    pub of: u32,
-}
-
-impl SweepRequest {
-    /// Reads a queued request; every field is checked before anything else can happen.
-    pub fn parse(body: &str) -> Result<SweepRequest, Error> {
-        let request: SweepRequest = decode(body.as_bytes(), "sweep request: ")?;
-        let bad = |path: &str, message: &str| Error::InvalidField { path: path.into(), message: message.into() };
-        if !crate::model::is_account_id(&request.account) {
-            return Err(bad("sweep request: account", "not a 12-digit account id"));
-        }
-        if !crate::org::is_region(&request.region) {
-            return Err(bad("sweep request: region", "not a region name"));
-        }
-        if request.schedule_id.is_empty() || request.schedule_id.len() > 128 {
-            return Err(bad("sweep request: schedule_id", "empty or over 128 characters"));
-        }
-        if request.of > 0 && request.index >= request.of {
-            return Err(bad("sweep request: index", "not below `of`"));
-        }
-        Ok(request)
-    }
-
-    /// The sweep trigger this request stands for.
-    pub fn trigger(&self) -> Trigger {
-        Trigger {
-            event_id: format!("{}/{}/{}/{}", self.schedule_id, self.account, self.region, self.run),
-            event_name: EventName::ScheduledSweep,
-            event_time: self.time.clone(),
-            account: self.account.clone(),
-            region: self.region.clone(),
-            group_ids: Vec::new(),
-            vpc_ids: Vec::new(),
-            actor: Actor { principal_id: Some("the EventBridge schedule".into()), ..Actor::default() },
-            failed: None,
-        }
-    }
-
-    /// The request for the run after this one.
-    pub fn next(&self) -> SweepRequest {
-        SweepRequest { run: self.run + 1, ..self.clone() }
-    }
-}
-
-/// The requests one Scheduled Event fans out to: every account × every region, in that order, deduplicated. The
-/// schedule's own account and region are those of the function.
-pub fn sweep_requests(schedule: &Trigger, accounts: &[String], regions: &[String]) -> Vec<SweepRequest> {
-    let accounts = unique(std::iter::once(schedule.account.clone()).chain(accounts.iter().cloned()).collect());
-    let regions = if regions.is_empty() { vec![schedule.region.clone()] } else { unique(regions.to_vec()) };
-    let of = u32::try_from(accounts.len() * regions.len()).unwrap_or(u32::MAX);
-    accounts
-        .iter()
-        .flat_map(|account| regions.iter().map(move |region| (account, region)))
-        .enumerate()
-        .map(|(index, (account, region))| SweepRequest {
-            schedule_id: schedule.event_id.clone(),
-            time: schedule.event_time.clone(),
-            account: account.clone(),
-            region: region.clone(),
-            run: 1,
-            index: u32::try_from(index).unwrap_or(u32::MAX),
-            of,
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::trigger::TriggerKind;
-
-    fn schedule() -> Trigger {
-        let mut t = SweepRequest {
-            schedule_id: "s".into(),
-            time: "2026-11-26T00:00:00Z".into(),
-            account: "123456789012".into(),
-            region: "eu-west-1".into(),
-            run: 1,
-            index: 0,
-            of: 1,
-        }
-        .trigger();
-        t.event_id = "e7a0".into();
-        t
-    }
-
-    #[test]
-    fn a_schedule_fans_out_to_every_account_and_region_once() {
-        let accounts = ["111111111111".to_owned(), "123456789012".to_owned()];
-        let regions = ["eu-west-1".to_owned(), "us-east-1".to_owned(), "us-east-1".to_owned()];
-        let pairs: Vec<(String, String)> =
-            sweep_requests(&schedule(), &accounts, &regions).into_iter().map(|r| (r.account, r.region)).collect();
-        let want = [
-            ("123456789012", "eu-west-1"),
-            ("123456789012", "us-east-1"),
-            ("111111111111", "eu-west-1"),
-            ("111111111111", "us-east-1"),
-        ];
-        assert_eq!(pairs, want.map(|(a, r)| (a.to_owned(), r.to_owned())));
-        let places: Vec<(u32, u32)> =
-            sweep_requests(&schedule(), &accounts, &regions).iter().map(|r| (r.index, r.of)).collect();
-        assert_eq!(places, [(0, 4), (1, 4), (2, 4), (3, 4)], "each request's place, for the digest");
-    }
-
-    #[test]
-    fn no_regions_means_the_schedules_own() {
-        let requests = sweep_requests(&schedule(), &[], &[]);
-        assert_eq!(requests.len(), 1);
-        assert_eq!((requests[0].region.as_str(), requests[0].run), ("eu-west-1", 1));
-    }
-
-    #[test]
-    fn a_request_reads_back_as_a_sweep_of_its_account_and_region() {
-        let request = &sweep_requests(&schedule(), &["111111111111".into()], &["us-west-2".into()])[1];
-        let back = SweepRequest::parse(&serde_json::to_string(request).unwrap()).unwrap();
-        assert_eq!(&back, request);
-        let t = back.next().trigger();
-        assert_eq!(
-            (t.kind(), t.account.as_str(), t.region.as_str()),
-            (TriggerKind::Sweep, "111111111111", "us-west-2")
-        );
-        assert_eq!(t.event_id, "e7a0/111111111111/us-west-2/2");
-    }
-
-    #[test]
-    fn a_bad_request_names_its_field() {
-        for (body, field) in [
-            (r#"{"schedule_id":"s","time":"t","account":"12","region":"eu-west-1","run":1}"#, "account"),
-            (r#"{"schedule_id":"s","time":"t","account":"123456789012","region":"EU WEST","run":1}"#, "region"),
-            (r#"{"schedule_id":"s","time":"t","account":"123456789012","region":"eu-west-1"}"#, "run"),
-            (r#"{"schedule_id":"s","time":"t","account":"123456789012","region":"eu-west-1","run":1,"x":2}"#, "x"),
-        ] {
-            let err = SweepRequest::parse(body).unwrap_err().to_string();
-            assert!(err.contains(field), "{body}: {err}");
-        }
-        assert!(matches!(SweepRequest::parse("{"), Err(Error::MalformedJson(_))));
-    }
 }

@@ -1,5 +1,6 @@
 //! Test helpers shared by the core's tests: the sample events, the rule parser and in-memory fakes of the ports
-//! (security groups, notifier, history, flow logs, outlets).
+//! (security groups, notifier, history, flow logs, outlets; the reach into accounts and regions, the sweep queue,
+//! the organization's accounts, the table's switch and digest).
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -82,6 +83,8 @@ pub struct FakeGroups {
     pub in_flight: Mutex<(usize, usize)>,
     /// An authorize succeeds but its rules never show (EC2 still has not made them visible).
     pub hide_authorized: bool,
+    /// Listing the region's groups fails (a sweep that cannot start).
+    pub fail_list: bool,
 }
 
 impl FakeGroups {
@@ -144,6 +147,9 @@ impl SecurityGroups for FakeGroups {
 
     async fn list(&self) -> Result<Vec<SecurityGroup>, FakeError> {
         self.calls.lock().unwrap().push("list".into());
+        if self.fail_list {
+            return Err(FakeError("describe throttled".into()));
+        }
         Ok(self.groups.lock().unwrap().values().cloned().collect())
     }
 
@@ -345,5 +351,190 @@ impl egress_guard_core::FlowLogs for FakeFlowLogs {
     }
     async fn network(&self, _: &str) -> Result<egress_guard_core::recommend::Network, FakeError> {
         Ok(self.network.clone())
+    }
+}
+
+/// One account and region's groups, shared: what `FakeReach` lends for each (account, region) it is asked for.
+#[derive(Clone, Debug, Default)]
+pub struct SharedGroups(pub std::sync::Arc<FakeGroups>);
+
+impl SecurityGroups for SharedGroups {
+    type Error = FakeError;
+    async fn describe(&self, group_id: &str) -> Result<Option<SecurityGroup>, FakeError> {
+        self.0.describe(group_id).await
+    }
+    async fn default_group(&self, vpc_id: &str) -> Result<Option<SecurityGroup>, FakeError> {
+        self.0.default_group(vpc_id).await
+    }
+    async fn list(&self) -> Result<Vec<SecurityGroup>, FakeError> {
+        self.0.list().await
+    }
+    async fn revoke(&self, plan: &RevokePlan) -> Revoked<FakeError> {
+        self.0.revoke(plan).await
+    }
+    async fn authorize(&self, group_id: &str, rules: &[EgressRule]) -> Result<(), FakeError> {
+        self.0.authorize(group_id, rules).await
+    }
+    async fn settle(&self, attempt: u32) {
+        self.0.settle(attempt).await
+    }
+}
+
+/// Every account and region's groups, each `account/region` its own fake (made empty on first use), and each reach
+/// recorded (`account/region`, and `role` when through a member's role).
+#[derive(Debug, Default)]
+pub struct FakeReach {
+    pub places: Mutex<BTreeMap<String, SharedGroups>>,
+    pub reached: Mutex<Vec<String>>,
+}
+
+impl FakeReach {
+    /// `account/region` holding `groups`.
+    pub fn with(places: impl IntoIterator<Item = (String, Vec<SecurityGroup>)>) -> Self {
+        let places = places
+            .into_iter()
+            .map(|(place, groups)| (place, SharedGroups(std::sync::Arc::new(FakeGroups::with(groups)))))
+            .collect();
+        FakeReach { places: Mutex::new(places), ..Default::default() }
+    }
+
+    pub fn groups(&self, place: &str) -> SharedGroups {
+        self.places.lock().unwrap().entry(place.to_owned()).or_default().clone()
+    }
+
+    pub fn reached(&self) -> Vec<String> {
+        self.reached.lock().unwrap().clone()
+    }
+}
+
+impl egress_guard_core::Reach for FakeReach {
+    type Groups = SharedGroups;
+    type FlowLogs = egress_guard_core::NoFlowLogs;
+    type Outlets = egress_guard_core::NoOutlets;
+    async fn security_groups(&self, access: &egress_guard_core::Access, region: &str) -> SharedGroups {
+        let account = match access {
+            egress_guard_core::Access::Own => "own".to_owned(),
+            egress_guard_core::Access::AssumeRole { account, .. } => account.clone(),
+        };
+        self.reached.lock().unwrap().push(format!("{account}/{region}"));
+        self.groups(&format!("{account}/{region}"))
+    }
+    async fn flow_logs(&self, _: &egress_guard_core::Access, _: &str) -> Self::FlowLogs {
+        egress_guard_core::NoFlowLogs
+    }
+    async fn outlets(&self, _: &egress_guard_core::Access, _: &str) -> Self::Outlets {
+        egress_guard_core::NoOutlets
+    }
+}
+
+/// The sweep queue in memory: every request sent, in order; fails every send when `fail` is set.
+#[derive(Debug, Default)]
+pub struct FakeQueue {
+    pub sent: Mutex<Vec<egress_guard_core::SweepRequest>>,
+    pub fail: bool,
+}
+
+impl egress_guard_core::SweepQueue for FakeQueue {
+    type Error = FakeError;
+    async fn send(&self, requests: &[egress_guard_core::SweepRequest]) -> Result<(), FakeError> {
+        if self.fail {
+            return Err(FakeError("queue does not exist".into()));
+        }
+        self.sent.lock().unwrap().extend_from_slice(requests);
+        Ok(())
+    }
+}
+
+/// The organization's accounts: `listed` (an error when `None`), and the roles AssumeRole denies (`denied`, by
+/// account id inside the role ARN); each role tried is recorded.
+#[derive(Debug, Default)]
+pub struct FakeAccounts {
+    pub listed: Option<Vec<String>>,
+    pub denied: Vec<String>,
+    pub tried: Mutex<Vec<String>>,
+}
+
+impl egress_guard_core::Accounts for FakeAccounts {
+    type Error = FakeError;
+    async fn list(&self) -> Result<Vec<String>, FakeError> {
+        self.listed.clone().ok_or_else(|| FakeError("AWSOrganizationsNotInUseException".into()))
+    }
+    async fn can_assume(&self, role_arn: &str) -> Result<bool, FakeError> {
+        self.tried.lock().unwrap().push(role_arn.to_owned());
+        Ok(!self.denied.iter().any(|account| role_arn.contains(&format!("::{account}:"))))
+    }
+}
+
+/// The history table in memory, as the function sees it: no revoke history, the kill switch (`pause`), and a
+/// schedule's digest: each request's share kept once, each request counted done once by its last run, the sending
+/// claimed by one sweep, given back on `release`, marked on `published`. `fail_add` fails that many adds first.
+#[derive(Debug, Default)]
+pub struct FakeTable {
+    pub pause: Option<egress_guard_core::Pause>,
+    pub shares: Mutex<BTreeMap<(String, u32), egress_guard_core::notify::digest::DigestPart>>,
+    pub done: Mutex<BTreeMap<String, std::collections::BTreeSet<u32>>>,
+    pub claimed: Mutex<std::collections::BTreeSet<String>>,
+    pub sent: Mutex<std::collections::BTreeSet<String>>,
+    pub fail_add: Mutex<usize>,
+    pub released: Mutex<usize>,
+}
+
+impl History for FakeTable {
+    type Error = FakeError;
+    async fn record(&self, _: &Revocation) -> Result<Option<Vec<u32>>, FakeError> {
+        Ok(None)
+    }
+}
+
+impl egress_guard_core::Switch for FakeTable {
+    type Error = FakeError;
+    async fn paused(&self) -> Result<Option<egress_guard_core::Pause>, FakeError> {
+        Ok(self.pause.clone())
+    }
+}
+
+impl egress_guard_core::Digests for FakeTable {
+    type Error = FakeError;
+    fn gathers(&self) -> bool {
+        true
+    }
+    async fn add(
+        &self,
+        request: &egress_guard_core::SweepRequest,
+        share: &egress_guard_core::notify::digest::DigestPart,
+        last: bool,
+    ) -> Result<egress_guard_core::Gather, FakeError> {
+        {
+            let mut fail = self.fail_add.lock().unwrap();
+            if *fail > 0 {
+                *fail -= 1;
+                return Err(FakeError("TransactionCanceledException".into()));
+            }
+        }
+        let schedule = request.schedule_id.clone();
+        self.shares.lock().unwrap().entry((schedule.clone(), request.index)).or_insert_with(|| share.clone());
+        if self.sent.lock().unwrap().contains(&schedule) {
+            return Ok(egress_guard_core::Gather::AlreadySent);
+        }
+        let mut done = self.done.lock().unwrap();
+        let of_this = done.entry(schedule.clone()).or_default();
+        if last {
+            of_this.insert(request.index);
+        }
+        if of_this.len() < request.of as usize || !self.claimed.lock().unwrap().insert(schedule.clone()) {
+            return Ok(egress_guard_core::Gather::Waiting);
+        }
+        let shares = self.shares.lock().unwrap();
+        let all = shares.iter().filter(|((s, _), _)| *s == schedule).map(|(_, share)| share.clone()).collect();
+        Ok(egress_guard_core::Gather::Complete(all))
+    }
+    async fn published(&self, schedule_id: &str) -> Result<(), FakeError> {
+        self.sent.lock().unwrap().insert(schedule_id.to_owned());
+        Ok(())
+    }
+    async fn release(&self, schedule_id: &str) -> Result<(), FakeError> {
+        self.claimed.lock().unwrap().remove(schedule_id);
+        *self.released.lock().unwrap() += 1;
+        Ok(())
     }
 }

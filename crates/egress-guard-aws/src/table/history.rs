@@ -24,6 +24,7 @@ use egress_guard_core::undo::{RETENTION_SECS, RevokeRecord};
 use crate::error::{Error, dynamo};
 use crate::lazy::OnFirstUse;
 
+/// The function's history table.
 #[derive(Clone, Debug)]
 pub struct DynamoHistory {
     pub(crate) client: OnFirstUse<aws_sdk_dynamodb::Client>,

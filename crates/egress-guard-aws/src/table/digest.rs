@@ -19,9 +19,11 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
 use egress_guard_core::history::SEEN_SECS;
+use egress_guard_core::notify::digest::DigestPart;
+use egress_guard_core::{Digests, Gather, SweepRequest};
 
-use crate::DynamoHistory;
 use crate::error::{Error, code_and_message, dynamo};
+use crate::table::history::DynamoHistory;
 
 /// Keys per `BatchGetItem`: DynamoDB's limit.
 const KEYS_PER_BATCH: usize = 100;
@@ -278,5 +280,51 @@ fn is_condition<R>(
             e.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed"))
         }
         _ => false,
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+/// The core's digest port on the table: each share kept as JSON, read back into the core's parts (an unreadable
+/// one is left out and logged).
+impl Digests for DynamoHistory {
+    type Error = Error;
+    fn gathers(&self) -> bool {
+        true
+    }
+    async fn add(&self, request: &SweepRequest, share: &DigestPart, last: bool) -> Result<Gather, Error> {
+        let json = serde_json::to_string(share).unwrap_or_default();
+        let kept = Share {
+            schedule_id: &request.schedule_id,
+            index: request.index,
+            run: request.run,
+            of: request.of,
+            last,
+            json,
+            at: now(),
+        };
+        Ok(match self.add_share(&kept).await? {
+            Gathered::Waiting => Gather::Waiting,
+            Gathered::AlreadySent => Gather::AlreadySent,
+            Gathered::Complete(all) => Gather::Complete(
+                all.iter()
+                    .filter_map(|json| match serde_json::from_str(json) {
+                        Ok(share) => Some(share),
+                        Err(err) => {
+                            tracing::error!(error = %err, "a sweep's share of the digest is unreadable: left out");
+                            None
+                        }
+                    })
+                    .collect(),
+            ),
+        })
+    }
+    fn published(&self, schedule_id: &str) -> impl std::future::Future<Output = Result<(), Error>> + Send {
+        self.digest_published(schedule_id, now())
+    }
+    fn release(&self, schedule_id: &str) -> impl std::future::Future<Output = Result<(), Error>> + Send {
+        self.release_digest(schedule_id)
     }
 }

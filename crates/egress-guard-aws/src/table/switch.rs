@@ -5,10 +5,10 @@
 //! https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_GetItem.html
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use egress_guard_core::Pause;
+use egress_guard_core::{Pause, Switch};
 
-use crate::dynamodb::DynamoHistory;
 use crate::error::{Error, dynamo};
+use crate::table::history::DynamoHistory;
 
 /// The switch's item key.
 pub const PAUSE_KEY: &str = "egress-guard/pause";
@@ -67,6 +67,21 @@ impl DynamoHistory {
                 };
                 delete.send().await.map(drop).map_err(|err| dynamo("DeleteItem", &self.table, &err))
             }
+        }
+    }
+}
+
+impl Switch for DynamoHistory {
+    type Error = Error;
+    async fn paused(&self) -> Result<Option<Pause>, Error> {
+        match DynamoHistory::paused(self).await {
+            // The function's own table missing holds no pause (the history tells its own failure); any other
+            // failure leaves the switch unread, and nothing is done.
+            Err(err) if err.code() == "ResourceNotFoundException" => {
+                tracing::warn!(error = %err, "the pause switch's table does not exist: not paused");
+                Ok(None)
+            }
+            answer => answer,
         }
     }
 }
