@@ -132,19 +132,7 @@ impl Settings {
     /// Reads the settings from variables (`lookup` is `std::env::var` in production). An unset variable takes its
     /// default; a set but invalid one is an error that names it. `EGRESS_GUARD_EXEMPT_TAG_KEY=""` turns tag exemption off.
     pub fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, Error> {
-        let invalid = |variable: &'static str, value: &str, why: String| Error::InvalidSetting {
-            variable,
-            value: value.chars().take(200).collect(),
-            why,
-        };
-        let flag = |variable: &'static str| -> Result<bool, Error> {
-            match lookup(variable).as_deref().map(str::trim) {
-                None | Some("") => Ok(false),
-                Some(v) if v.eq_ignore_ascii_case("true") || v == "1" => Ok(true),
-                Some(v) if v.eq_ignore_ascii_case("false") || v == "0" => Ok(false),
-                Some(v) => Err(invalid(variable, v, "expected true or false".into())),
-            }
-        };
+        let lookup = &lookup as &dyn Fn(&str) -> Option<String>;
         let exempt_tag_key = match lookup(vars::EXEMPT_TAG_KEY) {
             None => Some(DEFAULT_EXEMPT_TAG_KEY.to_owned()),
             Some(key) if key.trim().is_empty() => None,
@@ -161,77 +149,107 @@ impl Settings {
         let ports = lookup(vars::ALLOWED_PORTS).unwrap_or_default();
         let allowed =
             AllowedPort::parse_list(&ports).map_err(|e| invalid(vars::ALLOWED_PORTS, &ports, e.to_string()))?;
-        let role = lookup(vars::REMEDIATION_ROLE).map(|r| r.trim().to_owned()).filter(|r| !r.is_empty());
-        let members = lookup(vars::MEMBER_ACCOUNTS).map(|m| m.trim().to_owned()).filter(|m| !m.is_empty());
-        let organization = match (role, members) {
-            (None, None) => None,
-            (None, Some(m)) => {
-                return Err(invalid(vars::MEMBER_ACCOUNTS, &m, format!("needs {} as well", vars::REMEDIATION_ROLE)));
-            }
-            (Some(role), members) => {
-                if !is_role_name(&role) {
-                    return Err(invalid(
-                        vars::REMEDIATION_ROLE,
-                        &role,
-                        "expected an IAM role name: 1 to 64 of letters, digits and +=,.@_-".into(),
-                    ));
-                }
-                let members = match members.as_deref() {
-                    None | Some("*") => Members::Any,
-                    Some(list) => Members::Only(
-                        list.split(',')
-                            .map(str::trim)
-                            .filter(|s| !s.is_empty())
-                            .map(|a| {
-                                is_account_id(a).then(|| a.to_owned()).ok_or_else(|| {
-                                    invalid(
-                                        vars::MEMBER_ACCOUNTS,
-                                        list,
-                                        format!("{a:?} is not a 12-digit account id (or use * for every account)"),
-                                    )
-                                })
-                            })
-                            .collect::<Result<_, _>>()?,
-                    ),
-                };
-                Some(Organization { role_name: role, members })
-            }
-        };
-        let repeat_window_hours = match lookup(vars::REPEAT_WINDOW_HOURS).as_deref().map(str::trim) {
-            None | Some("") => DEFAULT_REPEAT_WINDOW_HOURS,
-            Some(v) => v.parse::<u32>().ok().filter(|h| (1..=720).contains(h)).ok_or_else(|| {
-                invalid(vars::REPEAT_WINDOW_HOURS, v, "expected a whole number of hours from 1 to 720".into())
-            })?,
-        };
-        let sweep_concurrency = match lookup(vars::SWEEP_CONCURRENCY).as_deref().map(str::trim) {
-            None | Some("") => DEFAULT_SWEEP_CONCURRENCY,
-            Some(v) => v.parse::<usize>().ok().filter(|n| (1..=16).contains(n)).ok_or_else(|| {
-                invalid(vars::SWEEP_CONCURRENCY, v, "expected a whole number of groups from 1 to 16".into())
-            })?,
-        };
-        let observed_egress_days = match lookup(vars::OBSERVED_EGRESS_DAYS).as_deref().map(str::trim) {
-            None | Some("") => 0,
-            Some(v) => v.parse::<u32>().ok().filter(|n| *n <= 14).ok_or_else(|| {
-                invalid(vars::OBSERVED_EGRESS_DAYS, v, "expected a whole number of days from 0 (off) to 14".into())
-            })?,
-        };
         Ok(Settings {
-            organization,
-            observed_egress_days,
+            organization: organization(lookup)?,
+            observed_egress_days: number(lookup, vars::OBSERVED_EGRESS_DAYS, 0, 0..=14, "days from 0 (off) to 14")?,
             paused: None,
             digest: false,
             watch: None,
-            repeat_window_hours,
-            sweep_concurrency,
-            dry_run: flag(vars::DRY_RUN)?,
+            repeat_window_hours: number(
+                lookup,
+                vars::REPEAT_WINDOW_HOURS,
+                DEFAULT_REPEAT_WINDOW_HOURS,
+                1..=720,
+                "hours from 1 to 720",
+            )?,
+            sweep_concurrency: number(
+                lookup,
+                vars::SWEEP_CONCURRENCY,
+                DEFAULT_SWEEP_CONCURRENCY,
+                1..=16,
+                "groups from 1 to 16",
+            )?,
+            dry_run: flag(lookup, vars::DRY_RUN)?,
             exempt_tag_key,
             exempt_group_ids,
             allowed,
-            notify_compliant: flag(vars::NOTIFY_COMPLIANT)?,
-            revoke_other_protocols: flag(vars::REVOKE_OTHER_PROTOCOLS)?,
-            revoke_split_ranges: flag(vars::REVOKE_SPLIT_RANGES)?,
+            notify_compliant: flag(lookup, vars::NOTIFY_COMPLIANT)?,
+            revoke_other_protocols: flag(lookup, vars::REVOKE_OTHER_PROTOCOLS)?,
+            revoke_split_ranges: flag(lookup, vars::REVOKE_SPLIT_RANGES)?,
         })
     }
+}
+
+/// A variable set to a value it cannot take: named, with the value (at most 200 characters) and why.
+fn invalid(variable: &'static str, value: &str, why: impl Into<String>) -> Error {
+    Error::InvalidSetting { variable, value: value.chars().take(200).collect(), why: why.into() }
+}
+
+/// A flag: unset or empty is off; `true`/`1` and `false`/`0`, in any case.
+fn flag(lookup: &dyn Fn(&str) -> Option<String>, variable: &'static str) -> Result<bool, Error> {
+    match lookup(variable).as_deref().map(str::trim) {
+        None | Some("") => Ok(false),
+        Some(v) if v.eq_ignore_ascii_case("true") || v == "1" => Ok(true),
+        Some(v) if v.eq_ignore_ascii_case("false") || v == "0" => Ok(false),
+        Some(v) => Err(invalid(variable, v, "expected true or false")),
+    }
+}
+
+/// A whole number in `range` (`what` says of what, for the error); unset or empty: `default`.
+fn number<T: FromStr + PartialOrd>(
+    lookup: &dyn Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+    what: &str,
+) -> Result<T, Error> {
+    match lookup(variable).as_deref().map(str::trim) {
+        None | Some("") => Ok(default),
+        Some(v) => v
+            .parse::<T>()
+            .ok()
+            .filter(|n| range.contains(n))
+            .ok_or_else(|| invalid(variable, v, format!("expected a whole number of {what}"))),
+    }
+}
+
+/// Organization mode: the remediation role's name, and the members (`*` or unset: every account).
+fn organization(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Option<Organization>, Error> {
+    let role = lookup(vars::REMEDIATION_ROLE).map(|r| r.trim().to_owned()).filter(|r| !r.is_empty());
+    let members = lookup(vars::MEMBER_ACCOUNTS).map(|m| m.trim().to_owned()).filter(|m| !m.is_empty());
+    let role_name = match (role, &members) {
+        (None, None) => return Ok(None),
+        (None, Some(m)) => {
+            return Err(invalid(vars::MEMBER_ACCOUNTS, m, format!("needs {} as well", vars::REMEDIATION_ROLE)));
+        }
+        (Some(role), _) if !is_role_name(&role) => {
+            return Err(invalid(
+                vars::REMEDIATION_ROLE,
+                &role,
+                "expected an IAM role name: 1 to 64 of letters, digits and +=,.@_-",
+            ));
+        }
+        (Some(role), _) => role,
+    };
+    let members = match members.as_deref() {
+        None | Some("*") => Members::Any,
+        Some(list) => Members::Only(
+            list.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|a| {
+                    is_account_id(a).then(|| a.to_owned()).ok_or_else(|| {
+                        invalid(
+                            vars::MEMBER_ACCOUNTS,
+                            list,
+                            format!("{a:?} is not a 12-digit account id (or use * for every account)"),
+                        )
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+    };
+    Ok(Some(Organization { role_name, members }))
 }
 
 pub(crate) fn is_role_name(name: &str) -> bool {

@@ -44,6 +44,16 @@ fn built(table: &str) -> impl Fn(aws_sdk_dynamodb::error::BuildError) -> Error +
     }
 }
 
+/// The key of a schedule's digest item: `digest#<schedule>` and `suffix`.
+fn digest_key(schedule_id: &str, suffix: &str) -> AttributeValue {
+    AttributeValue::S(format!("digest#{schedule_id}{suffix}"))
+}
+
+/// When a share's items expire: with the history's `SEEN_SECS`.
+fn expiry(share: &Share<'_>) -> AttributeValue {
+    AttributeValue::N((share.at + SEEN_SECS).to_string())
+}
+
 /// One sweep run's share, and where it stands among its schedule's.
 #[derive(Clone, Debug)]
 pub struct Share<'a> {
@@ -74,44 +84,64 @@ impl DynamoHistory {
     /// Keeps `share`, counts its request done if it is the last run, and claims the sending when the count is
     /// complete. An error after the claim gives the claim back.
     pub async fn add_share(&self, share: &Share<'_>) -> Result<Gathered, Error> {
-        let table = &self.table;
-        let ttl = AttributeValue::N((share.at + SEEN_SECS).to_string());
-        let key = |suffix: String| AttributeValue::S(format!("digest#{}{suffix}", share.schedule_id));
+        self.keep_share(share).await?;
+        if !share.last {
+            return Ok(Gathered::Waiting);
+        }
+        self.count_done(share).await?;
+        if let Some(standing) = self.claim(share).await? {
+            return Ok(standing);
+        }
+        match self.all_shares(share.schedule_id, share.of).await {
+            Ok(shares) => Ok(Gathered::Complete(shares)),
+            Err(err) => {
+                if let Err(release) = self.release_digest(share.schedule_id).await {
+                    tracing::error!(error = %release, "the digest's claim was not given back: it is claimable again after its lease");
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// The run's share, written once: a redelivery finds it there and leaves it.
+    async fn keep_share(&self, share: &Share<'_>) -> Result<(), Error> {
         let kept = self
             .client
             .get()
             .put_item()
-            .table_name(table)
-            .item("pk", key(format!("#{}#{}", share.index, share.run)))
+            .table_name(&self.table)
+            .item("pk", digest_key(share.schedule_id, &format!("#{}#{}", share.index, share.run)))
             .item("share", AttributeValue::S(share.json.clone()))
-            .item("expires_at", ttl.clone())
+            .item("expires_at", expiry(share))
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
         match kept {
-            Err(err) if code_and_message(&err).0 == "ConditionalCheckFailedException" => {}
-            other => _ = other.map_err(|err| dynamo("PutItem", table, &err))?,
+            Err(err) if code_and_message(&err).0 == "ConditionalCheckFailedException" => Ok(()),
+            other => other.map(drop).map_err(|err| dynamo("PutItem", &self.table, &err)),
         }
-        if !share.last {
-            return Ok(Gathered::Waiting);
-        }
+    }
+
+    /// The request counted done, once: its marker (which must not exist) and the count in one transaction.
+    async fn count_done(&self, share: &Share<'_>) -> Result<(), Error> {
+        let table = &self.table;
         let marker = Put::builder()
             .table_name(table)
-            .item("pk", key(format!("#{}", share.index)))
+            .item("pk", digest_key(share.schedule_id, &format!("#{}", share.index)))
             .item("run", AttributeValue::N(share.run.to_string()))
-            .item("expires_at", ttl.clone())
+            .item("expires_at", expiry(share))
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(built(table))?;
         let count = Update::builder()
             .table_name(table)
-            .key("pk", key(String::new()))
+            .key("pk", digest_key(share.schedule_id, ""))
             .update_expression("ADD #count :one SET #of = :of, expires_at = :ttl")
             .expression_attribute_names("#count", "count")
             .expression_attribute_names("#of", "of")
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .expression_attribute_values(":of", AttributeValue::N(share.of.to_string()))
-            .expression_attribute_values(":ttl", ttl)
+            .expression_attribute_values(":ttl", expiry(share))
             .build()
             .map_err(built(table))?;
         let counted = self
@@ -124,33 +154,39 @@ impl DynamoHistory {
             .await;
         match counted {
             // The marker exists: this request was counted by an earlier delivery.
-            Err(err) if code_and_message(&err).0 == "TransactionCanceledException" && is_condition(&err) => {}
-            other => _ = other.map_err(|err| dynamo("TransactWriteItems", table, &err))?,
+            Err(err) if code_and_message(&err).0 == "TransactionCanceledException" && is_condition(&err) => Ok(()),
+            other => other.map(drop).map_err(|err| dynamo("TransactWriteItems", table, &err)),
         }
+    }
+
+    /// Claims the sending once every request is counted: `None` when this call holds the claim, else where the digest
+    /// stands (sent already, or still waiting: uncounted requests, or another sweep's live claim).
+    async fn claim(&self, share: &Share<'_>) -> Result<Option<Gathered>, Error> {
+        let table = &self.table;
         let item = self
             .client
             .get()
             .get_item()
             .table_name(table)
-            .key("pk", key(String::new()))
+            .key("pk", digest_key(share.schedule_id, ""))
             .consistent_read(true)
             .send()
             .await
             .map_err(|err| dynamo("GetItem", table, &err))?;
         let item = item.item().cloned().unwrap_or_default();
         if item.contains_key("published") {
-            return Ok(Gathered::AlreadySent);
+            return Ok(Some(Gathered::AlreadySent));
         }
         let count: u64 = item.get("count").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0);
         if count < u64::from(share.of) {
-            return Ok(Gathered::Waiting);
+            return Ok(Some(Gathered::Waiting));
         }
         let claimed = self
             .client
             .get()
             .update_item()
             .table_name(table)
-            .key("pk", key(String::new()))
+            .key("pk", digest_key(share.schedule_id, ""))
             .update_expression("SET sent = :now")
             .condition_expression("(attribute_not_exists(sent) OR sent < :stale) AND attribute_not_exists(published)")
             .expression_attribute_values(":now", AttributeValue::N(share.at.to_string()))
@@ -158,18 +194,9 @@ impl DynamoHistory {
             .send()
             .await;
         match claimed {
-            Ok(_) => {}
-            Err(err) if code_and_message(&err).0 == "ConditionalCheckFailedException" => return Ok(Gathered::Waiting),
-            Err(err) => return Err(dynamo("UpdateItem", table, &err)),
-        }
-        match self.all_shares(share.schedule_id, share.of).await {
-            Ok(shares) => Ok(Gathered::Complete(shares)),
-            Err(err) => {
-                if let Err(release) = self.release_digest(share.schedule_id).await {
-                    tracing::error!(error = %release, "the digest's claim was not given back: it is claimable again after its lease");
-                }
-                Err(err)
-            }
+            Ok(_) => Ok(None),
+            Err(err) if code_and_message(&err).0 == "ConditionalCheckFailedException" => Ok(Some(Gathered::Waiting)),
+            Err(err) => Err(dynamo("UpdateItem", table, &err)),
         }
     }
 

@@ -50,53 +50,7 @@ where
         };
         let report = match found {
             None => GroupReport::untouched(Some(target.id()), Outcome::GroupGone),
-            Some(before) => {
-                let group_id = &before.id;
-                let evaluation = evaluate(&before, settings);
-                let (mut notice, _) = match act(trigger, settings, &before, &evaluation, ports).await {
-                    Ok(acted) => acted,
-                    // Refused (an SCP, a missing permission): told on the topic and as a finding, then the
-                    // invocation fails, so that the failure queue and its alarm hold the event.
-                    Err(err) => {
-                        let notice = refused(trigger, settings, &before, &evaluation, &err);
-                        if let Err(e) = ports.notifier.publish(&notice).await {
-                            tracing::error!(event_id = %trigger.event_id, group_id, error = %e, notice = %notice.to_json(), "the refused revoke's notice was not published");
-                        }
-                        if let Err(e) = ports.outlets.deliver(std::slice::from_ref(&notice)).await {
-                            tracing::error!(event_id = %trigger.event_id, group_id, error = %e, "the refused revoke's finding was not delivered");
-                        }
-                        return Err(err);
-                    }
-                };
-                if settings.observed_egress_days > 0 && notice.outcome.acted_on_open() {
-                    notice.observed_egress = Some(observe(trigger, settings, &before, ports.flow_logs).await);
-                }
-                let publish = should_notify(&notice, trigger, settings);
-                if publish && let Err(source) = ports.notifier.publish(&notice).await {
-                    return Err(Error::Notify {
-                        group_id: group_id.clone(),
-                        subject: notice.subject(),
-                        text: notice.text(),
-                        source: Box::new(source),
-                    });
-                }
-                // Machines hear of what people were told: Security Hub, the bus. A failure fails the invocation (its
-                // alarm) once every group is handled, after the revoke's own failure, which matters more.
-                if publish
-                    && let Err(source) = ports.outlets.deliver(std::slice::from_ref(&notice)).await
-                    && undelivered.is_none()
-                {
-                    let notices = format!("; the notice follows as JSON:\n{}", notice.to_json());
-                    undelivered =
-                        Some(Error::Outlets { group_ids: group_id.clone(), notices, source: Box::new(source) });
-                }
-                // A revoke stopped midway: told above, and the invocation still fails, so that the failure queue and
-                // its alarm show the rules left open.
-                if let Some(error) = &notice.revoke_error {
-                    return Err(Error::SecurityGroups { group_id: group_id.clone(), source: error.clone().into() });
-                }
-                GroupReport::acted(notice, publish)
-            }
+            Some(before) => handle_group(trigger, settings, &before, ports, &mut undelivered).await?,
         };
         tracing::info!(
             event_id = %trigger.event_id,
@@ -113,6 +67,68 @@ where
         Some(error) => Err(error),
         None => Ok(EventReport::new(trigger, results)),
     }
+}
+
+/// One group found: evaluated, acted on, told on the topic and to the outlets. An outlet's failure is kept in
+/// `undelivered` (the first one) for the invocation to fail with once every group is handled.
+async fn handle_group<G, N, H, F, O>(
+    trigger: &Trigger,
+    settings: &Settings,
+    before: &SecurityGroup,
+    ports: Ports<'_, G, N, H, F, O>,
+    undelivered: &mut Option<Error>,
+) -> Result<GroupReport, Error>
+where
+    G: SecurityGroups,
+    N: Notifier,
+    H: History,
+    F: FlowLogs,
+    O: Outlets,
+{
+    let group_id = &before.id;
+    let evaluation = evaluate(before, settings);
+    let (mut notice, _) = match act(trigger, settings, before, &evaluation, ports).await {
+        Ok(acted) => acted,
+        // Refused (an SCP, a missing permission): told on the topic and as a finding, then the
+        // invocation fails, so that the failure queue and its alarm hold the event.
+        Err(err) => {
+            let notice = refused(trigger, settings, before, &evaluation, &err);
+            if let Err(e) = ports.notifier.publish(&notice).await {
+                tracing::error!(event_id = %trigger.event_id, group_id, error = %e, notice = %notice.to_json(), "the refused revoke's notice was not published");
+            }
+            if let Err(e) = ports.outlets.deliver(std::slice::from_ref(&notice)).await {
+                tracing::error!(event_id = %trigger.event_id, group_id, error = %e, "the refused revoke's finding was not delivered");
+            }
+            return Err(err);
+        }
+    };
+    if settings.observed_egress_days > 0 && notice.outcome.acted_on_open() {
+        notice.observed_egress = Some(observe(trigger, settings, before, ports.flow_logs).await);
+    }
+    let publish = should_notify(&notice, trigger, settings);
+    if publish && let Err(source) = ports.notifier.publish(&notice).await {
+        return Err(Error::Notify {
+            group_id: group_id.clone(),
+            subject: notice.subject(),
+            text: notice.text(),
+            source: Box::new(source),
+        });
+    }
+    // Machines hear of what people were told: Security Hub, the bus. A failure fails the invocation (its
+    // alarm) once every group is handled, after the revoke's own failure, which matters more.
+    if publish
+        && let Err(source) = ports.outlets.deliver(std::slice::from_ref(&notice)).await
+        && undelivered.is_none()
+    {
+        let notices = format!("; the notice follows as JSON:\n{}", notice.to_json());
+        *undelivered = Some(Error::Outlets { group_ids: group_id.clone(), notices, source: Box::new(source) });
+    }
+    // A revoke stopped midway: told above, and the invocation still fails, so that the failure queue and
+    // its alarm show the rules left open.
+    if let Some(error) = &notice.revoke_error {
+        return Err(Error::SecurityGroups { group_id: group_id.clone(), source: error.clone().into() });
+    }
+    Ok(GroupReport::acted(notice, publish))
 }
 
 /// How many times a group the event names and EC2 does not find is looked for again (after 0.25, 0.5, 1 and 2 s with

@@ -52,17 +52,7 @@ where
         .list()
         .await
         .map_err(|source| Error::SecurityGroups { group_id: "(all)".into(), source: Box::new(source) })?;
-    let region_key = format!("{}/{}", trigger.account, trigger.region);
-    let at = chrono::DateTime::parse_from_rfc3339(&trigger.event_time)
-        .map_or_else(|_| chrono::Utc::now().timestamp(), |t| t.timestamp());
-    // `None`: no history kept here, so no line says how it stands; `Some(None)`: the history failed (unknown).
-    let first = match ports.history.first_sweep(&region_key, &trigger.event_time, at).await {
-        Ok(first) => first.map(Some),
-        Err(err) => {
-            tracing::warn!(event_id = %trigger.event_id, error = %err, "the region's first sweep unknown: missed events are counted as unknown");
-            Some(None)
-        }
-    };
+    let first = first_sweep(trigger, ports.history).await;
     let mut report = SweepReport {
         event_id: trigger.event_id.clone(),
         account: trigger.account.clone(),
@@ -88,6 +78,44 @@ where
     let mut steps: Vec<(usize, Step)> =
         stream::iter(numbered).buffer_unordered(settings.sweep_concurrency.max(1)).collect().await;
     steps.sort_by_key(|(i, _)| *i);
+    let notices = tally(&mut report, &all, steps);
+    // In a digest (a scheduled fan-out), the sweep's report goes out with the others, once, from the last sweep.
+    // A blind region is told even when nothing was acted on: its changes are not seen.
+    if (report.acted() > 0 || report.is_blind()) && !settings.digest {
+        // Every part is tried; the error carries the parts that failed (each group's undo command is also logged).
+        publish_all(ports.notifier, &report.parts(MAX_MESSAGE_BYTES)).await?;
+    }
+    // Once the report is out, the sweep is done: an outlet's failure is logged (each notice whole) and counted
+    // (`OutletFailures`, its alarm), never a reason to sweep again, which would send the report again.
+    if !notices.is_empty()
+        && let Err(source) = ports.outlets.deliver(&notices).await
+    {
+        for notice in &notices {
+            tracing::error!(event_id = %trigger.event_id, group_id = %notice.group.id, notice = %notice.to_json(), "sweep: notice not delivered to an outlet");
+        }
+        tracing::error!(event_id = %trigger.event_id, error = %source, notices = notices.len(), "sweep: the outlets failed; the sweep stands");
+        report.outlets_failed = Some(source.to_string());
+    }
+    Ok(report)
+}
+
+/// Whether this is the region's first sweep: `None`, no history kept here, so no line says how it stands;
+/// `Some(None)`, the history failed (unknown).
+async fn first_sweep<H: History>(trigger: &Trigger, history: &H) -> Option<Option<bool>> {
+    let region_key = format!("{}/{}", trigger.account, trigger.region);
+    let at = chrono::DateTime::parse_from_rfc3339(&trigger.event_time)
+        .map_or_else(|_| chrono::Utc::now().timestamp(), |t| t.timestamp());
+    match history.first_sweep(&region_key, &trigger.event_time, at).await {
+        Ok(first) => first.map(Some),
+        Err(err) => {
+            tracing::warn!(event_id = %trigger.event_id, error = %err, "the region's first sweep unknown: missed events are counted as unknown");
+            Some(None)
+        }
+    }
+}
+
+/// Each group's step counted into `report`, in the list's order; the notices machines get.
+fn tally(report: &mut SweepReport, all: &[SecurityGroup], steps: Vec<(usize, Step)>) -> Vec<Notice> {
     let mut notices = Vec::new();
     for (group, (_, step)) in all.iter().zip(steps) {
         let outcome = match step {
@@ -122,24 +150,7 @@ where
         *report.counts.entry(outcome).or_default() += 1;
         report.groups_checked += 1;
     }
-    // In a digest (a scheduled fan-out), the sweep's report goes out with the others, once, from the last sweep.
-    // A blind region is told even when nothing was acted on: its changes are not seen.
-    if (report.acted() > 0 || report.is_blind()) && !settings.digest {
-        // Every part is tried; the error carries the parts that failed (each group's undo command is also logged).
-        publish_all(ports.notifier, &report.parts(MAX_MESSAGE_BYTES)).await?;
-    }
-    // Once the report is out, the sweep is done: an outlet's failure is logged (each notice whole) and counted
-    // (`OutletFailures`, its alarm), never a reason to sweep again, which would send the report again.
-    if !notices.is_empty()
-        && let Err(source) = ports.outlets.deliver(&notices).await
-    {
-        for notice in &notices {
-            tracing::error!(event_id = %trigger.event_id, group_id = %notice.group.id, notice = %notice.to_json(), "sweep: notice not delivered to an outlet");
-        }
-        tracing::error!(event_id = %trigger.event_id, error = %source, notices = notices.len(), "sweep: the outlets failed; the sweep stands");
-        report.outlets_failed = Some(source.to_string());
-    }
-    Ok(report)
+    notices
 }
 
 /// One group of the sweep: evaluated, and acted on if it has something to revoke and there is time to start.
