@@ -27,6 +27,10 @@ mod undo;
 #[path = "cli/verify.rs"]
 mod verify;
 
+/// `--help`: each verb lists its own options and formats, and the Lambda's settings only where it uses them.
+#[path = "cli/help.rs"]
+mod help;
+
 use std::process::Command;
 
 use egress_guard_core::{NoHistory, Settings};
