@@ -1,49 +1,75 @@
-//! `audit`: list every group of every region concurrently, evaluate each with the core, print a table or JSON.
+//! `audit`: list every group of every region concurrently, evaluate each with the core, print a table, JSON or ASFF.
 
+use std::collections::BTreeSet;
 use std::io::IsTerminal;
 use std::sync::Arc;
 
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
-use egress_guard_aws::{Clients, Ec2SecurityGroups};
+use egress_guard_aws::Ec2SecurityGroups;
 use egress_guard_core::audit::Action;
 use egress_guard_core::{AuditReport, SecurityGroup, SecurityGroups, Settings};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-/// How the audit prints its report.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    Table,
-    Json,
-    /// One Security Hub finding per group and open destination, as `BatchImportFindings` takes them.
-    Asff,
+use crate::output::Format;
+use crate::regions;
+use crate::settings::RuleArgs;
+use crate::verb::{Aws, Verb};
+
+/// List every egress rule open to 0.0.0.0/0 or ::/0 in every region (EC2-033's audit). Changes nothing.
+/// Exit code: 0 nothing open, 1 something open, 2 a region (or the audit) failed.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// `all` (the regions enabled for the account) or a comma-separated list.
+    #[arg(long, default_value = "all")]
+    regions: String,
+    /// How to print the report; default: a table on a terminal, JSON otherwise.
+    #[arg(long, value_parser = Format::among(&[Format::Table, Format::Json, Format::Asff]))]
+    format: Option<Format>,
+    /// Regions scanned at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    concurrency: u16,
+    #[command(flatten)]
+    rules: RuleArgs,
 }
 
-pub async fn run(
-    clients: &Clients,
-    regions: &str,
-    settings: &Settings,
+/// What `audit` is asked, checked.
+pub struct Ask {
+    /// `None`: every region enabled for the account.
+    regions: Option<BTreeSet<String>>,
+    settings: Settings,
     concurrency: usize,
     format: Format,
-) -> anyhow::Result<u8> {
-    let regions: Vec<String> = if regions.trim() == "all" {
-        clients.security_groups().regions().await.map_err(|e| anyhow::anyhow!("listing the account's regions: {e}"))?
-    } else {
-        regions.split(',').map(str::trim).filter(|r| !r.is_empty()).map(str::to_owned).collect()
-    };
-    anyhow::ensure!(!regions.is_empty(), "no region to audit");
-    let scans = scan(regions, |region| clients.security_groups_in(region), concurrency).await;
-    let report = AuditReport::new(scans, settings);
-    match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-        Format::Asff => {
-            let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-            let findings = egress_guard_core::notify::asff::from_audit(&report, &now);
-            println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "Findings": findings }))?);
-        }
-        Format::Table => print_table(&report),
+}
+
+impl Verb for Args {
+    type Ask = Ask;
+
+    fn validate(self) -> anyhow::Result<Ask> {
+        let settings = self.rules.settings()?;
+        let regions = regions::parse(&self.regions)?;
+        let terminal = if std::io::stdout().is_terminal() { Format::Table } else { Format::Json };
+        let format = self.format.unwrap_or(terminal);
+        Ok(Ask { regions, settings, concurrency: usize::from(self.concurrency), format })
     }
-    Ok(u8::try_from(report.exit_code()).unwrap_or(2))
+
+    async fn run(ask: Ask, aws: &Aws) -> anyhow::Result<u8> {
+        let clients = &aws.clients;
+        let regions = regions::each(clients, ask.regions).await?;
+        anyhow::ensure!(!regions.is_empty(), "no region to audit");
+        let scans = scan(regions, |region| clients.security_groups_in(region), ask.concurrency).await;
+        let report = AuditReport::new(scans, &ask.settings);
+        match ask.format {
+            Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+            Format::Asff => {
+                let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+                let findings = egress_guard_core::notify::asff::from_audit(&report, &now);
+                println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "Findings": findings }))?);
+            }
+            Format::Table | Format::Text => print_table(&report),
+        }
+        Ok(u8::try_from(report.exit_code()).unwrap_or(2))
+    }
 }
 
 /// Lists the groups of each region, at most `concurrency` regions at once. A region that fails keeps its error.

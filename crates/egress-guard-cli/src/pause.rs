@@ -1,43 +1,105 @@
 //! `pause` and `resume`: the kill switch in the history table, which the function reads on every invocation, and
-//! the change told on the topic. `--dry-run` says what it would set and changes nothing. `honour`: the commands
-//! that revoke (`replay`, `fix`, `recommend --apply`) run as a dry run while the switch pauses their region.
+//! the change told on the topic. `--dry-run` says what it would set and changes nothing.
 
 use std::collections::BTreeSet;
 
 use egress_guard_aws::Clients;
 use egress_guard_core::notify::switch::Switched;
-use egress_guard_core::{Notifier, Pause, Settings};
+use egress_guard_core::settings::vars;
+use egress_guard_core::{Notifier, Pause};
 
-/// What `pause` or `resume` is asked.
-pub struct Switch<'a> {
-    pub table: &'a str,
-    /// `None`: every region.
-    pub regions: Option<BTreeSet<String>>,
-    pub topic_arn: Option<&'a str>,
-    pub dry_run: bool,
+use crate::history::TableArgs;
+use crate::regions;
+use crate::settings::DryRunArgs;
+use crate::verb::{Aws, Verb};
+
+/// The flags `pause` and `resume` share.
+#[derive(Debug, clap::Args)]
+pub struct SwitchArgs {
+    /// `all` or a comma-separated list.
+    #[arg(long, default_value = "all")]
+    regions: String,
+    /// Tell the change on this SNS topic (the stack's NoticeTopicArn output).
+    #[arg(long, env = "EGRESS_GUARD_TOPIC_ARN")]
+    topic_arn: Option<String>,
+    #[command(flatten)]
+    table: TableArgs,
+    #[command(flatten)]
+    dry_run: DryRunArgs,
 }
 
-/// `all` or a comma-separated list of region names.
-pub fn regions(text: &str) -> anyhow::Result<Option<BTreeSet<String>>> {
-    if text.trim() == "all" {
-        return Ok(None);
+/// What `pause` or `resume` is asked.
+pub struct Switch {
+    table: String,
+    /// `None`: every region.
+    regions: Option<BTreeSet<String>>,
+    topic_arn: Option<String>,
+    dry_run: bool,
+}
+
+impl SwitchArgs {
+    /// The regions and the table, checked. A dry run must be asked for on the command line: one that came from
+    /// `EGRESS_GUARD_DRY_RUN` in the shell would leave a pause unset while the operator believes it set.
+    fn validate(self) -> anyhow::Result<Switch> {
+        let regions = regions::parse(&self.regions)?;
+        let dry_run = self.dry_run.dry_run;
+        let from_env = std::env::var(vars::DRY_RUN).is_ok_and(|v| !v.trim().is_empty() && v.trim() != "false");
+        if dry_run && from_env && !std::env::args().any(|a| a == "--dry-run") {
+            anyhow::bail!("{} is set in the environment: pass --dry-run to mean a dry run, or unset it", vars::DRY_RUN);
+        }
+        Ok(Switch { table: self.table.required()?, regions, topic_arn: self.topic_arn, dry_run })
     }
-    let regions: BTreeSet<String> = text.split(',').map(|r| r.trim().to_owned()).filter(|r| !r.is_empty()).collect();
-    if regions.is_empty() {
-        anyhow::bail!("--regions: give `all` or region names");
+}
+
+/// The kill switch: pause every revoke (in the regions given, or all), from the function's next invocation,
+/// until `resume`. Paused, the function runs as a dry run and its notices say who paused. Told on the topic.
+#[derive(Debug, clap::Args)]
+pub struct PauseArgs {
+    #[command(flatten)]
+    switch: SwitchArgs,
+    /// Why, shown in every notice while paused.
+    #[arg(long)]
+    reason: Option<String>,
+}
+
+impl Verb for PauseArgs {
+    /// The switch, and why.
+    type Ask = (Switch, Option<String>);
+
+    fn validate(self) -> anyhow::Result<Self::Ask> {
+        Ok((self.switch.validate()?, self.reason))
     }
-    if let Some(bad) = regions.iter().find(|r| !egress_guard_core::org::is_region(r)) {
-        anyhow::bail!("--regions: {bad:?} is not a region name");
+
+    async fn run((switch, reason): Self::Ask, aws: &Aws) -> anyhow::Result<u8> {
+        pause(&aws.clients, switch, reason).await
     }
-    Ok(Some(regions))
+}
+
+/// Resume revokes (in the regions given, or all) paused by `pause`. Exit 1 when nothing was paused.
+#[derive(Debug, clap::Args)]
+pub struct ResumeArgs {
+    #[command(flatten)]
+    switch: SwitchArgs,
+}
+
+impl Verb for ResumeArgs {
+    type Ask = Switch;
+
+    fn validate(self) -> anyhow::Result<Switch> {
+        self.switch.validate()
+    }
+
+    async fn run(switch: Switch, aws: &Aws) -> anyhow::Result<u8> {
+        resume(&aws.clients, switch).await
+    }
 }
 
 /// Times a change is tried when another operator changed the switch between its read and its write.
 const WRITE_ATTEMPTS: u32 = 5;
 
 /// Pauses revokes where asked (widening a pause already in force). Exit 0.
-pub async fn pause(clients: &Clients, ask: Switch<'_>, reason: Option<String>) -> anyhow::Result<u8> {
-    let history = clients.history(ask.table);
+async fn pause(clients: &Clients, ask: Switch, reason: Option<String>) -> anyhow::Result<u8> {
+    let history = clients.history(&ask.table);
     let by = clients.caller_arn().await?;
     for _ in 0..WRITE_ATTEMPTS {
         let existing = history.paused().await?;
@@ -51,15 +113,15 @@ pub async fn pause(clients: &Clients, ask: Switch<'_>, reason: Option<String>) -
             answer => answer?,
         }
         println!("{}", pause.line());
-        tell(clients, ask.topic_arn, &Switched::Paused(pause)).await?;
+        tell(clients, ask.topic_arn.as_deref(), &Switched::Paused(pause)).await?;
         return Ok(0);
     }
     anyhow::bail!("the switch kept changing under this pause ({WRITE_ATTEMPTS} tries): nothing was set; run it again")
 }
 
 /// Resumes revokes where asked. Exit 0; 1 when nothing was paused there.
-pub async fn resume(clients: &Clients, ask: Switch<'_>) -> anyhow::Result<u8> {
-    let history = clients.history(ask.table);
+async fn resume(clients: &Clients, ask: Switch) -> anyhow::Result<u8> {
+    let history = clients.history(&ask.table);
     let by = clients.caller_arn().await?;
     for _ in 0..WRITE_ATTEMPTS {
         let Some(existing) = history.paused().await? else {
@@ -78,27 +140,10 @@ pub async fn resume(clients: &Clients, ask: Switch<'_>) -> anyhow::Result<u8> {
             answer => answer?,
         }
         print!("{}", egress_guard_core::Message::text(&resumed));
-        tell(clients, ask.topic_arn, &resumed).await?;
+        tell(clients, ask.topic_arn.as_deref(), &resumed).await?;
         return Ok(0);
     }
     anyhow::bail!("the switch kept changing under this resume ({WRITE_ATTEMPTS} tries): nothing was set; run it again")
-}
-
-/// `settings` as a dry run, with the pause, when the switch in `table` pauses `region`; unchanged without a table.
-pub async fn honour(
-    clients: &Clients,
-    table: Option<&str>,
-    region: &str,
-    settings: Settings,
-) -> anyhow::Result<Settings> {
-    let Some(table) = table else { return Ok(settings) };
-    match clients.history(table).paused().await? {
-        Some(pause) if pause.covers(region) => {
-            eprintln!("{}\nA dry run: nothing is revoked.", pause.line());
-            Ok(Settings { dry_run: true, paused: Some(pause), ..settings })
-        }
-        _ => Ok(settings),
-    }
 }
 
 async fn tell(clients: &Clients, topic_arn: Option<&str>, switched: &Switched) -> anyhow::Result<()> {

@@ -1,10 +1,64 @@
-//! `replay` and `fix` (and `recommend --apply`'s revoke): in the trigger's region, the Lambda's flow (`egress_guard_core::handle`, or `sweep` for a scheduled event) on one
-//! trigger, printing what it did.
+//! The Lambda's flow on one trigger, for `replay`, `fix` and `recommend --apply`'s revoke: the flags they share
+//! (`RunArgs`: the Lambda's settings, the kill switch they honour, where the notice goes), then in the trigger's region
+//! `egress_guard_core::handle` (or `sweep` for a scheduled event), printing what it did.
 
 use egress_guard_aws::{Clients, Integrations, SnsNotifier};
 use egress_guard_core::{
     Message, NoFlowLogs, NoHistory, Notice, Notifier, Outcome, Ports, Proposal, Settings, Trigger, TriggerKind,
 };
+
+use crate::history::{HonourArgs, honour};
+use crate::output::Format;
+use crate::settings::SettingsArgs;
+
+/// The flags of every verb that runs the Lambda's flow.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    settings: SettingsArgs,
+    #[command(flatten)]
+    table: HonourArgs,
+    /// Also publish the notice to this SNS topic, as the Lambda does.
+    #[arg(long, env = "EGRESS_GUARD_TOPIC_ARN")]
+    topic_arn: Option<String>,
+    /// Also import the notice's findings into Security Hub in the group's region, as the Lambda does with
+    /// SecurityHubFindings on.
+    #[arg(long)]
+    security_hub: bool,
+    /// Also put the outcome's event on this EventBridge bus (`default`), as the Lambda does with OutcomeEvents on.
+    #[arg(long)]
+    event_bus: Option<String>,
+    /// How to print the notice: as a person reads it, its JSON, or its Security Hub findings.
+    #[arg(long, value_parser = Format::among(&[Format::Text, Format::Json, Format::Asff]), default_value = "text")]
+    format: Format,
+}
+
+impl RunArgs {
+    pub fn validate(self) -> anyhow::Result<Flow> {
+        let integrations = Integrations { security_hub: self.security_hub, event_bus: self.event_bus };
+        Ok(Flow {
+            settings: self.settings.settings()?,
+            table: self.table.history_table,
+            out: Output { topic_arn: self.topic_arn, integrations, format: self.format },
+        })
+    }
+}
+
+/// `RunArgs`, validated.
+#[derive(Debug)]
+pub struct Flow {
+    settings: Settings,
+    /// The history table whose kill switch is honoured.
+    table: Option<String>,
+    pub out: Output,
+}
+
+impl Flow {
+    /// The settings in `region`: a dry run while the kill switch pauses it.
+    pub async fn settings_in(&self, clients: &Clients, region: &str) -> anyhow::Result<Settings> {
+        honour(clients, self.table.as_deref(), region, self.settings.clone()).await
+    }
+}
 
 /// Publishes to SNS when a topic is given; otherwise the notice is only printed.
 enum CliNotifier {
@@ -23,23 +77,15 @@ impl Notifier for CliNotifier {
     }
 }
 
-/// Where a command's notices go besides the terminal, and how it prints them.
+/// Where a verb's notices go besides the terminal, and how it prints them.
 #[derive(Debug)]
 pub struct Output {
     /// Publish the notice to this SNS topic, as the Lambda does.
     pub topic_arn: Option<String>,
     /// Security Hub findings and events on a bus, as the Lambda's parameters turn them on.
     pub integrations: Integrations,
+    /// Text, JSON or ASFF.
     pub format: Format,
-}
-
-/// How a command prints what it did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    Text,
-    Json,
-    /// The notices' Security Hub findings (ASFF).
-    Asff,
 }
 
 /// Exit code 0 when every group ended compliant, remediated, exempt, gone or skipped; 1 when a dry run found

@@ -8,20 +8,90 @@ use std::collections::BTreeSet;
 
 use egress_guard_aws::{Clients, Integrations};
 use egress_guard_core::undo::{self, Restore, Selection, UndoReport};
-use egress_guard_core::{Access, SecurityGroups, Settings};
+use egress_guard_core::{Access, SecurityGroups};
 
-/// What `undo` is asked.
-pub struct Ask<'a> {
-    pub table: &'a str,
-    pub selection: Selection,
-    pub apply: bool,
-    pub role_name: &'a str,
-    pub json: bool,
+use crate::history::TableArgs;
+use crate::output::Format;
+use crate::regions;
+use crate::settings::DryRunArgs;
+use crate::verb::{Aws, Verb};
+
+/// Every revoke egress-guard made in a window, from the history table: listed (changes nothing), or restored
+/// with --apply, each in its own account and region. --apply restores only where egress-guard is paused or the
+/// group exempt (else it would revoke the rules again). Exit code: 0 everything listed was (or would be)
+/// restored, 1 something could not be (a group deleted, a rule re-added since), 2 an error (nothing restored).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Start of the window: RFC 3339 (2026-12-03T09:00:00Z) or a time ago (90m, 24h, 7d).
+    #[arg(long)]
+    since: String,
+    /// End of the window (default: now), in the same forms.
+    #[arg(long)]
+    until: Option<String>,
+    /// Only these groups (repeat the flag, or comma-separate).
+    #[arg(long, value_delimiter = ',')]
+    group_id: Vec<String>,
+    /// `all` or a comma-separated list.
+    #[arg(long, default_value = "all")]
+    regions: String,
+    /// Restore; without it, list what would be restored.
+    #[arg(long)]
+    apply: bool,
+    /// The role templates/spoke.yaml makes in each member account (the template's RemediationRoleName).
+    #[arg(long, default_value = egress_guard_core::preflight::DEFAULT_ROLE_NAME)]
+    remediation_role_name: String,
+    /// How to print what was (or would be) restored: one line per group, or JSON (schema `egress-guard.undo/v1`).
+    #[arg(long, value_parser = Format::among(&[Format::Text, Format::Json]), default_value = "text")]
+    format: Format,
+    #[command(flatten)]
+    table: TableArgs,
+    #[command(flatten)]
+    dry_run: DryRunArgs,
+}
+
+/// What `undo` is asked, checked.
+pub struct Ask {
+    table: String,
+    selection: Selection,
+    apply: bool,
+    role_name: String,
+    json: bool,
+    dry_run: bool,
+}
+
+impl Verb for Args {
+    type Ask = Ask;
+
+    fn validate(self) -> anyhow::Result<Ask> {
+        let now = chrono::Utc::now().timestamp();
+        let since = time("--since", &self.since, now)?;
+        let until = self.until.map_or(Ok(now), |u| time("--until", &u, now))?;
+        if since > until {
+            anyhow::bail!("--since is after --until: the window is empty");
+        }
+        for id in &self.group_id {
+            egress_guard_core::model::validate_group_id(id.trim())?;
+        }
+        let regions = regions::parse(&self.regions)?;
+        let selection = Selection { since, until, group_ids: names(&self.group_id), regions };
+        Ok(Ask {
+            table: self.table.required()?,
+            selection,
+            apply: self.apply,
+            role_name: self.remediation_role_name,
+            json: self.format == Format::Json,
+            dry_run: self.dry_run.dry_run,
+        })
+    }
+
+    async fn run(ask: Ask, aws: &Aws) -> anyhow::Result<u8> {
+        list_or_restore(&aws.clients, &ask).await
+    }
 }
 
 /// `--since`/`--until`: RFC 3339 (`2026-12-03T09:00:00Z`), or a time ago (`90m`, `24h`, `7d`), in seconds since the
 /// epoch.
-pub fn time(flag: &'static str, text: &str, now: i64) -> Result<i64, egress_guard_core::Error> {
+fn time(flag: &'static str, text: &str, now: i64) -> Result<i64, egress_guard_core::Error> {
     let bad = |why: &str| egress_guard_core::Error::InvalidArgument { flag, value: text.into(), why: why.into() };
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
         return Ok(t.timestamp());
@@ -44,15 +114,15 @@ pub fn time(flag: &'static str, text: &str, now: i64) -> Result<i64, egress_guar
 
 /// Lists (or restores) the selected revokes. Exit 0 when everything listed was (or would be) restored, 1 when
 /// something could not be.
-pub async fn run(clients: &Clients, ask: Ask<'_>, settings: &Settings) -> anyhow::Result<u8> {
-    let history = clients.history(ask.table);
+async fn list_or_restore(clients: &Clients, ask: &Ask) -> anyhow::Result<u8> {
+    let history = clients.history(&ask.table);
     let mut records = history.revokes(ask.selection.since, ask.selection.until).await?;
     // The Scan's order is the table's: in time order, each rule is restored as its first revoke in the window had it.
     records.sort_by(|a, b| (a.at, &a.event_id).cmp(&(b.at, &b.event_id)));
     let plan = undo::restores(&records, &ask.selection);
     let own = account_of(&clients.caller_arn().await?)?;
     let fleet = clients.fleet(Integrations::default());
-    let apply = ask.apply && !settings.dry_run;
+    let apply = ask.apply && !ask.dry_run;
     let mut report = UndoReport::new(apply);
     let mut todo = Vec::new();
     for restore in &plan {
@@ -130,7 +200,7 @@ fn account_of(arn: &str) -> anyhow::Result<String> {
         .ok_or_else(|| anyhow::anyhow!("the caller's ARN {arn:?} names no account"))
 }
 
-/// `--group-id` and `--regions` as a selection's sets (`all`: every region).
-pub fn names(values: &[String]) -> Option<BTreeSet<String>> {
+/// `--group-id` as a selection's set (`None`: every group).
+fn names(values: &[String]) -> Option<BTreeSet<String>> {
     (!values.is_empty()).then(|| values.iter().map(|v| v.trim().to_owned()).collect())
 }

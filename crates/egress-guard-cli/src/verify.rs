@@ -11,21 +11,97 @@ use std::time::{Duration, Instant};
 use egress_guard_aws::{Canary, Clients};
 use egress_guard_core::SecurityGroups;
 use egress_guard_core::verify::{
-    GROUP_PREFIX, RegionReport, Told, VerifyReport, Watched, about_probe, description, probe,
+    DEFAULT_TIMEOUT_SECS, GROUP_PREFIX, RegionReport, Told, VerifyReport, Watched, about_probe, description, probe,
 };
 
-/// What `verify` is asked.
-pub struct Ask {
-    pub regions: Vec<String>,
-    pub topic_arn: String,
-    pub vpc_id: Option<String>,
-    pub timeout: Duration,
-    pub json: bool,
-    pub dry_run: bool,
+use crate::output::Format;
+use crate::regions;
+use crate::settings::DryRunArgs;
+use crate::verb::{Aws, Verb};
+
+/// The deployment's canary, run after a deploy (or on a schedule): in each region, a temporary group in the
+/// default VPC (tagged egress-guard:verify) opened to tcp 9 (0.0.0.0/0), watched until the deployment revokes it
+/// and its notice arrives on the topic (through a temporary SQS queue subscribed to it); everything it made is
+/// deleted again, also on timeout, error or Ctrl-C. Exit code: 0 every region revoked (or, in a dry-run
+/// deployment, told), 1 one not revoked within the timeout, 2 an error.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// `all` (the regions enabled for the account) or a comma-separated list; default: the configured region.
+    #[arg(long)]
+    regions: Option<String>,
+    /// The stack's notice topic (its NoticeTopicArn output).
+    #[arg(long, env = "EGRESS_GUARD_TOPIC_ARN")]
+    topic_arn: String,
+    /// The VPC the canary groups go in (default: each region's default VPC).
+    #[arg(long)]
+    vpc_id: Option<String>,
+    /// Seconds to wait for each region's revoke and notice.
+    #[arg(long, default_value_t = DEFAULT_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(5..=3600))]
+    timeout: u64,
+    /// How to print the report: one line per region, or JSON.
+    #[arg(long, value_parser = Format::among(&[Format::Text, Format::Json]), default_value = "text")]
+    format: Format,
+    #[command(flatten)]
+    dry_run: DryRunArgs,
+}
+
+/// `--regions` as given: none (the configured region), or `all` (`None`) or a list.
+enum Regions {
+    Configured,
+    Listed(Option<BTreeSet<String>>),
+}
+
+/// What `verify` is asked, checked; its regions are resolved once the configuration is loaded.
+pub struct Asked {
+    regions: Regions,
+    topic_arn: String,
+    vpc_id: Option<String>,
+    timeout: Duration,
+    json: bool,
+    dry_run: bool,
+}
+
+/// What `verify` is asked, its regions resolved.
+struct Ask {
+    regions: Vec<String>,
+    topic_arn: String,
+    vpc_id: Option<String>,
+    timeout: Duration,
+    json: bool,
+    dry_run: bool,
+}
+
+impl Verb for Args {
+    type Ask = Asked;
+
+    fn validate(self) -> anyhow::Result<Asked> {
+        let topic_arn = topic_arn(&self.topic_arn)?;
+        let vpc_id = self.vpc_id.as_deref().map(vpc_id).transpose()?;
+        let regions = match self.regions.as_deref() {
+            None => Regions::Configured,
+            Some(text) => Regions::Listed(regions::parse(text)?),
+        };
+        let timeout = Duration::from_secs(self.timeout);
+        let (json, dry_run) = (self.format == Format::Json, self.dry_run.dry_run);
+        Ok(Asked { regions, topic_arn, vpc_id, timeout, json, dry_run })
+    }
+
+    async fn run(asked: Asked, aws: &Aws) -> anyhow::Result<u8> {
+        let Asked { regions, topic_arn, vpc_id, timeout, json, dry_run } = asked;
+        let regions = match regions {
+            Regions::Listed(listed) => regions::each(&aws.clients, listed).await?,
+            Regions::Configured => aws
+                .clients
+                .region()
+                .map(|r| vec![r])
+                .ok_or_else(|| anyhow::anyhow!("no region: pass --regions, --region or set AWS_REGION"))?,
+        };
+        canaries(&aws.clients, Ask { regions, topic_arn, vpc_id, timeout, json, dry_run }).await
+    }
 }
 
 /// `--topic-arn`: an SNS topic's ARN (`arn:<partition>:sns:<region>:<account>:<name>`), checked before any call.
-pub fn topic_arn(text: &str) -> anyhow::Result<String> {
+fn topic_arn(text: &str) -> anyhow::Result<String> {
     let parts: Vec<&str> = text.split(':').collect();
     match parts.as_slice() {
         ["arn", partition, "sns", region, account, name]
@@ -41,7 +117,7 @@ pub fn topic_arn(text: &str) -> anyhow::Result<String> {
 }
 
 /// `--vpc-id`, checked before any call.
-pub fn vpc_id(text: &str) -> anyhow::Result<String> {
+fn vpc_id(text: &str) -> anyhow::Result<String> {
     let hex = text.strip_prefix("vpc-").unwrap_or_default();
     if !(8..=17).contains(&hex.len()) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         anyhow::bail!("--vpc-id {text:?} is not a VPC id (vpc- and 8 or 17 hexadecimal digits)");
@@ -59,7 +135,7 @@ struct Made {
 
 /// Runs the canary in every region asked and reports; exit 0 every region revoked (or told in a dry run), 1 one not
 /// revoked in time, 2 an error or an interruption.
-pub async fn run(clients: &Clients, ask: Ask) -> anyhow::Result<u8> {
+async fn canaries(clients: &Clients, ask: Ask) -> anyhow::Result<u8> {
     let run = run_id();
     if ask.dry_run {
         println!(
@@ -265,19 +341,4 @@ async fn clean_up(canary: &Canary, ask: &Ask, run: &str, made: &Made) -> Vec<Str
         None => left.extend(canary.forget(&ask.topic_arn, &format!("{GROUP_PREFIX}{run}")).await),
     }
     left
-}
-
-/// `--regions`: `all` (the regions enabled for the account), a comma-separated list, or none given (the configured
-/// region).
-pub async fn regions(clients: &Clients, text: Option<&str>) -> anyhow::Result<Vec<String>> {
-    match text.map(str::trim) {
-        Some("all") => Ok(clients.security_groups().regions().await?),
-        Some(list) => {
-            Ok(crate::pause::regions(list)?.map(|r: BTreeSet<String>| r.into_iter().collect()).unwrap_or_default())
-        }
-        None => clients
-            .region()
-            .map(|r| vec![r])
-            .ok_or_else(|| anyhow::anyhow!("no region: pass --regions, --region or set AWS_REGION")),
-    }
 }

@@ -27,6 +27,10 @@ mod undo;
 #[path = "cli/verify.rs"]
 mod verify;
 
+/// `--help`: each verb lists its own options and formats, and the Lambda's settings only where it uses them.
+#[path = "cli/help.rs"]
+mod help;
+
 use std::process::Command;
 
 use egress_guard_core::{NoHistory, Settings};
@@ -503,7 +507,7 @@ async fn recommend_proposes_what_the_interfaces_started_and_apply_leaves_exactly
     assert_eq!(untouched, ["all traffic to 0.0.0.0/0", "all traffic to ::/0"], "refused: nothing changed");
 
     // A dry run decides as --apply would, and changes nothing.
-    let dry = ["--dry-run", "recommend", "--group-id", &group, "--apply", "--accept-gaps"];
+    let dry = ["recommend", "--dry-run", "--group-id", &group, "--apply", "--accept-gaps"];
     let (code, stdout, stderr) = egress_guard(&w.moto, &dry);
     assert_eq!(code, 1, "as fix --dry-run: open egress found and left: {stderr}\n{stdout}");
     assert!(stdout.contains("Dry run: --apply would authorize 5 rules"), "{stdout}");

@@ -1,5 +1,5 @@
 //! `pause` and `resume` against moto, with the Lambda's handler in between: paused, an open group stays open and its
-//! notice says who paused and why, and `fix` given the table leaves it open too; `--dry-run resume` changes nothing; resumed, the next event closes it; each
+//! notice says who paused and why, and `fix` given the table leaves it open too; `resume --dry-run` changes nothing; resumed, the next event closes it; each
 //! change told on the topic; a resume with nothing paused exits 1; a bad region exits 2 with no AWS call.
 
 use egress_guard_aws::{DynamoHistory, Ec2SecurityGroups, SnsNotifier};
@@ -46,7 +46,7 @@ async fn pause_holds_the_function_to_a_dry_run_until_resume_and_each_change_is_t
     let told = w.notices(&notices).await;
     assert!(told[0]["Message"].as_str().unwrap().contains("(INC-7): nothing is revoked"), "{}", told[0]);
 
-    let (code, stdout, _) = egress_guard(&w.moto, &[&["--dry-run", "resume"][..], &switch[..]].concat());
+    let (code, stdout, _) = egress_guard(&w.moto, &[&["resume", "--dry-run"][..], &switch[..]].concat());
     assert_eq!(code, 0);
     assert!(stdout.starts_with("Dry run: would resume."), "{stdout}");
     assert_eq!(event(&w, &group, &table, &topic).await, Outcome::DryRun, "a dry-run resume changed nothing");
