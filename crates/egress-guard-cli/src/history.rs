@@ -41,7 +41,7 @@ pub async fn honour(
     match clients.history(table).paused().await? {
         Some(pause) if pause.covers(region) => {
             eprintln!("{}\nA dry run: nothing is revoked.", pause.line());
-            Ok(Settings { dry_run: true, paused: Some(pause), ..settings })
+            Ok(settings.paused(pause))
         }
         _ => Ok(settings),
     }
