@@ -109,7 +109,7 @@ pub async fn run(
         Ports { groups: &groups, notifier: &notifier, history: &NoHistory, flow_logs: &NoFlowLogs, outlets: &outlets };
     if trigger.kind() == TriggerKind::Sweep {
         // As the Lambda does for its schedule: sweep the whole region, one report.
-        let report = egress_guard_core::sweep(trigger, settings, ports, || true).await?;
+        let report = egress_guard_core::sweep(trigger, settings, &Default::default(), ports, || true).await?;
         if json {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else {

@@ -52,7 +52,7 @@ pub use run::invoke::invoke;
 pub use run::observe::recommend;
 pub use run::queued::{MAX_RECEIVES, MAX_SWEEP_RUNS};
 pub use run::remediate::handle;
-pub use run::sweep::sweep;
+pub use run::sweep::{SweepScope, sweep};
 pub use settings::{AllowedPort, Members, Organization, Settings};
 pub use trigger::{Actor, EventName, Trigger, TriggerKind, parse_event, parse_value};
 pub use watch::Watch;

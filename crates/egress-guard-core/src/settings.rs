@@ -10,7 +10,6 @@ use crate::Error;
 use crate::model::is_account_id;
 use crate::model::{PortRange, Protocol};
 use crate::pause::Pause;
-use crate::watch::Watch;
 
 /// Revokes of the same destination within this many hours count as repeats.
 pub const DEFAULT_REPEAT_WINDOW_HOURS: u32 = 24;
@@ -47,12 +46,6 @@ pub struct Settings {
     /// The kill switch, when it covers the trigger's region (read by the function on every invocation, never from a
     /// variable): a dry run that says so.
     pub paused: Option<Pause>,
-    /// A sweep of a scheduled fan-out: its report goes into the schedule's one digest (sent by the last sweep to
-    /// finish), not out on its own. Set by the function per request, never from a variable.
-    pub digest: bool,
-    /// What a sweep saw of its region's watch (the trail, the rule), read by the function before the sweep, never
-    /// from a variable: a blind region's report says `BLIND`.
-    pub watch: Option<Watch>,
 }
 
 impl Default for Settings {
@@ -70,8 +63,6 @@ impl Default for Settings {
             organization: None,
             observed_egress_days: 0,
             paused: None,
-            digest: false,
-            watch: None,
         }
     }
 }
@@ -153,8 +144,6 @@ impl Settings {
             organization: organization(lookup)?,
             observed_egress_days: number(lookup, vars::OBSERVED_EGRESS_DAYS, 0, 0..=14, "days from 0 (off) to 14")?,
             paused: None,
-            digest: false,
-            watch: None,
             repeat_window_hours: number(
                 lookup,
                 vars::REPEAT_WINDOW_HOURS,

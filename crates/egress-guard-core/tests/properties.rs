@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use common::{FakeGroups, FakeNotifier, event};
+use egress_guard_core::SweepScope;
 use egress_guard_core::audit::{Action, AuditReport};
 use egress_guard_core::{
     AllowedPort, Cidr, Destination, EgressRule, Evaluation, FindingKind, NoFlowLogs, NoHistory, NoOutlets, PortRange,
@@ -494,7 +495,7 @@ fn swept(groups: &FakeGroups, settings: &Settings) -> SweepReport {
     let notifier = FakeNotifier::default();
     let ports = Ports { groups, notifier: &notifier, history: &NoHistory, flow_logs: &NoFlowLogs, outlets: &NoOutlets };
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    rt.block_on(sweep(&trigger, settings, ports, || true)).unwrap()
+    rt.block_on(sweep(&trigger, settings, &SweepScope::default(), ports, || true)).unwrap()
 }
 
 proptest! {

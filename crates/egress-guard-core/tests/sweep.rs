@@ -7,7 +7,9 @@ use std::cell::Cell;
 
 use common::{FakeGroups, FakeNotifier, FakeOutlets, event, group, rule};
 use egress_guard_core::notify::asff;
-use egress_guard_core::{NoFlowLogs, NoHistory, NoOutlets, Outcome, Ports, Settings, SweepReport, parse_event, sweep};
+use egress_guard_core::{
+    NoFlowLogs, NoHistory, NoOutlets, Outcome, Ports, Settings, SweepReport, SweepScope, parse_event, sweep,
+};
 
 const OPEN: [&str; 3] = ["sg-0000000000000000a", "sg-0000000000000000b", "sg-0000000000000000c"];
 const RESTRICTED: &str = "sg-0000000000000000d";
@@ -24,6 +26,17 @@ fn world() -> FakeGroups {
 }
 
 fn run(groups: &FakeGroups, notifier: &FakeNotifier, settings: &Settings, budget: usize) -> SweepReport {
+    run_in(groups, notifier, settings, &SweepScope::default(), budget)
+}
+
+/// `run` with what the function learned for the sweep (its watch, the digest).
+fn run_in(
+    groups: &FakeGroups,
+    notifier: &FakeNotifier,
+    settings: &Settings,
+    scope: &SweepScope,
+    budget: usize,
+) -> SweepReport {
     let trigger = parse_event(&event("scheduled-sweep")).unwrap();
     let left = Cell::new(budget);
     let has_time = || {
@@ -35,6 +48,7 @@ fn run(groups: &FakeGroups, notifier: &FakeNotifier, settings: &Settings, budget
     rt.block_on(sweep(
         &trigger,
         settings,
+        scope,
         Ports { groups, notifier, history: &NoHistory, flow_logs: &NoFlowLogs, outlets: &NoOutlets },
         has_time,
     ))
@@ -48,7 +62,7 @@ fn sweep_delivers_each_remediated_and_exempt_group_to_the_outlets_in_one_call() 
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     let ports =
         Ports { groups: &groups, notifier: &notifier, history: &NoHistory, flow_logs: &NoFlowLogs, outlets: &outlets };
-    rt.block_on(sweep(&trigger, &Settings::default(), ports, || true)).unwrap();
+    rt.block_on(sweep(&trigger, &Settings::default(), &SweepScope::default(), ports, || true)).unwrap();
     let delivered = outlets.delivered.lock().unwrap();
     assert_eq!(delivered.len(), 1, "one delivery for the sweep");
     let told: Vec<(&str, Outcome)> = delivered[0].iter().map(|n| (n.group.id.as_str(), n.outcome)).collect();
@@ -67,7 +81,7 @@ fn a_sweep_whose_outlets_fail_stands_and_says_so() {
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     let ports =
         Ports { groups: &groups, notifier: &notifier, history: &NoHistory, flow_logs: &NoFlowLogs, outlets: &outlets };
-    let report = rt.block_on(sweep(&trigger, &Settings::default(), ports, || true)).unwrap();
+    let report = rt.block_on(sweep(&trigger, &Settings::default(), &SweepScope::default(), ports, || true)).unwrap();
     assert!(report.outlets_failed.is_some(), "{report:?}");
     assert_eq!(report.count(Outcome::Remediated), 3, "the revokes stand");
     assert_eq!(notifier.sent().len(), 1, "the report went out once");
@@ -83,7 +97,7 @@ fn a_refused_revoke_is_a_new_failed_high_finding_naming_the_error() {
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     let ports =
         Ports { groups: &groups, notifier: &notifier, history: &NoHistory, flow_logs: &NoFlowLogs, outlets: &outlets };
-    rt.block_on(sweep(&trigger, &Settings::default(), ports, || true)).unwrap();
+    rt.block_on(sweep(&trigger, &Settings::default(), &SweepScope::default(), ports, || true)).unwrap();
     let delivered = outlets.delivered.lock().unwrap();
     let refused: Vec<_> = delivered[0].iter().filter(|n| n.group.id == OPEN[1]).collect();
     assert_eq!(refused.len(), 1, "the refused group is told to the outlets");
@@ -239,7 +253,7 @@ fn a_report_that_cannot_be_published_travels_in_the_error() {
         flow_logs: &NoFlowLogs,
         outlets: &NoOutlets,
     };
-    let err = rt.block_on(sweep(&trigger, &Settings::default(), ports, || true)).unwrap_err();
+    let err = rt.block_on(sweep(&trigger, &Settings::default(), &SweepScope::default(), ports, || true)).unwrap_err();
     let text = err.to_string();
     assert!(text.contains("1 of 1 part(s) not sent"), "{text}");
     for id in OPEN {
@@ -293,8 +307,8 @@ fn a_blind_region_is_told_first_and_a_seen_one_only_when_acted_on() {
         ..Watch::default()
     };
     let notifier = FakeNotifier::default();
-    let settings = Settings { watch: Some(blind), ..Settings::default() };
-    let report = run(&compliant(), &notifier, &settings, usize::MAX);
+    let scope = SweepScope { watch: Some(blind), ..SweepScope::default() };
+    let report = run_in(&compliant(), &notifier, &Settings::default(), &scope, usize::MAX);
     assert!(report.is_blind());
     let sent = notifier.sent();
     assert_eq!(sent.len(), 1, "told with nothing acted on");
@@ -309,13 +323,15 @@ fn a_blind_region_is_told_first_and_a_seen_one_only_when_acted_on() {
 
     let seen = Watch { trail: "trail audit logs management write events".into(), ..Watch::default() };
     let quiet = FakeNotifier::default();
-    run(&compliant(), &quiet, &Settings { watch: Some(seen.clone()), ..Settings::default() }, usize::MAX);
+    let scope = SweepScope { watch: Some(seen.clone()), ..SweepScope::default() };
+    run_in(&compliant(), &quiet, &Settings::default(), &scope, usize::MAX);
     assert!(quiet.sent().is_empty(), "nothing acted on, nothing blind: no report");
 
     // Blind and acting: both, BLIND first.
     let acting = FakeNotifier::default();
     let blind = Watch { blind: Some("rule disabled".into()), ..seen };
-    run(&world(), &acting, &Settings { watch: Some(blind), ..Settings::default() }, usize::MAX);
+    let scope = SweepScope { watch: Some(blind), ..SweepScope::default() };
+    run_in(&world(), &acting, &Settings::default(), &scope, usize::MAX);
     assert!(
         acting.sent()[0].subject.starts_with("egress-guard sweep: BLIND (rule disabled), revoked open egress on 3"),
         "{}",

@@ -8,7 +8,7 @@ use crate::notify::report::{EventReport, SweepReport};
 use crate::org::{self, Home};
 use crate::ports::{History, Notifier, Ports, Reach, Switch};
 use crate::run::remediate::handle;
-use crate::run::sweep::sweep;
+use crate::run::sweep::{SweepScope, sweep};
 use crate::settings::Settings;
 use crate::trigger::{Trigger, TriggerKind};
 
@@ -87,18 +87,18 @@ pub async fn run_one<R: Reach, N: Notifier, H: History + Switch>(
             return Invocation::failed(kind, err);
         }
     };
-    let mut settings = match pause {
+    let settings = match pause {
         Some(pause) => {
             tracing::warn!(event_id = %trigger.event_id, pause = %pause.line(), "paused: a dry run");
             settings.paused(pause)
         }
         None => settings.clone(),
     };
-    settings.digest = digest;
     // A sweep first looks at whether its region's changes can still be seen (read-only; it sweeps either way).
+    let mut scope = SweepScope { digest, watch: None };
     if kind == TriggerKind::Sweep {
-        settings.watch = reach.watch(&access, &trigger.region, home).await;
-        if let Some(watch) = &settings.watch
+        scope.watch = reach.watch(&access, &trigger.region, home).await;
+        if let Some(watch) = &scope.watch
             && let Some(why) = &watch.blind
         {
             tracing::error!(event_id = %trigger.event_id, region = %trigger.region, blind = %why, trail = %watch.trail, "BLIND: this region's changes are not seen");
@@ -109,7 +109,7 @@ pub async fn run_one<R: Reach, N: Notifier, H: History + Switch>(
     let outlets = reach.outlets(&access, &trigger.region).await;
     let ports = Ports { groups: &groups, notifier, history, flow_logs: &flow_logs, outlets: &outlets };
     let result = match kind {
-        TriggerKind::Sweep => sweep(trigger, &settings, ports, has_time).await.map(InvocationReport::Sweep),
+        TriggerKind::Sweep => sweep(trigger, &settings, &scope, ports, has_time).await.map(InvocationReport::Sweep),
         TriggerKind::Event => handle(trigger, &settings, ports).await.map(InvocationReport::Event),
     };
     if let Err(err) = &result {

@@ -19,6 +19,7 @@ use crate::run::publish::publish_all;
 use crate::run::remediate::{act, note, refused};
 use crate::settings::Settings;
 use crate::trigger::Trigger;
+use crate::watch::Watch;
 
 /// What became of one group of the sweep, with the notice that machines get (Security Hub, the event bus).
 enum Step {
@@ -29,6 +30,15 @@ enum Step {
     NoTime,
 }
 
+/// What the function learned for one sweep, never from a variable: whether its report goes into the schedule's one
+/// digest (sent by the last sweep to finish) instead of out on its own, and what it saw of the region's watch (the
+/// trail, the rule) before the sweep: a blind region's report says `BLIND`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SweepScope {
+    pub digest: bool,
+    pub watch: Option<Watch>,
+}
+
 /// Sweeps the region: lists every group, acts on each with open egress while `has_time()` says there is time for one
 /// more (a group is never left half-done; a group whose revoke fails is a line of the report and the sweep goes on),
 /// and publishes the report, in numbered parts that each fit SNS, if any group was acted on or failed. A sweep cut
@@ -37,6 +47,7 @@ enum Step {
 pub async fn sweep<G, N, H, F, O>(
     trigger: &Trigger,
     settings: &Settings,
+    scope: &SweepScope,
     ports: Ports<'_, G, N, H, F, O>,
     has_time: impl Fn() -> bool,
 ) -> Result<SweepReport, Error>
@@ -66,7 +77,7 @@ where
         counts: BTreeMap::new(),
         lines: Vec::new(),
         outlets_failed: None,
-        watch: settings.watch.clone().map(Box::new),
+        watch: scope.watch.clone().map(Box::new),
     };
     // Up to `sweep_concurrency` groups are acted on at once, each checking the time as it starts. Every step runs to
     // its end (none is ever dropped half-way through a revoke), and the report keeps the list's order.
@@ -81,7 +92,7 @@ where
     let notices = tally(&mut report, &all, steps);
     // In a digest (a scheduled fan-out), the sweep's report goes out with the others, once, from the last sweep.
     // A blind region is told even when nothing was acted on: its changes are not seen.
-    if (report.acted() > 0 || report.is_blind()) && !settings.digest {
+    if (report.acted() > 0 || report.is_blind()) && !scope.digest {
         // Every part is tried; the error carries the parts that failed (each group's undo command is also logged).
         publish_all(ports.notifier, &report.parts(MAX_MESSAGE_BYTES)).await?;
     }
