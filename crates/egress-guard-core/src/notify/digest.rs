@@ -9,10 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::history::Since;
-use crate::notify::chat::Card;
-use crate::notify::message::{Message, cut, one_line};
+use crate::notify::message::{MAX_SUBJECT_CHARS, cut, one_line};
+use crate::notify::parts::{Part, mode, pack};
 use crate::notify::report::{SweepLine, SweepReport};
-use crate::notify::text::MAX_SUBJECT_CHARS;
 use crate::outcome::Outcome;
 
 /// Lines one sweep keeps in detail for the digest (each about 500 bytes, so that its share stays far below a
@@ -184,45 +183,26 @@ impl Digest {
 
     /// The digest in numbered parts of at most `max_bytes` of text each: the header in every part, each sweep's
     /// heading and lines shared out between them, never split.
-    pub fn messages(&self, max_bytes: usize) -> Vec<DigestMessage> {
-        let header = self.header();
-        let mut texts = vec![header.clone()];
-        for part in self.parts.iter().filter(|p| !p.report.lines.is_empty()) {
+    pub fn messages(&self, max_bytes: usize) -> Vec<Part> {
+        let items = self.parts.iter().filter(|p| !p.report.lines.is_empty()).flat_map(|part| {
             let r = &part.report;
-            let mode = match (&r.paused, r.dry_run) {
-                (Some(_), _) => " [paused]",
-                (None, true) => " [dry run]",
-                (None, false) => "",
-            };
             let mut heading = format!(
-                "\n== {} {}{mode}: {} of {} groups checked ==\n",
-                r.account, r.region, r.groups_checked, r.groups_total
+                "\n== {} {}{}: {} of {} groups checked ==\n",
+                r.account,
+                r.region,
+                mode(r.paused.is_some(), r.dry_run),
+                r.groups_checked,
+                r.groups_total
             );
-            for line in &r.lines {
-                let text = heading.split_off(0) + &r.line_text(line);
-                let current = texts.last_mut().expect("one part at least");
-                if current.len() + text.len() > max_bytes && current.len() > header.len() {
-                    texts.push(header.clone() + &text);
-                } else {
-                    current.push_str(&text);
-                }
-            }
-        }
-        let total = texts.len();
-        let subject = self.subject();
-        texts
-            .into_iter()
-            .enumerate()
-            .map(|(i, text)| DigestMessage {
-                subject: match total {
-                    1 => subject.clone(),
-                    _ => one_line(&format!("[{}/{total}] {subject}", i + 1), MAX_SUBJECT_CHARS),
-                },
-                text,
-                part: format!("{}/{total}", i + 1),
-                dry_run: self.parts.iter().all(|p| p.report.dry_run),
-            })
-            .collect()
+            r.lines.iter().map(move |line| heading.split_off(0) + &r.line_text(line))
+        });
+        let texts = pack(&self.header(), items, max_bytes);
+        let attributes = [
+            ("outcome", "digest".to_owned()),
+            ("dry_run", self.parts.iter().all(|p| p.report.dry_run).to_string()),
+            ("trigger", "sweep".to_owned()),
+        ];
+        Part::numbered(&self.subject(), &attributes, "digest", texts)
     }
 
     fn subject(&self) -> String {
@@ -261,13 +241,8 @@ impl Digest {
         }
         let accounts: BTreeSet<&str> = self.parts.iter().map(|p| p.report.account.as_str()).collect();
         let regions: BTreeSet<&str> = self.parts.iter().map(|p| p.report.region.as_str()).collect();
-        let mode = if self.parts.iter().any(|p| p.report.paused.is_some()) {
-            " [paused]"
-        } else if self.parts.iter().all(|p| p.report.dry_run || p.failed.is_some()) {
-            " [dry run]"
-        } else {
-            ""
-        };
+        let paused = self.parts.iter().any(|p| p.report.paused.is_some());
+        let mode = mode(paused, self.parts.iter().all(|p| p.report.dry_run || p.failed.is_some()));
         one_line(
             &format!(
                 "egress-guard digest{mode}: {} - {} account(s), {} region(s)",
@@ -280,41 +255,10 @@ impl Digest {
     }
 }
 
-/// One numbered part of a digest, as published.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DigestMessage {
-    subject: String,
-    text: String,
-    part: String,
-    dry_run: bool,
-}
-
-impl Message for DigestMessage {
-    fn subject(&self) -> String {
-        self.subject.clone()
-    }
-
-    fn text(&self) -> String {
-        self.text.clone()
-    }
-
-    fn attributes(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("outcome", "digest".to_owned()),
-            ("dry_run", self.dry_run.to_string()),
-            ("trigger", "sweep".to_owned()),
-            ("part", self.part.clone()),
-        ]
-    }
-
-    fn chat(&self) -> String {
-        Card::plain(&self.subject, &self.text, "digest").to_json()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::notify::message::Message;
 
     fn line(group: &str, outcome: Outcome, since: Since) -> SweepLine {
         SweepLine {
@@ -383,10 +327,10 @@ mod tests {
         let small = digest.messages(8 * 1024);
         assert!(small.len() > 1);
         for (i, m) in small.iter().enumerate() {
-            assert!(m.text.len() <= 8 * 1024, "{}", m.text.len());
-            assert!(m.subject.starts_with(&format!("[{}/{}] egress-guard digest [dry run]", i + 1, small.len())));
+            assert!(m.text().len() <= 8 * 1024, "{}", m.text().len());
+            assert!(m.subject().starts_with(&format!("[{}/{}] egress-guard digest [dry run]", i + 1, small.len())));
         }
-        let all: String = small.iter().map(|m| m.text.clone()).collect();
+        let all: String = small.iter().map(|m| m.text()).collect();
         assert_eq!(all.matches("\nsg-").count(), 800, "every line once");
     }
 
@@ -410,10 +354,10 @@ mod tests {
         let digest = Digest { schedule_time: "t".into(), sweeps: 1, parts: vec![part] };
         let m = &digest.messages(1 << 20)[0];
         assert!(
-            m.subject.starts_with("egress-guard digest: MISSED 1, revoked open egress on 1 group(s)"),
+            m.subject().starts_with("egress-guard digest: MISSED 1, revoked open egress on 1 group(s)"),
             "{}",
-            m.subject
+            m.subject()
         );
-        assert!(m.text.contains("MISSED: changed since egress-guard last looked"), "{}", m.text);
+        assert!(m.text().contains("MISSED: changed since egress-guard last looked"), "{}", m.text());
     }
 }

@@ -10,6 +10,9 @@ pub trait Message {
     fn chat(&self) -> String;
 }
 
+/// SNS documents a subject as ASCII, no line breaks, "must be less than 100 characters": 99 at the most.
+pub const MAX_SUBJECT_CHARS: usize = 99;
+
 /// SNS takes at most 256 KiB per message, attributes included, and an SQS subscriber's copy wraps it in a JSON
 /// envelope (escaped text, metadata) that must fit SQS's 256 KiB: a sweep report's parts keep their text under this.
 pub const MAX_MESSAGE_BYTES: usize = 200 * 1024;
@@ -41,4 +44,24 @@ pub fn one_line(text: &str, max: usize) -> String {
     let mut cut = clean[..max - 3].to_owned();
     cut.push_str("...");
     cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_cuts_long_text_and_folds_breaks() {
+        let long = format!("a\nb{}", "x".repeat(200));
+        let line = one_line(&long, MAX_SUBJECT_CHARS);
+        assert_eq!(line.len(), 99);
+        assert!(line.starts_with("a b") && line.ends_with("..."), "{line}");
+    }
+
+    #[test]
+    fn one_line_is_printable_ascii_whatever_the_input() {
+        let line = one_line("caf\u{e9} \u{2026}\ttab\u{7f}", MAX_SUBJECT_CHARS);
+        assert_eq!(line, "caf? ? tab ");
+        assert!(line.bytes().all(|b| (b' '..=b'~').contains(&b)));
+    }
 }

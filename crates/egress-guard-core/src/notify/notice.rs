@@ -1,5 +1,5 @@
 //! The notice's data: what happened to one group, built from the trigger, the group as read, its evaluation and
-//! what the revoke left. `notify::text` turns it into a person's text.
+//! what the revoke left. `notify::notice_text` turns it into a person's text.
 
 use serde::{Deserialize, Serialize};
 

@@ -1,5 +1,5 @@
 //! What egress-guard answers: a `GroupReport` per group, an `EventReport` per trigger, a `SweepReport` per sweep
-//! (`audit::AuditReport` is the CLI's). Data only; `notify::text` writes the sweep's message.
+//! (`audit::AuditReport` is the CLI's). Data only; `notify::sweep_text` writes the sweep's message.
 
 use std::collections::BTreeMap;
 

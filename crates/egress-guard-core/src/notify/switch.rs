@@ -1,8 +1,7 @@
 //! The kill switch told on the topic: who paused or resumed egress-guard, where, since when, and what still holds.
 
 use crate::notify::chat::Card;
-use crate::notify::message::{Message, one_line};
-use crate::notify::text::MAX_SUBJECT_CHARS;
+use crate::notify::message::{MAX_SUBJECT_CHARS, Message, one_line};
 use crate::pause::Pause;
 
 /// A change of the kill switch, as `egress-guard pause` and `resume` publish it.

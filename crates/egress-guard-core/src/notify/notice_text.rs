@@ -1,19 +1,15 @@
-//! Text: a notice and a sweep report as a person reads them (an SNS subject, a body, filterable attributes,
-//! the chat card), and a notice as JSON. The data is in `notice` and `report`.
+//! A group's notice as a person reads it (an SNS subject, a body, filterable attributes, the chat card), and as JSON.
+//! The data is in `notice`.
 
 use crate::evaluate::{Disposition, Exemption, FindingKind};
-use crate::history::{Repeat, Since};
+use crate::history::Repeat;
 use crate::model::EgressRule;
 use crate::notify::chat::Card;
-use crate::notify::message::{Message, one_line};
+use crate::notify::message::{MAX_SUBJECT_CHARS, Message, one_line};
 use crate::notify::notice::Notice;
-use crate::notify::report::{SweepLine, SweepReport};
+use crate::notify::parts::mode;
 use crate::outcome::Outcome;
 use crate::trigger::TriggerKind;
-use crate::watch::Watch;
-
-/// SNS documents a subject as ASCII, no line breaks, "must be less than 100 characters": 99 at the most.
-pub const MAX_SUBJECT_CHARS: usize = 99;
 
 impl Message for Notice {
     fn subject(&self) -> String {
@@ -52,10 +48,10 @@ impl Notice {
         let rules = if n == 1 { "rule" } else { "rules" };
         let text = match self.outcome {
             Outcome::Remediated => format!("Revoked {n} open egress {rules} on {} ({})", g.id, g.name),
-            Outcome::DryRun if self.paused.is_some() => {
-                format!("[paused] Would revoke {n} open egress {rules} on {} ({})", g.id, g.name)
+            Outcome::DryRun => {
+                let mode = mode(self.paused.is_some(), true).trim_start();
+                format!("{mode} Would revoke {n} open egress {rules} on {} ({})", g.id, g.name)
             }
-            Outcome::DryRun => format!("[dry run] Would revoke {n} open egress {rules} on {} ({})", g.id, g.name),
             Outcome::VerificationFailed => format!("ACTION NEEDED: {} ({}) still has open egress", g.id, g.name),
             Outcome::GroupGone => format!("Revoked {n} open egress {rules}, then {} was deleted", g.id),
             Outcome::Exempt => format!("Exempt {} ({}) has open egress", g.id, g.name),
@@ -80,9 +76,30 @@ impl Notice {
 
     /// The body a person reads: headline, where, who, the rules before and after, and the undo command.
     pub fn text(&self) -> String {
-        let mut out = String::new();
+        let mut out = self.headline();
+        out.push_str("\n\n");
+        if let Some(paused) = &self.paused {
+            out.push_str(&format!("{paused}\n\n"));
+        }
+        out.push_str(&self.facts());
+        out.push('\n');
+        out.push_str(&self.rules_table());
+        out.push_str(&self.aftermath());
+        out.push_str(
+            "\nWhy: EC2-033 says a security group must not allow outbound traffic to 0.0.0.0/0 or ::/0. \
+             Allow only the destinations the workload needs",
+        );
+        out.push_str(&match &self.exemption {
+            Some(_) => ".\n".to_owned(),
+            None => ", or tag the group to exempt it.\n".to_owned(),
+        });
+        out
+    }
+
+    /// The first line: what egress-guard did, or would do, to the group.
+    fn headline(&self) -> String {
         let g = &self.group;
-        let headline = match self.outcome {
+        match self.outcome {
             Outcome::Remediated => format!(
                 "egress-guard REVOKED {} egress {} of {} that allowed traffic to the whole Internet.",
                 self.revoked.len(),
@@ -126,12 +143,13 @@ impl Notice {
                     g.id
                 )
             }
-        };
-        out.push_str(&headline);
-        out.push_str("\n\n");
-        if let Some(paused) = &self.paused {
-            out.push_str(&format!("{paused}\n\n"));
         }
+    }
+
+    /// Where the group is, who changed it and when, how long it was open, its owner and its repeats.
+    fn facts(&self) -> String {
+        let g = &self.group;
+        let mut out = String::new();
         let vpc = g.vpc_id.as_deref().unwrap_or("-");
         let c = &self.cause;
         let mut from = Vec::new();
@@ -154,8 +172,13 @@ impl Notice {
         if let Some(repeat) = &self.repeat {
             out.push_str(&format!("Repeat   {}\n", repeat.line()));
         }
-        out.push('\n');
-        out.push_str(&self.rules_table());
+        out
+    }
+
+    /// What else the reader must know: a revoke refused or stopped midway, a re-read that failed, split ranges, the
+    /// undo command, the observed egress.
+    fn aftermath(&self) -> String {
+        let mut out = String::new();
         if let (Some(err), Outcome::RevokeFailed) = (&self.revoke_error, self.outcome) {
             out.push_str(&format!("\nThe revoke was refused; nothing was removed: {err}\n"));
         } else if let Some(err) = &self.revoke_error {
@@ -191,14 +214,6 @@ impl Notice {
             out.push('\n');
             out.push_str(&observed.text());
         }
-        out.push_str(
-            "\nWhy: EC2-033 says a security group must not allow outbound traffic to 0.0.0.0/0 or ::/0. \
-             Allow only the destinations the workload needs",
-        );
-        out.push_str(&match &self.exemption {
-            Some(_) => ".\n".to_owned(),
-            None => ", or tag the group to exempt it.\n".to_owned(),
-        });
         out
     }
 
@@ -263,199 +278,4 @@ impl Notice {
 
 fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
     if n == 1 { one } else { many }
-}
-
-impl SweepReport {
-    fn header(&self) -> String {
-        let stopped = match &self.stopped_at {
-            Some(group) => format!(" (stopped early at {group}: time ran short; the next sweep takes up from there)"),
-            None if !self.complete => " (stopped early: time ran short; the next sweep starts again)".to_owned(),
-            None => String::new(),
-        };
-        let mut out = self.paused.as_ref().map(|p| format!("{p}\n\n")).unwrap_or_default();
-        out.push_str(&format!(
-            "The scheduled sweep of account {} in {} checked {} of {} security groups{stopped}.\n",
-            self.account, self.region, self.groups_checked, self.groups_total,
-        ));
-        let counts: Vec<String> = self.counts.iter().map(|(o, n)| format!("{} {n}", o.as_str())).collect();
-        out.push_str(&format!("Outcomes: {}\n", counts.join(", ")));
-        if let Some(watch) = &self.watch {
-            out.push_str(&watch_text(watch, &self.region));
-        }
-        let missed = self.lines.iter().filter(|l| l.missed()).count();
-        if missed > 0 {
-            out.push_str(&format!(
-                "MISSED: {missed} group(s) changed since egress-guard last looked and no event closed them: events are \
-                 being missed (is the trail logging management events in {}?).\n",
-                self.region
-            ));
-        }
-        out
-    }
-
-    pub(crate) fn line_text(&self, line: &SweepLine) -> String {
-        let mut out = format!("\n{} \"{}\": {}\n", line.group_id, line.group_name, line.outcome.as_str());
-        let since = match line.since {
-            Some(Since::Baseline) => Some("open before egress-guard's first sweep of this region"),
-            Some(Since::Reported) => Some("already reported, unchanged"),
-            Some(Since::Changed) if line.missed() => {
-                Some("MISSED: changed since egress-guard last looked and no event closed it")
-            }
-            Some(Since::Changed) => Some("new since egress-guard last looked"),
-            Some(Since::Unknown) => Some("whether an event was missed is unknown: the history could not be read"),
-            None => None,
-        };
-        if let Some(since) = since {
-            out.push_str(&format!("  {since}\n"));
-        }
-        for r in &line.revoked {
-            out.push_str(&format!("  {} {r}\n", if self.dry_run { "would revoke" } else { "revoked" }));
-        }
-        let open = if line.outcome == Outcome::Exempt { "OPEN (exempt)" } else { "STILL OPEN" };
-        for r in &line.still_open {
-            out.push_str(&format!("  {open} {r}\n"));
-        }
-        if let Some(reason) = &line.reason {
-            let label = if line.outcome == Outcome::Exempt { "exempt" } else { "error" };
-            out.push_str(&format!("  {label}: {reason}\n"));
-        }
-        if let Some(undo) = &line.undo_command {
-            out.push_str(&format!("  undo: {undo}\n"));
-        }
-        out
-    }
-
-    /// The report's message in numbered parts of at most `max_bytes` of text each: the header in every part, the
-    /// group lines shared out between them, never split.
-    pub fn parts(&self, max_bytes: usize) -> Vec<SweepPart<'_>> {
-        let header = self.header();
-        let mut texts = vec![header.clone()];
-        for line in &self.lines {
-            let text = self.line_text(line);
-            let current = texts.last_mut().expect("one part at least");
-            if current.len() + text.len() > max_bytes && current.len() > header.len() {
-                texts.push(header.clone() + &text);
-            } else {
-                current.push_str(&text);
-            }
-        }
-        let total = texts.len();
-        texts.into_iter().enumerate().map(|(i, text)| SweepPart { report: self, number: i + 1, total, text }).collect()
-    }
-}
-
-/// One numbered part of a sweep report, as published.
-#[derive(Debug)]
-pub struct SweepPart<'a> {
-    report: &'a SweepReport,
-    number: usize,
-    total: usize,
-    text: String,
-}
-
-impl Message for SweepPart<'_> {
-    fn subject(&self) -> String {
-        match self.total {
-            1 => self.report.subject(),
-            total => one_line(&format!("[{}/{total}] {}", self.number, self.report.subject()), MAX_SUBJECT_CHARS),
-        }
-    }
-
-    fn text(&self) -> String {
-        self.text.clone()
-    }
-
-    fn attributes(&self) -> Vec<(&'static str, String)> {
-        let mut attributes = self.report.attributes();
-        attributes.push(("part", format!("{}/{}", self.number, self.total)));
-        attributes
-    }
-
-    fn chat(&self) -> String {
-        Card::plain(&self.subject(), &self.text, "sweep").to_json()
-    }
-}
-
-impl Message for SweepReport {
-    fn subject(&self) -> String {
-        let action = self.count(Outcome::VerificationFailed) + self.count(Outcome::RevokeFailed);
-        let needed = if action > 0 { format!(", ACTION NEEDED on {action}") } else { String::new() };
-        // A blind region first: its changes are not seen, whatever the sweep found.
-        let blind = self.watch.as_ref().and_then(|w| w.blind.as_deref()).map(|why| format!("BLIND ({why})"));
-        let (mode, found) = if self.dry_run {
-            let n = self.count(Outcome::DryRun);
-            let mode = if self.paused.is_some() { " [paused]" } else { " [dry run]" };
-            (mode, format!("{n} group(s) would lose open egress{needed}"))
-        } else {
-            ("", format!("revoked open egress on {} group(s){needed}", self.count(Outcome::Remediated)))
-        };
-        let head = match (&blind, self.acted()) {
-            (Some(blind), 0) => format!("egress-guard sweep: {blind}"),
-            (Some(blind), _) => format!("egress-guard sweep{mode}: {blind}, {found}"),
-            (None, _) => format!("egress-guard sweep{mode}: {found}"),
-        };
-        // Where it is, always whole: the head is cut to leave room for it.
-        let tail = one_line(&format!(" - {} {}", self.account, self.region), MAX_SUBJECT_CHARS / 2);
-        format!("{}{tail}", one_line(&head, MAX_SUBJECT_CHARS - tail.len()))
-    }
-
-    fn text(&self) -> String {
-        let mut out = self.header();
-        for line in &self.lines {
-            out.push_str(&self.line_text(line));
-        }
-        out
-    }
-
-    fn attributes(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("outcome", "sweep".to_owned()),
-            ("account", self.account.clone()),
-            ("region", self.region.clone()),
-            ("dry_run", self.dry_run.to_string()),
-            ("trigger", TriggerKind::Sweep.as_str().to_owned()),
-        ]
-    }
-
-    fn chat(&self) -> String {
-        Card::plain(&Message::subject(self), &Message::text(self), "sweep").to_json()
-    }
-}
-
-/// The report's watch lines: `BLIND` and why, with the fix, or what the region is seen by; what could not be read.
-fn watch_text(watch: &Watch, region: &str) -> String {
-    let mut out = match &watch.blind {
-        Some(why) => format!(
-            "BLIND ({why}): changes in {region} are not seen, so nothing revokes them until the next sweep.\n  trail: {}\n",
-            watch.trail
-        ),
-        None => format!("Watch: {}\n", watch.trail),
-    };
-    if let Some(rule) = &watch.rule {
-        out.push_str(&format!("  rule: {rule}\n"));
-    }
-    for unread in &watch.unread {
-        out.push_str(&format!("  not read: {unread}\n"));
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn one_line_cuts_long_text_and_folds_breaks() {
-        let long = format!("a\nb{}", "x".repeat(200));
-        let line = one_line(&long, MAX_SUBJECT_CHARS);
-        assert_eq!(line.len(), 99);
-        assert!(line.starts_with("a b") && line.ends_with("..."), "{line}");
-    }
-
-    #[test]
-    fn one_line_is_printable_ascii_whatever_the_input() {
-        let line = one_line("caf\u{e9} \u{2026}\ttab\u{7f}", MAX_SUBJECT_CHARS);
-        assert_eq!(line, "caf? ? tab ");
-        assert!(line.bytes().all(|b| (b' '..=b'~').contains(&b)));
-    }
 }
