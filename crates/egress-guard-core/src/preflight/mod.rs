@@ -16,7 +16,7 @@ pub use observations::{
     AccountConcurrency, AdvancedSelector, Assume, ClassicSelector, ConcurrencyObservation, FieldSelector, ListedRegion,
     MemberObservation, Observations, OptIn, RegionObservation, SESSION_NAME, Seen, Selectors, TrailObservation,
 };
-pub use request::{DEFAULT_REGIONS, DEFAULT_ROLE_NAME, Request, partition};
+pub use request::{DEFAULT_REGIONS, DEFAULT_ROLE_NAME, Request};
 use trail::trail_problem;
 
 /// The `schema` field of every JSON preflight report; bumped on any breaking change.

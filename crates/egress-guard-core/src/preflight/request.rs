@@ -1,9 +1,10 @@
 //! What `egress-guard preflight` is asked to check: the `Request`, validated before any AWS call (`DEFAULT_REGIONS`,
-//! the template's `Regions` default; `DEFAULT_ROLE_NAME`), and the partition a role's ARN is written in.
+//! the template's `Regions` default; `DEFAULT_ROLE_NAME`), and the member role's ARN.
 
 use crate::Error;
 use crate::model::is_account_id;
 use crate::org::is_region;
+use crate::partition::partition;
 use crate::settings::is_role_name;
 
 /// `--regions all`: `template.yaml`'s `Regions` default, every region that cannot be disabled (a test holds the two
@@ -128,22 +129,6 @@ fn distinct(text: &str) -> Vec<String> {
         }
     }
     out
-}
-
-/// The partition a region belongs to: `aws-cn` for China, `aws-us-gov` for GovCloud, `aws-iso`/`aws-iso-b` for the
-/// isolated regions, else `aws`.
-pub fn partition(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else if region.starts_with("us-isob-") {
-        "aws-iso-b"
-    } else if region.starts_with("us-iso-") {
-        "aws-iso"
-    } else {
-        "aws"
-    }
 }
 
 #[cfg(test)]
