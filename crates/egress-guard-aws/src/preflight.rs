@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use aws_config::{Region, SdkConfig};
 use egress_guard_core::preflight::{
     AccountConcurrency, Assume, ConcurrencyObservation, ListedRegion, MemberObservation, Observations, OptIn,
-    RegionObservation, Request, SESSION_NAME, Seen, Selectors,
+    RegionObservation, SESSION_NAME, Scope, Seen, Selectors,
 };
 use futures_util::StreamExt;
 
@@ -37,7 +37,7 @@ impl AwsPreflight {
     /// Everything `request` asks about: the account's regions first (a region not enabled is not looked into), then
     /// each region's trails and hub, each trail's state once in its home region; Lambda's account settings and the
     /// member roles alongside.
-    pub async fn observe(&self, request: &Request) -> Observations {
+    pub async fn observe(&self, request: &Scope) -> Observations {
         let listed = self.regions().await.map_err(|e| e.to_string());
         let probed = |region: &str| RegionObservation::is_probed(&listed, region);
         let regions = futures_util::stream::iter(request.regions.iter().map(|region| {

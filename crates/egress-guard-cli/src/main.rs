@@ -321,13 +321,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             format,
         } => {
             // Bad input is an error before any AWS call, or even the configuration.
-            let request = egress_guard_core::preflight::Request::new(
-                &regions,
-                member_accounts.as_deref(),
-                &remediation_role_name,
+            let request = egress_guard_core::preflight::Request {
+                regions,
+                member_accounts,
+                role_name: remediation_role_name,
                 function_concurrency,
                 security_hub,
-            )?;
+            }
+            .validate()?;
             let clients = load().await;
             let home = cli.region.clone().or_else(|| clients.region());
             preflight::run(&clients, home, &request, format).await

@@ -2,7 +2,7 @@
 //! asks about, the core's report decides; printed as text or JSON; exit 0 nothing found, 1 found, 2 a check failed.
 
 use egress_guard_aws::Clients;
-use egress_guard_core::preflight::{Report, Request};
+use egress_guard_core::preflight::{Report, Scope};
 
 /// How the report is printed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -16,7 +16,7 @@ pub enum Format {
 /// Observes and reports. `home` is the region the function is deployed to (Lambda's quota is read there, member
 /// roles are assumed through its STS endpoint); `None` is allowed only when no reservation is checked, and then the
 /// first region asked stands in.
-pub async fn run(clients: &Clients, home: Option<String>, request: &Request, format: Format) -> anyhow::Result<u8> {
+pub async fn run(clients: &Clients, home: Option<String>, request: &Scope, format: Format) -> anyhow::Result<u8> {
     let home = match home {
         Some(home) => home,
         None if request.function_concurrency.is_some() => anyhow::bail!(
