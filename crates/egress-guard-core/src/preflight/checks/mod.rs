@@ -53,7 +53,7 @@ mod tests {
     }
 
     #[test]
-    fn every_problem_and_unread_item_a_check_gives_names_that_check() {
+    fn every_check_names_what_it_gives_and_the_report_takes_them_in_the_tables_order() {
         let o = Observations {
             listed: listed(&[
                 ("ap-east-1", "not-opted-in"),
@@ -91,10 +91,17 @@ mod tests {
             assert!((judge.problems)(&o).iter().all(|p| p.check == judge.check), "{}", judge.check.as_str());
             assert!((judge.unchecked)(&o).iter().all(|u| u.check == judge.check), "{}", judge.check.as_str());
         }
-        let checks: Vec<&str> = findings(&o).iter().map(|p| p.check.as_str()).collect();
-        assert_eq!(checks, ["region", "trail", "concurrency", "security_hub", "member_role"]);
-        let unread: Vec<&str> = errors(&o).iter().map(|u| u.check.as_str()).collect();
-        assert_eq!(unread, ["trail", "security_hub", "member_role"]);
+        let position = |check: Check| CHECKS.iter().position(|judge| judge.check == check);
+        let problems: Vec<Check> = findings(&o).iter().map(|p| p.check).collect();
+        let unread: Vec<Check> = errors(&o).iter().map(|u| u.check).collect();
+        assert!(problems.iter().map(|c| position(*c)).is_sorted(), "{problems:?}");
+        assert!(unread.iter().map(|c| position(*c)).is_sorted(), "{unread:?}");
+        for check in [Check::REGION, Check::TRAIL, Check::CONCURRENCY, Check::SECURITY_HUB, Check::MEMBER_ROLE] {
+            assert!(problems.contains(&check), "{} found nothing: {problems:?}", check.as_str());
+        }
+        for check in [Check::TRAIL, Check::SECURITY_HUB, Check::MEMBER_ROLE] {
+            assert!(unread.contains(&check), "{} read everything: {unread:?}", check.as_str());
+        }
     }
 
     #[test]
