@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use aws_config::{Region, SdkConfig};
 use egress_guard_core::preflight::{
     AccountConcurrency, Assume, ConcurrencyObservation, ListedRegion, MemberObservation, Observations, OptIn,
-    RegionObservation, Request, SESSION_NAME, Seen, Selectors,
+    RegionObservation, SESSION_NAME, Scope, Seen, Selectors, TrailObservation,
 };
 use futures_util::StreamExt;
 
@@ -17,6 +17,12 @@ use crate::trails::Listed;
 
 /// Calls in flight at once, per stage (the regions, then the trails they list).
 const AT_ONCE: usize = 8;
+
+/// Each trail's `IsLogging` and event selectors, by ARN.
+type States = BTreeMap<String, (Seen<bool>, Seen<Selectors>)>;
+
+/// A region, its trails as listed (before their states are read) and its hub; `None` where not looked into.
+type Listing = (String, Option<Seen<Vec<Listed>>>, Option<Seen<bool>>);
 
 /// The probes, with the caller's credentials; `home` is the region the function is (or would be) deployed to.
 #[derive(Clone, Debug)]
@@ -34,81 +40,89 @@ impl AwsPreflight {
         self.config.to_builder().region(Region::new(region.to_owned())).build()
     }
 
-    /// Everything `request` asks about: the account's regions first (a region not enabled is not looked into), then
+    /// Everything `scope` asks about: the account's regions first (a region not enabled is not looked into), then
     /// each region's trails and hub, each trail's state once in its home region; Lambda's account settings and the
     /// member roles alongside.
-    pub async fn observe(&self, request: &Request) -> Observations {
+    pub async fn observe(&self, scope: &Scope) -> Observations {
         let listed = self.regions().await.map_err(|e| e.to_string());
-        let probed = |region: &str| RegionObservation::is_probed(&listed, region);
-        let regions = futures_util::stream::iter(request.regions.iter().map(|region| {
-            let probe = probed(region);
-            async move {
-                if !probe {
-                    return (region.clone(), None, None);
-                }
-                let hub = async {
-                    if request.security_hub {
-                        Some(self.hub_enabled(region).await.map_err(|e| e.to_string()))
-                    } else {
-                        None
-                    }
-                };
-                let (trails, hub) = futures_util::future::join(crate::trails::listed(&self.config, region), hub).await;
-                (region.clone(), Some(trails.map_err(|e| e.to_string())), hub)
-            }
-        }))
-        .buffered(AT_ONCE)
-        .collect::<Vec<_>>();
-        let concurrency = async {
-            let requested = request.function_concurrency?;
-            let limit = self.account_concurrency().await.map_err(|e| e.to_string());
-            Some(ConcurrencyObservation { region: self.home.clone(), requested, limit })
-        };
-        let members = futures_util::stream::iter(request.member_accounts.iter().map(|account| async move {
-            let role_arn = request.role_arn(&self.home, account);
-            let assumed = self.assume(&role_arn).await.map_err(|e| e.to_string());
-            MemberObservation { account: account.clone(), role_arn, assumed }
-        }))
-        .buffered(AT_ONCE)
-        .collect::<Vec<_>>();
-        let (regions, concurrency, members) = futures_util::future::join3(regions, concurrency, members).await;
+        let (regions, concurrency, members) = futures_util::future::join3(
+            self.in_each_region(scope, &listed),
+            self.concurrency(scope),
+            self.members(scope),
+        )
+        .await;
+        Observations { listed, regions, concurrency, members }
+    }
 
-        // A multi-region trail is listed in every region: its state is read once, in its home region.
+    /// Each region asked, in its order: its trails (the trail check) and its hub (the Security Hub check), read at
+    /// once; then the state of every trail listed.
+    async fn in_each_region(&self, scope: &Scope, listed: &Seen<Vec<ListedRegion>>) -> Vec<RegionObservation> {
+        let regions = futures_util::stream::iter(scope.regions.iter().map(|region| async move {
+            if !RegionObservation::is_probed(listed, region) {
+                return (region.clone(), None, None);
+            }
+            let trails = async { crate::trails::listed(&self.config, region).await.map_err(|e| e.to_string()) };
+            let (trails, hub) = futures_util::future::join(trails, self.hub(scope, region)).await;
+            (region.clone(), Some(trails), hub)
+        }))
+        .buffered(AT_ONCE)
+        .collect::<Vec<_>>()
+        .await;
+        let states = self.trail_states(&regions).await;
+        regions
+            .into_iter()
+            .map(|(region, trails, hub)| {
+                let trails = trails.map(|listed| listed.map(|trails| with_states(trails, &states)));
+                RegionObservation { region, trails, hub }
+            })
+            .collect()
+    }
+
+    /// The Security Hub check's observation in `region`: whether its hub is enabled, when asked.
+    async fn hub(&self, scope: &Scope, region: &str) -> Option<Seen<bool>> {
+        if !scope.security_hub {
+            return None;
+        }
+        Some(self.hub_enabled(region).await.map_err(|e| e.to_string()))
+    }
+
+    /// The state of each trail the regions list. A multi-region trail is listed in every region: its state is read
+    /// once, in its home region.
+    async fn trail_states(&self, regions: &[Listing]) -> States {
         let mut distinct: BTreeMap<String, Listed> = BTreeMap::new();
-        for (_, trails, _) in &regions {
+        for (_, trails, _) in regions {
             for trail in trails.iter().flatten().flatten() {
                 distinct.entry(trail.arn.clone()).or_insert_with(|| trail.clone());
             }
         }
-        let states: BTreeMap<String, (Seen<bool>, Seen<Selectors>)> = futures_util::stream::iter(
+        futures_util::stream::iter(
             distinct
                 .into_values()
                 .map(|trail| async move { (trail.arn.clone(), crate::trails::state(&self.config, &trail).await) }),
         )
         .buffer_unordered(AT_ONCE)
         .collect()
-        .await;
-        let regions = regions
-            .into_iter()
-            .map(|(region, trails, hub)| {
-                let trails = trails.map(|listed| {
-                    listed.map(|trails| {
-                        trails
-                            .into_iter()
-                            .map(|t| {
-                                let state = states.get(&t.arn).cloned().unwrap_or_else(|| {
-                                    let unread = format!("trail {} was not read", t.arn);
-                                    (Err(unread.clone()), Err(unread))
-                                });
-                                t.observed(state)
-                            })
-                            .collect()
-                    })
-                });
-                RegionObservation { region, trails, hub }
-            })
-            .collect();
-        Observations { listed, regions, concurrency, members }
+        .await
+    }
+
+    /// The concurrency check's observation: Lambda's account settings in the home region, when a reservation is
+    /// asked about.
+    async fn concurrency(&self, scope: &Scope) -> Option<ConcurrencyObservation> {
+        let requested = scope.function_concurrency?;
+        let limit = self.account_concurrency().await.map_err(|e| e.to_string());
+        Some(ConcurrencyObservation { region: self.home.clone(), requested, limit })
+    }
+
+    /// The member role check's observations: each member account's role tried, in the request's order.
+    async fn members(&self, scope: &Scope) -> Vec<MemberObservation> {
+        futures_util::stream::iter(scope.member_accounts.iter().map(|account| async move {
+            let role_arn = scope.role_arn(&self.home, account);
+            let assumed = self.assume(&role_arn).await.map_err(|e| e.to_string());
+            MemberObservation { account: account.clone(), role_arn, assumed }
+        }))
+        .buffered(AT_ONCE)
+        .collect()
+        .await
     }
 
     /// Every region of the partition and its opt-in status.
@@ -177,4 +191,18 @@ impl AwsPreflight {
             Err(message) => Assume::Denied { message },
         })
     }
+}
+
+/// The trails a region lists, each with its state; a trail whose state is missing is named as not read.
+fn with_states(trails: Vec<Listed>, states: &States) -> Vec<TrailObservation> {
+    trails
+        .into_iter()
+        .map(|t| {
+            let state = states.get(&t.arn).cloned().unwrap_or_else(|| {
+                let unread = format!("trail {} was not read", t.arn);
+                (Err(unread.clone()), Err(unread))
+            });
+            t.observed(state)
+        })
+        .collect()
 }

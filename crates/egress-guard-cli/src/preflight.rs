@@ -2,7 +2,7 @@
 //! call, the adapter observes what it asks about, the core's report decides; printed as text or JSON; exit 0 nothing
 //! found, 1 found, 2 a check failed.
 
-use egress_guard_core::preflight::{DEFAULT_ROLE_NAME, Report, Request};
+use egress_guard_core::preflight::{DEFAULT_ROLE_NAME, Report, Request, Scope};
 
 use crate::output::Format;
 use crate::verb::{Aws, Verb};
@@ -37,7 +37,7 @@ pub struct Args {
 
 /// What `preflight` is asked, checked.
 pub struct Ask {
-    request: Request,
+    request: Scope,
     format: Format,
 }
 
@@ -45,13 +45,14 @@ impl Verb for Args {
     type Ask = Ask;
 
     fn validate(self) -> anyhow::Result<Ask> {
-        let request = Request::new(
-            &self.regions,
-            self.member_accounts.as_deref(),
-            &self.remediation_role_name,
-            self.function_concurrency,
-            self.security_hub,
-        )?;
+        let request = Request {
+            regions: self.regions,
+            member_accounts: self.member_accounts,
+            role_name: self.remediation_role_name,
+            function_concurrency: self.function_concurrency,
+            security_hub: self.security_hub,
+        }
+        .validate()?;
         Ok(Ask { request, format: self.format })
     }
 

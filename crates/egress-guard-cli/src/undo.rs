@@ -129,7 +129,7 @@ async fn list_or_restore(clients: &Clients, ask: &Ask) -> anyhow::Result<u8> {
         let access = if restore.account == own {
             Access::Own
         } else {
-            let partition = egress_guard_core::preflight::partition(&restore.region);
+            let partition = egress_guard_core::partition::partition(&restore.region);
             let role_arn = format!("arn:{partition}:iam::{}:role/{}", restore.account, ask.role_name);
             Access::AssumeRole { account: restore.account.clone(), role_arn }
         };

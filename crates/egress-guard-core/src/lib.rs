@@ -14,6 +14,7 @@ pub mod model;
 pub mod notify;
 pub mod org;
 pub mod outcome;
+pub mod partition;
 pub mod pause;
 pub mod permission;
 pub mod ports;

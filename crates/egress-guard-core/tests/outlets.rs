@@ -204,3 +204,32 @@ fn the_audit_gives_one_finding_per_group_and_family_open_when_anything_is_to_rev
     want.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(got, want);
 }
+
+#[test]
+fn a_finding_in_an_isolated_region_names_the_isolated_partition_in_its_arns() {
+    let cases = [
+        (
+            "us-iso-east-1",
+            "aws-iso",
+            "arn:aws-iso:ec2:us-iso-east-1:123456789012:security-group/",
+            "arn:aws-iso:securityhub:us-iso-east-1:123456789012:product/123456789012/default",
+        ),
+        (
+            "us-isob-east-1",
+            "aws-iso-b",
+            "arn:aws-iso-b:ec2:us-isob-east-1:123456789012:security-group/",
+            "arn:aws-iso-b:securityhub:us-isob-east-1:123456789012:product/123456789012/default",
+        ),
+    ];
+    for (region, partition, group_arn, product_arn) in cases {
+        assert_eq!(asff::group_arn("123456789012", region, EVENT_GROUP), format!("{group_arn}{EVENT_GROUP}"));
+        assert_eq!(asff::product_arn("123456789012", region), product_arn);
+        let open = group(EVENT_GROUP, vec![rule("all traffic to 0.0.0.0/0")]);
+        let report = AuditReport::new(vec![(region.into(), Ok(vec![open]))], &Settings::default());
+        let findings = asff::from_audit(&report, NOW);
+        assert_eq!(findings.len(), 1, "{region}");
+        let resource = &findings[0].resources[0];
+        assert_eq!((findings[0].product_arn.as_str(), resource.partition.as_str()), (product_arn, partition));
+        assert_eq!(resource.id, format!("{group_arn}{EVENT_GROUP}"));
+    }
+}

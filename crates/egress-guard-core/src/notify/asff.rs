@@ -12,6 +12,7 @@ use crate::model::{Destination, EgressRule};
 use crate::notify::message::cut;
 use crate::notify::notice::Notice;
 use crate::outcome::Outcome;
+use crate::partition::partition;
 use crate::permission::undo_command;
 
 pub const SCHEMA_VERSION: &str = "2018-10-08";
@@ -407,17 +408,6 @@ pub fn from_audit(report: &AuditReport, now: &str) -> Vec<Finding> {
 /// The finding's stable id: the same group and destination always give the same finding, updated in place.
 pub fn finding_id(account: &str, region: &str, group_id: &str, destination: &str) -> String {
     format!("egress-guard/{account}/{region}/{group_id}/{destination}")
-}
-
-/// Security Hub's ARN partition for a region.
-fn partition(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
-    }
 }
 
 /// A security group's ARN.

@@ -213,7 +213,7 @@ mod tests {
     }
 
     fn trail_in(region: &str) -> (Check, Option<String>, Option<String>) {
-        (Check::Trail, Some(region.to_owned()), None)
+        (Check::TRAIL, Some(region.to_owned()), None)
     }
 
     #[test]
@@ -283,7 +283,7 @@ mod tests {
         assert_eq!(places(&o), []);
         let e = errors(&o);
         assert_eq!(e.len(), 1);
-        assert_eq!((e[0].check, e[0].region.as_deref()), (Check::Trail, Some("eu-west-1")));
+        assert_eq!((e[0].check, e[0].region.as_deref()), (Check::TRAIL, Some("eu-west-1")));
         assert_eq!(e[0].error, "trail main: TrailNotFoundException: Unknown trail");
     }
 }
