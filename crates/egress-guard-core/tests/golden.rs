@@ -394,7 +394,7 @@ fn split_ranges_revoked_are_their_golden_file() {
 #[derive(serde::Serialize)]
 struct Findings<'a> {
     case: &'a str,
-    findings: Vec<asff::Finding>,
+    findings: Vec<asff::AsffFinding>,
 }
 
 #[test]

@@ -29,7 +29,7 @@ pub const MAX_FIELD_CHARS: usize = 2048;
 /// fields through the SDK.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct Finding {
+pub struct AsffFinding {
     pub schema_version: String,
     pub id: String,
     pub product_arn: String,
@@ -205,7 +205,7 @@ struct Draft<'a> {
 /// adding up to the whole space), for the outcomes Security Hub is told of (remediated, dry run, verification failed,
 /// revoked then deleted, exempt with open egress, split ranges reported). Others give none. `now` is the import's
 /// `CreatedAt` and `UpdatedAt` (RFC 3339); the event's time is `FirstObservedAt` and `LastObservedAt`.
-pub fn from_notice(notice: &Notice, now: &str) -> Vec<Finding> {
+pub fn from_notice(notice: &Notice, now: &str) -> Vec<AsffFinding> {
     let told = match notice.outcome {
         Outcome::Remediated
         | Outcome::DryRun
@@ -356,7 +356,7 @@ pub fn from_notice(notice: &Notice, now: &str) -> Vec<Finding> {
 
 /// The findings of an audit: one per group and open destination; open when any of its rules is to be revoked,
 /// kept otherwise (exempt, allowed, outside EC2-033). `now` is both `CreatedAt` and `UpdatedAt`.
-pub fn from_audit(report: &AuditReport, now: &str) -> Vec<Finding> {
+pub fn from_audit(report: &AuditReport, now: &str) -> Vec<AsffFinding> {
     let mut groups: BTreeMap<(&str, &str, bool), Vec<&crate::audit::AuditFinding>> = BTreeMap::new();
     for f in &report.findings {
         groups.entry((&f.region, &f.group_id, f.destination.contains(':'))).or_default().push(f);
@@ -430,7 +430,7 @@ pub fn product_arn(account: &str, region: &str) -> String {
     format!("arn:{}:securityhub:{region}:{account}:product/{account}/default", partition(region))
 }
 
-fn fit(d: Draft<'_>, now: &str) -> Finding {
+fn fit(d: Draft<'_>, now: &str) -> AsffFinding {
     let (label, compliance, workflow) = match d.state {
         State::Open => (Label::High, ComplianceStatus::Failed, WorkflowStatus::New),
         State::Closed => (Label::Informational, ComplianceStatus::Passed, WorkflowStatus::Resolved),
@@ -444,7 +444,7 @@ fn fit(d: Draft<'_>, now: &str) -> Finding {
         .map(|(key, value)| (format!("egress-guard/{key}"), cut(&value, MAX_FIELD_CHARS)))
         .collect();
     product_fields.insert("egress-guard/destination".into(), d.destination.to_owned());
-    Finding {
+    AsffFinding {
         schema_version: SCHEMA_VERSION.to_owned(),
         id: finding_id(d.account, d.region, d.group_id, d.destination),
         product_arn: product_arn(d.account, d.region),
