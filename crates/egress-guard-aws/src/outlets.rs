@@ -43,7 +43,7 @@ impl Outlets for AwsOutlets {
         let hub = async {
             match &self.hub {
                 Some(hub) => {
-                    let findings: Vec<asff::Finding> =
+                    let findings: Vec<asff::AsffFinding> =
                         notices.iter().flat_map(|n| asff::from_notice(n, &now)).collect();
                     hub.import(&findings).await
                 }

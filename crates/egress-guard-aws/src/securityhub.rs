@@ -6,7 +6,7 @@ use aws_sdk_securityhub::types::{
     Recommendation, RecordState, Remediation, Resource, ResourceDetails, Severity, SeverityLabel, Workflow,
     WorkflowUpdate,
 };
-use egress_guard_core::notify::asff::{Finding, MAX_FINDINGS_PER_CALL, WorkflowStatus};
+use egress_guard_core::notify::asff::{AsffFinding, MAX_FINDINGS_PER_CALL, WorkflowStatus};
 
 use crate::error::{Error, code_and_message};
 use crate::lazy::OnFirstUse;
@@ -30,7 +30,7 @@ impl SecurityHubFindings {
     /// Imports `findings`, then sets each one's workflow status (new, resolved, suppressed: a status set by hand lasts
     /// until egress-guard sees the group again). The error names each finding refused and why (`InvalidAccess`:
     /// Security Hub is not enabled there). A finding the update does not find yet was just created, with its status.
-    pub async fn import(&self, findings: &[Finding]) -> Result<(), Error> {
+    pub async fn import(&self, findings: &[AsffFinding]) -> Result<(), Error> {
         let Some(first) = findings.first() else { return Ok(()) };
         let fail = |operation, code: String, message: String| Error::SecurityHub {
             operation,
@@ -56,7 +56,7 @@ impl SecurityHubFindings {
             return Err(fail("BatchImportFindings", "FailedFindings".into(), refused.join("; ")));
         }
         for status in [WorkflowStatus::New, WorkflowStatus::Resolved, WorkflowStatus::Suppressed] {
-            let same: Vec<&Finding> = findings.iter().filter(|f| f.workflow.status == status).collect();
+            let same: Vec<&AsffFinding> = findings.iter().filter(|f| f.workflow.status == status).collect();
             for batch in same.chunks(MAX_FINDINGS_PER_CALL) {
                 let ids = batch
                     .iter()
@@ -97,7 +97,7 @@ fn refusal(id: Option<&str>, code: Option<&str>, message: Option<&str>) -> Strin
 }
 
 /// The finding as the SDK sends it: the same fields as its ASFF JSON.
-fn to_sdk(f: &Finding) -> AwsSecurityFinding {
+fn to_sdk(f: &AsffFinding) -> AwsSecurityFinding {
     let resources = f
         .resources
         .iter()

@@ -418,7 +418,7 @@ async fn a_not_found_after_a_throttled_attempt_is_not_counted() {
 
 mod flow_logs {
     //! The flow-log reader against the answers AWS gives and moto does not: empty pages that still carry a token,
-    //! a read held to its limit, and an authorize of a rule that exists.
+    //! a read held to its limit, and an authorize of a rule that exists; and the S3 reader's listings and reads.
 
     use aws_sdk_cloudwatchlogs::Client as Logs;
     use aws_sdk_cloudwatchlogs::operation::describe_log_streams::DescribeLogStreamsOutput;
@@ -519,5 +519,107 @@ mod flow_logs {
         let ec2 = mock_client!(aws_sdk_ec2, [&limit]);
         let err = Ec2SecurityGroups::new(ec2).authorize("sg-0123abcd", &rules).await.unwrap_err();
         assert_eq!(err.code(), "RulesPerSecurityGroupLimitExceeded");
+    }
+
+    /// A log's S3 files, as VPC Flow Logs delivers them (`AWSLogs/<account>/vpcflowlogs/<region>/<yyyy>/<mm>/<dd>/`).
+    fn s3_key(account: &str, day: &str, log: &str, suffix: &str) -> String {
+        format!("AWSLogs/{account}/vpcflowlogs/eu-west-1/{day}/{account}_vpcflowlogs_eu-west-1_{log}_{suffix}")
+    }
+
+    fn gzipped(text: &str) -> Vec<u8> {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(text.as_bytes()).unwrap();
+        gz.finish().unwrap()
+    }
+
+    /// The bucket's account folders are listed, then each account's folder month by month from the window's first
+    /// day to the day after it; the log's own plain-text files are read (gzipped or not), any other file of it named
+    /// as unread, the other logs' files and those delivered after the window left alone.
+    #[tokio::test]
+    async fn s3_files_of_the_log_are_listed_month_by_month_in_every_account_folder_and_read() {
+        use aws_sdk_s3::Client as S3;
+        use aws_sdk_s3::operation::get_object::GetObjectOutput;
+        use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
+        use aws_sdk_s3::primitives::ByteStream;
+        use aws_sdk_s3::types::{CommonPrefix, Object};
+        use egress_guard_core::recommend::Batch;
+
+        const OWNER: &str = "111122223333";
+        const LOG: &str = "fl-0a0a0a0a0a0a0a0a0";
+        let header = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status";
+        let september = [
+            s3_key(OWNER, "2026/09/28", LOG, "20260928T1200Z_a1.log.gz"),
+            s3_key(OWNER, "2026/09/29", "fl-0b0b0b0b0b0b0b0b0", "20260929T1200Z_b1.log.gz"),
+            s3_key(OWNER, "2026/09/29", LOG, "20260929T1200Z_a2.log.parquet"),
+        ];
+        let october = [
+            s3_key(OWNER, "2026/10/01", LOG, "20261001T0005Z_a3.log"),
+            s3_key(OWNER, "2026/10/02", LOG, "20261002T0000Z_a4.log.gz"),
+        ];
+        let listing = |keys: &[String]| {
+            let objects: Vec<Object> = keys.iter().map(|k| Object::builder().key(k).build()).collect();
+            ListObjectsV2Output::builder().set_contents(Some(objects)).build()
+        };
+        let folders = mock!(S3::list_objects_v2).match_requests(|r| r.delimiter() == Some("/")).then_output(|| {
+            ListObjectsV2Output::builder()
+                .common_prefixes(CommonPrefix::builder().prefix(format!("AWSLogs/{OWNER}/")).build())
+                .common_prefixes(CommonPrefix::builder().prefix("AWSLogs/not-an-account/").build())
+                .build()
+        });
+        let (sep, oct) = (listing(&september), listing(&october));
+        let first_month = mock!(S3::list_objects_v2)
+            .match_requests(|r| {
+                r.prefix() == Some(&format!("AWSLogs/{OWNER}/vpcflowlogs/eu-west-1/2026/09/"))
+                    && r.start_after() == Some(&format!("AWSLogs/{OWNER}/vpcflowlogs/eu-west-1/2026/09/28"))
+            })
+            .then_output(move || sep.clone());
+        let next_month = mock!(S3::list_objects_v2)
+            .match_requests(|r| r.prefix() == Some(&format!("AWSLogs/{OWNER}/vpcflowlogs/eu-west-1/2026/10/")))
+            .then_output(move || oct.clone());
+        let elsewhere = mock!(S3::list_objects_v2).then_output(|| ListObjectsV2Output::builder().build());
+        let (a1, a3) = (september[0].clone(), october[0].clone());
+        let (gz, plain) = (gzipped(&format!("{header}\nrecord 1\nrecord 2\n")), format!("{header}\nrecord 3\n"));
+        let get_a1 = mock!(S3::get_object)
+            .match_requests(move |r| r.key() == Some(a1.as_str()))
+            .then_output(move || GetObjectOutput::builder().body(ByteStream::from(gz.clone())).build());
+        let get_a3 = mock!(S3::get_object)
+            .match_requests(move |r| r.key() == Some(a3.as_str()))
+            .then_output(move || GetObjectOutput::builder().body(ByteStream::from(plain.clone().into_bytes())).build());
+        let s3 = mock_client!(
+            aws_sdk_s3,
+            RuleMode::MatchAny,
+            [&folders, &first_month, &next_month, &elsewhere, &get_a1, &get_a3]
+        );
+        let reader = AwsFlowLogs::from_clients(
+            mock_client!(aws_sdk_ec2, []),
+            mock_client!(aws_sdk_cloudwatchlogs, []),
+            s3,
+            "eu-west-1",
+        );
+        let log =
+            FlowLog { destination: LogDestination::S3 { bucket: "flow-logs".into(), prefix: String::new() }, ..log() };
+        let interface = Interface {
+            id: "eni-0a0a0a0a0a0a0a0a0".into(),
+            owner_id: Some("123456789012".into()),
+            ..Interface::default()
+        };
+        let end = 1_790_769_600; // 2026-09-30T12:00:00Z
+        let window = Window { start: end - 2 * 86_400, end };
+        let records = reader.records(&log, &[&interface], window, 100).await.unwrap();
+
+        let batch = |lines: &[&str]| Batch {
+            header: Some(header.to_owned()),
+            lines: lines.iter().map(|l| (*l).to_owned()).collect(),
+        };
+        assert_eq!(records.batches, [batch(&["record 1", "record 2"]), batch(&["record 3"])]);
+        assert_eq!(records.unread, [format!("s3://flow-logs/{}: only plain-text files are read", september[2])]);
+        assert!(!records.truncated);
+        // The bucket's folders once, then September and October in each of the two accounts.
+        assert_eq!(
+            (folders.num_calls(), first_month.num_calls(), next_month.num_calls(), elsewhere.num_calls()),
+            (1, 1, 1, 2)
+        );
+        assert_eq!((get_a1.num_calls(), get_a3.num_calls()), (1, 1));
     }
 }

@@ -23,7 +23,7 @@ fn open() -> Vec<EgressRule> {
 }
 
 /// 150 groups remediated and 100 in dry run: one finding each.
-fn findings() -> Vec<asff::Finding> {
+fn findings() -> Vec<asff::AsffFinding> {
     let mut all = Vec::new();
     for i in 0..250 {
         let outcome = if i < 150 { Outcome::Remediated } else { Outcome::DryRun };

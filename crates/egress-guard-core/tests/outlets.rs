@@ -4,7 +4,7 @@
 mod common;
 
 use common::{EVENT_GROUP, FakeGroups, FakeNotifier, event, group, handled, rule};
-use egress_guard_core::notify::asff::{self, ComplianceStatus, Finding, Label, WorkflowStatus};
+use egress_guard_core::notify::asff::{self, AsffFinding, ComplianceStatus, Label, WorkflowStatus};
 use egress_guard_core::notify::chat::Card;
 use egress_guard_core::{AuditReport, EgressRule, NoOutlets, Notice, Outcome, Settings, parse_event};
 
@@ -28,7 +28,7 @@ fn notice(event_name: &str, egress: Vec<EgressRule>, settings: &Settings) -> Not
     notice_with(event_name, egress, settings, |_| {})
 }
 
-fn status(f: &Finding) -> (&str, WorkflowStatus, ComplianceStatus, Label) {
+fn status(f: &AsffFinding) -> (&str, WorkflowStatus, ComplianceStatus, Label) {
     (f.id.as_str(), f.workflow.status, f.compliance.status, f.severity.label)
 }
 

@@ -30,7 +30,7 @@ pub const MAX_FIELD_CHARS: usize = 2048;
 /// fields through the SDK.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct Finding {
+pub struct AsffFinding {
     pub schema_version: String,
     pub id: String,
     pub product_arn: String,
@@ -206,8 +206,24 @@ struct Draft<'a> {
 /// adding up to the whole space), for the outcomes Security Hub is told of (remediated, dry run, verification failed,
 /// revoked then deleted, exempt with open egress, split ranges reported). Others give none. `now` is the import's
 /// `CreatedAt` and `UpdatedAt` (RFC 3339); the event's time is `FirstObservedAt` and `LastObservedAt`.
-pub fn from_notice(notice: &Notice, now: &str) -> Vec<Finding> {
-    let told = match notice.outcome {
+pub fn from_notice(notice: &Notice, now: &str) -> Vec<AsffFinding> {
+    if !told(notice) {
+        return vec![];
+    }
+    let mut findings = Vec::new();
+    for (v6, destination) in DESTINATIONS {
+        let rules = FamilyRules::of(notice, v6);
+        if rules.is_empty() {
+            continue;
+        }
+        findings.push(fit(draft(notice, destination, &rules), now));
+    }
+    findings
+}
+
+/// Whether Security Hub is told of the notice's outcome.
+fn told(notice: &Notice) -> bool {
+    match notice.outcome {
         Outcome::Remediated
         | Outcome::DryRun
         | Outcome::VerificationFailed
@@ -216,19 +232,23 @@ pub fn from_notice(notice: &Notice, now: &str) -> Vec<Finding> {
         Outcome::Exempt => !notice.kept_open.is_empty(),
         Outcome::Compliant => !notice.split_ranges.is_empty(),
         _ => false,
-    };
-    if !told {
-        return vec![];
     }
-    let g = &notice.group;
-    let actor = notice.cause.actor.name();
-    let mut findings = Vec::new();
-    for (v6, destination) in DESTINATIONS {
+}
+
+/// The rules of one address family a notice names: revoked, still open, split ranges reported (not revoked) and
+/// kept on purpose.
+struct FamilyRules {
+    revoked: Vec<EgressRule>,
+    still_open: Vec<EgressRule>,
+    split: Vec<EgressRule>,
+    kept: Vec<EgressRule>,
+}
+
+impl FamilyRules {
+    fn of(notice: &Notice, v6: bool) -> FamilyRules {
         let of = |rules: &[EgressRule]| -> Vec<EgressRule> {
             rules.iter().filter(|r| family(r) == Some(v6)).cloned().collect()
         };
-        let revoked = of(&notice.revoked);
-        let still_open = of(&notice.still_open);
         let kept_of = |split: bool| -> Vec<EgressRule> {
             let reported = |f: &&crate::evaluate::Finding| {
                 f.kind == FindingKind::Split && f.disposition == Disposition::ReportOnly
@@ -237,127 +257,154 @@ pub fn from_notice(notice: &Notice, now: &str) -> Vec<Finding> {
             rules.map(|f| f.rule.clone()).collect()
         };
         // Split ranges reported, not revoked, are as open as a /0; the rest is kept on purpose.
-        let (split, kept) = (kept_of(true), kept_of(false));
-        if revoked.is_empty() && still_open.is_empty() && kept.is_empty() && split.is_empty() {
-            continue;
+        FamilyRules {
+            revoked: of(&notice.revoked),
+            still_open: of(&notice.still_open),
+            split: kept_of(true),
+            kept: kept_of(false),
         }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.revoked.is_empty() && self.still_open.is_empty() && self.kept.is_empty() && self.split.is_empty()
+    }
+
+    /// Where the destination stands: open while anything to it is open or the revoke is not done (a dry run, a
+    /// re-read that failed), kept when only rules kept on purpose are left, closed otherwise.
+    fn state(&self, notice: &Notice) -> State {
         let unverified = notice.outcome == Outcome::VerificationFailed && notice.verify_error.is_some();
-        let pending = !revoked.is_empty() && (notice.dry_run || unverified);
-        let state = if !still_open.is_empty() || !split.is_empty() || pending {
+        let pending = !self.revoked.is_empty() && (notice.dry_run || unverified);
+        if !self.still_open.is_empty() || !self.split.is_empty() || pending {
             State::Open
-        } else if !kept.is_empty() {
+        } else if !self.kept.is_empty() {
             State::Kept
         } else {
             State::Closed
-        };
-        let name = format!("{} ({})", g.id, g.name);
-        let when = format!(
-            "{} by {actor} ({} at {})",
-            notice.cause.event_name.as_str(),
-            notice.cause.event_id,
-            notice.cause.event_time
-        );
-        let done = match (revoked.is_empty(), notice.dry_run) {
-            (true, _) => String::new(),
-            (false, true) => format!("Would be revoked (dry run): {}. ", list(&revoked)),
-            (false, false) => format!("egress-guard revoked {}. ", list(&revoked)),
-        };
-        let (title, left) = match state {
-            // The revoke was refused (an SCP, a missing permission): nothing was removed.
-            State::Open if notice.outcome == Outcome::RevokeFailed => (
-                format!("{name} allows egress to {destination}: egress-guard's revoke was refused"),
-                format!(
-                    "The revoke was refused, nothing was removed: {}. Open: {}.",
-                    notice.revoke_error.as_deref().unwrap_or("no error given"),
-                    list(&still_open)
-                ),
-            ),
-            State::Open if !still_open.is_empty() => (
-                format!("{name} still allows egress to {destination} after egress-guard's revoke"),
-                format!("Still open: {}.", list(&still_open)),
-            ),
-            State::Open if !split.is_empty() => (
-                format!("{name} allows egress to all of {destination} through split ranges (not revoked)"),
-                format!("Adding up to {destination}: {}.", list(&split)),
-            ),
-            State::Open if notice.dry_run => {
-                (format!("{name} allows egress to {destination} (dry run: not revoked)"), String::new())
-            }
-            State::Open => (
-                format!("{name}: egress-guard's revoke of {destination} could not be verified"),
-                format!("The re-read failed: {}.", notice.verify_error.as_deref().unwrap_or_default()),
-            ),
-            State::Kept => (
-                format!("{name} allows egress to {destination}, kept on purpose"),
-                format!(
-                    "Kept on purpose: {} ({}).",
-                    list(&kept),
-                    notice
-                        .exemption
-                        .as_ref()
-                        .map_or_else(|| "allowed by the function's settings".to_owned(), |e| e.reason())
-                ),
-            ),
-            State::Closed => (format!("egress-guard revoked egress to {destination} on {name}"), String::new()),
-        };
-        let description = format!("{done}{left} Changed with {when}.").trim_start().to_owned();
-        // This destination's own undo: what the revoke removed of it and is gone, nothing of the other family.
-        let gone: Vec<EgressRule> =
-            revoked.iter().filter(|r| !still_open.iter().any(|s| s.same_traffic(r))).cloned().collect();
-        let undo =
-            (notice.undo_command.is_some() && !gone.is_empty()).then(|| undo_command(&notice.region, &g.id, &gone));
-        let recommendation = match (&undo, state) {
-            (Some(undo), State::Closed) => format!("Nothing to do. To restore what was revoked: {undo}"),
-            _ => format!(
-                "Allow only the destinations the group needs: egress-guard recommend --group-id {} --region {}",
-                g.id, notice.region
-            ),
-        };
-        let mut fields = vec![
-            ("outcome", notice.outcome.as_str().to_owned()),
-            ("dry_run", notice.dry_run.to_string()),
-            ("event_id", notice.cause.event_id.clone()),
-            ("event_name", notice.cause.event_name.as_str().to_owned()),
-            ("actor", actor.to_owned()),
-            ("before", list(&notice.before)),
-            ("after", list(&notice.after)),
-            ("revoked", list(&revoked)),
-            ("still_open", list(&still_open)),
-            ("kept_open", list(&kept)),
-        ];
-        if let Some(caller) = &notice.caller {
-            fields.push(("caller", caller.kind.as_str().to_owned()));
         }
-        if let Some(seconds) = notice.exposure_seconds {
-            fields.push(("exposure_seconds", seconds.to_string()));
-        }
-        if let Some(undo) = undo {
-            fields.push(("undo_command", undo));
-        }
-        findings.push(fit(
-            Draft {
-                account: &notice.account,
-                region: &notice.region,
-                group_id: &g.id,
-                group_name: &g.name,
-                vpc_id: g.vpc_id.as_deref(),
-                destination,
-                state,
-                title,
-                description,
-                recommendation,
-                observed_at: &notice.cause.event_time,
-                fields,
-            },
-            now,
-        ));
     }
-    findings
+
+    /// What the revoke removed of this family and is gone: the destination's own undo restores exactly that.
+    fn gone(&self) -> Vec<EgressRule> {
+        self.revoked.iter().filter(|r| !self.still_open.iter().any(|s| s.same_traffic(r))).cloned().collect()
+    }
+}
+
+/// What the finding of one destination of a notice says.
+fn draft<'a>(notice: &'a Notice, destination: &'a str, rules: &FamilyRules) -> Draft<'a> {
+    let g = &notice.group;
+    let state = rules.state(notice);
+    let (title, left) = headline(notice, destination, state, rules);
+    let when = format!(
+        "{} by {} ({} at {})",
+        notice.cause.event_name.as_str(),
+        notice.cause.actor.name(),
+        notice.cause.event_id,
+        notice.cause.event_time
+    );
+    let done = match (rules.revoked.is_empty(), notice.dry_run) {
+        (true, _) => String::new(),
+        (false, true) => format!("Would be revoked (dry run): {}. ", list(&rules.revoked)),
+        (false, false) => format!("egress-guard revoked {}. ", list(&rules.revoked)),
+    };
+    let description = format!("{done}{left} Changed with {when}.").trim_start().to_owned();
+    let gone = rules.gone();
+    let undo = (notice.undo_command.is_some() && !gone.is_empty()).then(|| undo_command(&notice.region, &g.id, &gone));
+    let recommendation = match (&undo, state) {
+        (Some(undo), State::Closed) => format!("Nothing to do. To restore what was revoked: {undo}"),
+        _ => format!(
+            "Allow only the destinations the group needs: egress-guard recommend --group-id {} --region {}",
+            g.id, notice.region
+        ),
+    };
+    Draft {
+        account: &notice.account,
+        region: &notice.region,
+        group_id: &g.id,
+        group_name: &g.name,
+        vpc_id: g.vpc_id.as_deref(),
+        destination,
+        state,
+        title,
+        description,
+        recommendation,
+        observed_at: &notice.cause.event_time,
+        fields: fields(notice, rules, undo),
+    }
+}
+
+/// The finding's title, and what its description says is left open to the destination, by where it stands.
+fn headline(notice: &Notice, destination: &str, state: State, rules: &FamilyRules) -> (String, String) {
+    let name = format!("{} ({})", notice.group.id, notice.group.name);
+    match state {
+        // The revoke was refused (an SCP, a missing permission): nothing was removed.
+        State::Open if notice.outcome == Outcome::RevokeFailed => (
+            format!("{name} allows egress to {destination}: egress-guard's revoke was refused"),
+            format!(
+                "The revoke was refused, nothing was removed: {}. Open: {}.",
+                notice.revoke_error.as_deref().unwrap_or("no error given"),
+                list(&rules.still_open)
+            ),
+        ),
+        State::Open if !rules.still_open.is_empty() => (
+            format!("{name} still allows egress to {destination} after egress-guard's revoke"),
+            format!("Still open: {}.", list(&rules.still_open)),
+        ),
+        State::Open if !rules.split.is_empty() => (
+            format!("{name} allows egress to all of {destination} through split ranges (not revoked)"),
+            format!("Adding up to {destination}: {}.", list(&rules.split)),
+        ),
+        State::Open if notice.dry_run => {
+            (format!("{name} allows egress to {destination} (dry run: not revoked)"), String::new())
+        }
+        State::Open => (
+            format!("{name}: egress-guard's revoke of {destination} could not be verified"),
+            format!("The re-read failed: {}.", notice.verify_error.as_deref().unwrap_or_default()),
+        ),
+        State::Kept => (
+            format!("{name} allows egress to {destination}, kept on purpose"),
+            format!(
+                "Kept on purpose: {} ({}).",
+                list(&rules.kept),
+                notice
+                    .exemption
+                    .as_ref()
+                    .map_or_else(|| "allowed by the function's settings".to_owned(), |e| e.reason())
+            ),
+        ),
+        State::Closed => (format!("egress-guard revoked egress to {destination} on {name}"), String::new()),
+    }
+}
+
+/// The finding's `ProductFields` before they are cut: the notice's outcome, cause and rules of this family, and the
+/// destination's own undo command.
+fn fields(notice: &Notice, rules: &FamilyRules, undo: Option<String>) -> Vec<(&'static str, String)> {
+    let mut fields = vec![
+        ("outcome", notice.outcome.as_str().to_owned()),
+        ("dry_run", notice.dry_run.to_string()),
+        ("event_id", notice.cause.event_id.clone()),
+        ("event_name", notice.cause.event_name.as_str().to_owned()),
+        ("actor", notice.cause.actor.name().to_owned()),
+        ("before", list(&notice.before)),
+        ("after", list(&notice.after)),
+        ("revoked", list(&rules.revoked)),
+        ("still_open", list(&rules.still_open)),
+        ("kept_open", list(&rules.kept)),
+    ];
+    if let Some(caller) = &notice.caller {
+        fields.push(("caller", caller.kind.as_str().to_owned()));
+    }
+    if let Some(seconds) = notice.exposure_seconds {
+        fields.push(("exposure_seconds", seconds.to_string()));
+    }
+    if let Some(undo) = undo {
+        fields.push(("undo_command", undo));
+    }
+    fields
 }
 
 /// The findings of an audit: one per group and open destination; open when any of its rules is to be revoked,
 /// kept otherwise (exempt, allowed, outside EC2-033). `now` is both `CreatedAt` and `UpdatedAt`.
-pub fn from_audit(report: &AuditReport, now: &str) -> Vec<Finding> {
+pub fn from_audit(report: &AuditReport, now: &str) -> Vec<AsffFinding> {
     let mut groups: BTreeMap<(&str, &str, bool), Vec<&crate::audit::AuditFinding>> = BTreeMap::new();
     for f in &report.findings {
         groups.entry((&f.region, &f.group_id, f.destination.contains(':'))).or_default().push(f);
@@ -420,7 +467,7 @@ pub fn product_arn(account: &str, region: &str) -> String {
     format!("arn:{}:securityhub:{region}:{account}:product/{account}/default", partition(region))
 }
 
-fn fit(d: Draft<'_>, now: &str) -> Finding {
+fn fit(d: Draft<'_>, now: &str) -> AsffFinding {
     let (label, compliance, workflow) = match d.state {
         State::Open => (Label::High, ComplianceStatus::Failed, WorkflowStatus::New),
         State::Closed => (Label::Informational, ComplianceStatus::Passed, WorkflowStatus::Resolved),
@@ -434,7 +481,7 @@ fn fit(d: Draft<'_>, now: &str) -> Finding {
         .map(|(key, value)| (format!("egress-guard/{key}"), cut(&value, MAX_FIELD_CHARS)))
         .collect();
     product_fields.insert("egress-guard/destination".into(), d.destination.to_owned());
-    Finding {
+    AsffFinding {
         schema_version: SCHEMA_VERSION.to_owned(),
         id: finding_id(d.account, d.region, d.group_id, d.destination),
         product_arn: product_arn(d.account, d.region),

@@ -251,47 +251,9 @@ impl<'a> Tally<'a> {
             mut gaps,
             ..
         } = self;
-        // Covered from the first record read at the latest (less one aggregation interval, the most a record can
-        // start after its traffic): nothing before it was read.
-        let window = request.window();
-        for c in &mut coverage {
-            if let Some(first) = first_record.get(&c.interface_id) {
-                let from = (first - MAX_AGGREGATION_SECS).max(window.start);
-                let read = u32::try_from((window.end - from) / DAY).unwrap_or(0);
-                c.days_covered = c.days_covered.min(read);
-            }
-        }
-        // A record leaving from a served port is a reply where its connection came in within the window: for certain
-        // when the peer was seen opening it, else a guess told as a gap.
-        let mut unflagged = 0;
-        for (interface_id, flow, connection) in unanswered {
-            let Some(c) = coverage.iter_mut().find(|c| c.interface_id == interface_id) else { continue };
-            if opened_by_peer.contains(&connection) {
-                c.replies += 1;
-            } else if answered.contains(&connection) {
-                c.replies += 1;
-                unflagged += 1;
-            } else {
-                c.started += 1;
-                *flows.entry(flow).or_default() += 1;
-            }
-        }
-        for c in &coverage {
-            if c.flow_logs.is_empty() {
-                gaps.push(Gap::NoFlowLogs { interface_id: c.interface_id.clone() });
-            } else if c.records == 0 {
-                gaps.push(Gap::NoRecords { interface_id: c.interface_id.clone() });
-            } else if c.days_covered < request.days {
-                gaps.push(Gap::FewerDays {
-                    interface_id: c.interface_id.clone(),
-                    days: c.days_covered,
-                    asked: request.days,
-                });
-            }
-            if c.skipped > 0 {
-                gaps.push(Gap::Skipped { interface_id: c.interface_id.clone(), records: c.skipped });
-            }
-        }
+        covered_since_read(&mut coverage, &first_record, request.window());
+        let unflagged = settle_replies(unanswered, &answered, &opened_by_peer, &mut coverage, &mut flows);
+        gaps.extend(evidence_gaps(&coverage, request.days));
         if unattributed > 0 {
             gaps.push(Gap::Unattributed { records: unattributed });
         }
@@ -337,4 +299,60 @@ impl<'a> Tally<'a> {
             quota: fitted.quota,
         }
     }
+}
+
+/// Each interface covered from its first record read at the latest (less one aggregation interval, the most a record
+/// can start after its traffic): nothing before it was read.
+fn covered_since_read(coverage: &mut [Coverage], first_record: &BTreeMap<String, i64>, window: Window) {
+    for c in coverage {
+        if let Some(first) = first_record.get(&c.interface_id) {
+            let from = (first - MAX_AGGREGATION_SECS).max(window.start);
+            let read = u32::try_from((window.end - from) / DAY).unwrap_or(0);
+            c.days_covered = c.days_covered.min(read);
+        }
+    }
+}
+
+/// A record leaving from a served port without TCP flags is a reply where its connection came in within the window
+/// (`answered`): for certain when the peer was seen opening it (`opened_by_peer`), else a guess; otherwise traffic
+/// the interface started. Answers how many were guesses, a gap.
+fn settle_replies(
+    unanswered: Vec<(String, Flow, Connection)>,
+    answered: &BTreeSet<Connection>,
+    opened_by_peer: &BTreeSet<Connection>,
+    coverage: &mut [Coverage],
+    flows: &mut BTreeMap<Flow, u64>,
+) -> u64 {
+    let mut unflagged = 0;
+    for (interface_id, flow, connection) in unanswered {
+        let Some(c) = coverage.iter_mut().find(|c| c.interface_id == interface_id) else { continue };
+        if opened_by_peer.contains(&connection) {
+            c.replies += 1;
+        } else if answered.contains(&connection) {
+            c.replies += 1;
+            unflagged += 1;
+        } else {
+            c.started += 1;
+            *flows.entry(flow).or_default() += 1;
+        }
+    }
+    unflagged
+}
+
+/// The gaps each interface's coverage leaves: no flow log, no record, fewer days than asked, records skipped.
+fn evidence_gaps(coverage: &[Coverage], days: u32) -> Vec<Gap> {
+    let mut gaps = Vec::new();
+    for c in coverage {
+        if c.flow_logs.is_empty() {
+            gaps.push(Gap::NoFlowLogs { interface_id: c.interface_id.clone() });
+        } else if c.records == 0 {
+            gaps.push(Gap::NoRecords { interface_id: c.interface_id.clone() });
+        } else if c.days_covered < days {
+            gaps.push(Gap::FewerDays { interface_id: c.interface_id.clone(), days: c.days_covered, asked: days });
+        }
+        if c.skipped > 0 {
+            gaps.push(Gap::Skipped { interface_id: c.interface_id.clone(), records: c.skipped });
+        }
+    }
+    gaps
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use egress_guard_core::history::Revocation;
+use egress_guard_core::history::{Last, Revocation};
 use egress_guard_core::ports::Revoked;
 use egress_guard_core::{
     EgressRule, History, Message, Notice, Notifier, Outlets, RevokePlan, SecurityGroup, SecurityGroups,
@@ -283,11 +283,16 @@ impl Outlets for FakeOutlets {
     }
 }
 
-/// Revocations in memory: the times each (group, destination) was revoked; fails every call when `fail` is set.
+/// Revocations in memory: the times each (group, destination) was revoked, what each group was last left with open,
+/// and each region's first schedule; fails every call when `fail` is set.
 #[derive(Debug, Default)]
 pub struct FakeHistory {
     pub revoked_at: Mutex<BTreeMap<(String, String), Vec<i64>>>,
     pub calls: Mutex<Vec<Revocation>>,
+    /// The open key last recorded per group key.
+    pub open: Mutex<BTreeMap<String, String>>,
+    /// The schedule time of each region's first sweep.
+    pub first_schedule: Mutex<BTreeMap<String, String>>,
     pub fail: bool,
 }
 
@@ -310,6 +315,24 @@ impl History for FakeHistory {
             })
             .collect();
         Ok(Some(counts))
+    }
+
+    async fn seen(&self, group_key: &str, open: &str, _: i64) -> Result<Last, FakeError> {
+        if self.fail {
+            return Err(FakeError("table unavailable".into()));
+        }
+        let before = self.open.lock().unwrap().insert(group_key.to_owned(), open.to_owned());
+        Ok(before.map_or(Last::Never, Last::Was))
+    }
+
+    /// Every sweep of the schedule that first swept the region is its first.
+    async fn first_sweep(&self, region_key: &str, schedule_time: &str, _: i64) -> Result<Option<bool>, FakeError> {
+        if self.fail {
+            return Err(FakeError("table unavailable".into()));
+        }
+        let mut first = self.first_schedule.lock().unwrap();
+        let first = first.entry(region_key.to_owned()).or_insert_with(|| schedule_time.to_owned());
+        Ok(Some(first == schedule_time))
     }
 }
 
