@@ -20,7 +20,7 @@ use egress_guard_core::recommend::{Batch, FlowLog, Interface, LogDestination, Ne
 use egress_guard_core::watch::RuleState;
 use egress_guard_core::{
     FlowLogs, History, Message, NoFlowLogs, NoHistory, Notice, Outcome, Pause, Ports, SecurityGroup, Settings,
-    SweepReport, SweepRequest, Trigger, Watch, handle, parse_event, sweep,
+    SweepReport, SweepRequest, SweepScope, Trigger, Watch, handle, parse_event, sweep,
 };
 
 /// The variable that has the test write each golden file anew instead of comparing with it.
@@ -158,6 +158,7 @@ fn told_of(event_name: &str, settings: &Settings, groups: FakeGroups, outcome: O
 fn swept<H: History + Sync>(
     trigger: &Trigger,
     settings: &Settings,
+    scope: &SweepScope,
     groups: &FakeGroups,
     history: &H,
 ) -> (SweepReport, Vec<Sent>) {
@@ -165,7 +166,7 @@ fn swept<H: History + Sync>(
     let outlets = FakeOutlets::default();
     let ports = Ports { groups, notifier: &notifier, history, flow_logs: &NoFlowLogs, outlets: &outlets };
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    let report = rt.block_on(sweep(trigger, settings, ports, || true)).expect("the sweep runs");
+    let report = rt.block_on(sweep(trigger, settings, scope, ports, || true)).expect("the sweep runs");
     (report, notifier.sent())
 }
 
@@ -451,7 +452,7 @@ fn region() -> FakeGroups {
 
 #[test]
 fn a_sweeps_report_is_its_golden_file() {
-    let (_, sent) = swept(&sweep_trigger(), &Settings::default(), &region(), &NoHistory);
+    let (_, sent) = swept(&sweep_trigger(), &Settings::default(), &SweepScope::default(), &region(), &NoHistory);
     check("sweep.txt", &render(&sent, true));
 }
 
@@ -469,7 +470,7 @@ fn a_sweep_that_finds_missed_events_is_its_golden_file() {
         index: 0,
         of: 0,
     };
-    swept(&first.trigger(), &Settings::default(), &groups, &history);
+    swept(&first.trigger(), &Settings::default(), &SweepScope::default(), &groups, &history);
     {
         let mut all = groups.groups.lock().unwrap();
         all.get_mut(SWEPT[0]).unwrap().egress.push(rule("tcp 8080 to 0.0.0.0/0"));
@@ -477,7 +478,7 @@ fn a_sweep_that_finds_missed_events_is_its_golden_file() {
         all.insert(opened.id.clone(), opened);
     }
     let second = SweepRequest { time: "2026-11-25T06:00:00Z".into(), ..first };
-    let (_, sent) = swept(&second.trigger(), &Settings::default(), &groups, &history);
+    let (_, sent) = swept(&second.trigger(), &Settings::default(), &SweepScope::default(), &groups, &history);
     check("sweep-missed.txt", &render(&sent, false));
 }
 
@@ -488,7 +489,8 @@ fn a_sweep_report_in_numbered_parts_is_its_golden_file() {
     let groups = FakeGroups::with(
         (1..=6).map(|n| named(&format!("sg-{n:017x}"), "worker", vec![rule("all traffic to 0.0.0.0/0")])),
     );
-    let (report, published) = swept(&sweep_trigger(), &Settings::default(), &groups, &NoHistory);
+    let (report, published) =
+        swept(&sweep_trigger(), &Settings::default(), &SweepScope::default(), &groups, &NoHistory);
     let whole: Vec<Sent> = report.parts(MAX_MESSAGE_BYTES).iter().map(|p| sent(p)).collect();
     assert_eq!(published, whole, "one part at SNS's size, the one published");
     let parts: Vec<Sent> = report.parts(640).iter().map(|p| sent(p)).collect();
@@ -513,8 +515,8 @@ fn a_blind_regions_sweep_report_is_its_golden_file() {
     let watch = Watch::assess("eu-west-1", &Ok(vec![trail]), Some(Ok(rule_state)));
     assert!(watch.is_blind(), "{watch:?}");
     let groups = FakeGroups::with([named(SWEPT[3], "db", vec![rule("udp 53 to 10.0.0.2/32")])]);
-    let settings = Settings { watch: Some(watch), ..Settings::default() };
-    let (_, sent) = swept(&sweep_trigger(), &settings, &groups, &NoHistory);
+    let scope = SweepScope { watch: Some(watch), ..SweepScope::default() };
+    let (_, sent) = swept(&sweep_trigger(), &Settings::default(), &scope, &groups, &NoHistory);
     check("sweep-blind.txt", &render(&sent, true));
 }
 
@@ -533,9 +535,9 @@ fn a_schedules_digest_in_numbered_parts_is_its_golden_file() {
         named("sg-0000000000000002b", "reports", vec![rule("tcp 443 to 0.0.0.0/0")]),
         named("sg-0000000000000002c", "worker", vec![rule("tcp 80 to 0.0.0.0/0")]),
     ]);
-    let enforcing = Settings { digest: true, ..Settings::default() };
-    let paused =
-        Settings { dry_run: true, paused: Some(pause(&["us-east-1"], "INC-9: proxy migration")), ..enforcing.clone() };
+    let enforcing = Settings::default();
+    let paused = enforcing.paused(pause(&["us-east-1"], "INC-9: proxy migration"));
+    let in_digest = SweepScope { digest: true, ..SweepScope::default() };
     let request = |time: &str, region: &str, index: u32| SweepRequest {
         schedule_id: format!("schedule-{time}"),
         time: time.into(),
@@ -546,8 +548,10 @@ fn a_schedules_digest_in_numbered_parts_is_its_golden_file() {
         of: 2,
     };
     let schedule = |time: &str| {
-        let (west_report, west_sent) = swept(&request(time, "eu-west-1", 0).trigger(), &enforcing, &west, &history);
-        let (east_report, east_sent) = swept(&request(time, "us-east-1", 1).trigger(), &paused, &east, &history);
+        let (west_report, west_sent) =
+            swept(&request(time, "eu-west-1", 0).trigger(), &enforcing, &in_digest, &west, &history);
+        let (east_report, east_sent) =
+            swept(&request(time, "us-east-1", 1).trigger(), &paused, &in_digest, &east, &history);
         assert!(west_sent.is_empty() && east_sent.is_empty(), "a digest's sweeps publish nothing of their own");
         Digest {
             schedule_time: time.into(),
