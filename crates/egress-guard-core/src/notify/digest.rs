@@ -120,7 +120,38 @@ impl Digest {
         ));
         let counts: Vec<String> = counts.iter().map(|(o, n)| format!("{} {n}", o.as_str())).collect();
         out.push_str(&format!("Outcomes: {}\n", if counts.is_empty() { "none".into() } else { counts.join(", ") }));
-        // Every part repeats the header: failures are named up to a bound, so that it stays small.
+        out.push_str(&self.failed_and_blind());
+        let missed = self.missed();
+        if missed > 0 {
+            out.push_str(&format!(
+                "MISSED: {missed} group(s) changed since egress-guard last looked and no event closed them: events are \
+                 being missed (is the trail logging management events there?). They are marked MISSED below.\n"
+            ));
+        }
+        let reported: usize = self.parts.iter().map(|p| p.reported).sum();
+        if reported > 0 {
+            out.push_str(&format!(
+                "Already reported and unchanged: {reported} group(s) with open egress left alone (a dry run, a pause, \
+                 an exemption): counted here, listed in each sweep's JSON in the function's log and in Security Hub.\n"
+            ));
+        }
+        let more: usize = self.parts.iter().map(|p| p.more).sum();
+        if more > 0 {
+            out.push_str(&format!(
+                "{more} more change(s) past {MAX_DETAILED_LINES} a sweep are not detailed: each is in the function's \
+                 log, and each revoke in `egress-guard undo`.\n"
+            ));
+        }
+        if self.news() == 0 {
+            out.push_str("Nothing changed since the last report.\n");
+        }
+        out
+    }
+
+    /// The sweeps that failed and the regions whose changes are not seen, each named (up to `MAX_FAILURES_NAMED`: every
+    /// part repeats the header, which so stays small) with why, the rest counted.
+    fn failed_and_blind(&self) -> String {
+        let mut out = String::new();
         let failures: Vec<&DigestPart> = self.parts.iter().filter(|p| p.failed.is_some()).collect();
         for part in failures.iter().take(MAX_FAILURES_NAMED) {
             out.push_str(&format!(
@@ -153,30 +184,6 @@ impl Digest {
                 "BLIND: {} more region(s) (each sweep's JSON has its watch).\n",
                 blind.len() - MAX_FAILURES_NAMED
             ));
-        }
-        let missed = self.missed();
-        if missed > 0 {
-            out.push_str(&format!(
-                "MISSED: {missed} group(s) changed since egress-guard last looked and no event closed them: events are \
-                 being missed (is the trail logging management events there?). They are marked MISSED below.\n"
-            ));
-        }
-        let reported: usize = self.parts.iter().map(|p| p.reported).sum();
-        if reported > 0 {
-            out.push_str(&format!(
-                "Already reported and unchanged: {reported} group(s) with open egress left alone (a dry run, a pause, \
-                 an exemption): counted here, listed in each sweep's JSON in the function's log and in Security Hub.\n"
-            ));
-        }
-        let more: usize = self.parts.iter().map(|p| p.more).sum();
-        if more > 0 {
-            out.push_str(&format!(
-                "{more} more change(s) past {MAX_DETAILED_LINES} a sweep are not detailed: each is in the function's \
-                 log, and each revoke in `egress-guard undo`.\n"
-            ));
-        }
-        if self.news() == 0 {
-            out.push_str("Nothing changed since the last report.\n");
         }
         out
     }
