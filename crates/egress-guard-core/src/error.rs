@@ -14,10 +14,9 @@ pub enum Error {
     NotCloudTrail(Option<String>),
     #[error("the event is a call to {0}, not to ec2.amazonaws.com")]
     OtherService(String),
-    #[error(
-        "the event is {0}; egress-guard handles AuthorizeSecurityGroupEgress, CreateSecurityGroup, ModifySecurityGroupRules, CreateVpc, CreateDefaultVpc and AssociateVpcCidrBlock"
-    )]
-    UnsupportedEvent(String),
+    /// `handled`: the calls egress-guard handles, from `EventName::ALL`.
+    #[error("the event is {name}; egress-guard handles {handled}")]
+    UnsupportedEvent { name: String, handled: String },
     #[error("the event has no `{0}`")]
     MissingField(&'static str),
     #[error("the {event_name} event names no security group or VPC (looked in {looked_in})")]
@@ -73,7 +72,7 @@ impl Error {
             | Error::InvalidField { .. }
             | Error::NotCloudTrail(_)
             | Error::OtherService(_)
-            | Error::UnsupportedEvent(_)
+            | Error::UnsupportedEvent { .. }
             | Error::MissingField(_)
             | Error::MissingGroupId { .. }
             | Error::InvalidGroupId(_)

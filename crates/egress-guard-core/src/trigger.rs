@@ -72,6 +72,13 @@ impl EventName {
         EventName::AssociateVpcCidrBlock,
     ];
 
+    /// The calls of `ALL` as a person lists them: `A, B and C`.
+    pub fn handled() -> String {
+        let names = EventName::ALL.map(|n| n.as_str());
+        let (last, rest) = names.split_last().expect("ALL is not empty");
+        format!("{} and {last}", rest.join(", "))
+    }
+
     pub fn as_str(&self) -> &'static str {
         match self {
             EventName::AuthorizeSecurityGroupEgress => "AuthorizeSecurityGroupEgress",
@@ -307,7 +314,7 @@ fn from_event(event: CloudWatchEvent<Detail>) -> Result<Trigger, Error> {
     let event_name = EventName::ALL
         .into_iter()
         .find(|n| n.as_str() == name)
-        .ok_or_else(|| Error::UnsupportedEvent(name.to_owned()))?;
+        .ok_or_else(|| Error::UnsupportedEvent { name: name.to_owned(), handled: EventName::handled() })?;
     let event_id = detail.event_id.clone().or(event.id).ok_or(Error::MissingField("detail.eventID"))?;
     let account =
         event.account_id.or_else(|| detail.recipient_account_id.clone()).ok_or(Error::MissingField("account"))?;
@@ -394,5 +401,20 @@ fn where_group_ids_live(name: EventName) -> &'static str {
             "requestParameters.vpcId, responseElements.vpc.vpcId (also inside a <Call>Response element)"
         }
         EventName::ManualFix | EventName::ScheduledSweep => "nowhere: not a CloudTrail call",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unsupported_call_is_told_every_call_that_is_handled() {
+        let err = Error::UnsupportedEvent { name: "DeleteSecurityGroup".into(), handled: EventName::handled() };
+        assert_eq!(
+            err.to_string(),
+            "the event is DeleteSecurityGroup; egress-guard handles AuthorizeSecurityGroupEgress, CreateSecurityGroup, \
+             ModifySecurityGroupRules, CreateVpc, CreateDefaultVpc and AssociateVpcCidrBlock"
+        );
     }
 }

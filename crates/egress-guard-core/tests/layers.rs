@@ -287,3 +287,35 @@ fn the_import_reader_sees_grouped_nested_super_and_reexported_paths() {
     let order: Vec<String> = ["b/d.rs", "b/c.rs", "a.rs"].into_iter().map(str::to_owned).collect();
     assert_eq!(violations(&order, &graph), vec!["b/d.rs imports a.rs, which ARCHITECTURE.md lists at or after it"]);
 }
+
+/// The lines of ARCHITECTURE.md's section headed `heading`, up to the next heading.
+fn section(architecture: &str, heading: &str) -> String {
+    let start = architecture.find(&format!("## {heading}\n")).unwrap_or_else(|| panic!("no `## {heading}` section"));
+    let body = &architecture[start + heading.len() + 4..];
+    body[..body.find("\n## ").unwrap_or(body.len())].to_owned()
+}
+
+#[test]
+fn the_birds_eye_view_names_every_trigger_the_function_reads() {
+    let view = section(&std::fs::read_to_string(root().join("ARCHITECTURE.md")).unwrap(), "Bird's eye view");
+    for call in egress_guard_core::EventName::ALL {
+        assert!(view.contains(&format!("`{}`", call.as_str())), "the bird's eye view does not name {}", call.as_str());
+    }
+    for other in ["Scheduled Event", "SQS batch", "Incoming"] {
+        assert!(view.contains(other), "the bird's eye view does not name {other}");
+    }
+}
+
+#[test]
+fn every_entry_point_names_a_file_that_exists() {
+    let entries = section(&std::fs::read_to_string(root().join("ARCHITECTURE.md")).unwrap(), "Entry points");
+    let mut named = 0;
+    for line in entries.lines() {
+        for path in line.split('`').filter(|p| p.ends_with(".rs") || p.ends_with(".sh") || p.ends_with("/run")) {
+            let candidates = [root().join(path), root().join("crates/egress-guard-cli/src").join(path)];
+            assert!(candidates.iter().any(|c| c.exists()), "Entry points names {path}, which does not exist");
+            named += 1;
+        }
+    }
+    assert!(named > 10, "Entry points names {named} files");
+}

@@ -118,3 +118,24 @@ fn a_format_the_verb_cannot_print_is_refused_before_any_call() {
         assert!(stderr.contains(&format!("invalid value '{format}' for '--format <FORMAT>'")), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn the_architectures_entry_points_are_every_verb_the_binary_has() {
+    let top = Command::new(env!("CARGO_BIN_EXE_egress-guard")).arg("--help").env_clear().output().unwrap();
+    let top = String::from_utf8(top.stdout).unwrap();
+    let commands = &top[top.find("Commands:").expect("a Commands section")..];
+    let verbs: BTreeSet<String> = commands
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|v| *v != "help")
+        .map(str::to_owned)
+        .collect();
+    let architecture = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../ARCHITECTURE.md")).unwrap();
+    let entries = &architecture[architecture.find("## Entry points").expect("an Entry points section")..];
+    let entries = &entries[..entries[3..].find("\n## ").map_or(entries.len(), |i| i + 3)];
+    let documented: BTreeSet<String> =
+        entries.split("`egress-guard ").skip(1).filter_map(|rest| rest.split('`').next()).map(str::to_owned).collect();
+    assert_eq!(documented, verbs, "ARCHITECTURE.md's entry points and `egress-guard --help` differ");
+}
