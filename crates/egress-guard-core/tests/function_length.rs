@@ -109,11 +109,7 @@ fn ident_before(chars: &[char], i: usize) -> bool {
 
 /// A `'` that opens a character literal (`'{'`, `'\n'`, `'\''`), not a lifetime (`'a`).
 fn is_char_literal(chars: &[char], i: usize) -> bool {
-    match (chars.get(i + 1), chars.get(i + 2)) {
-        (Some('\\'), _) => true,
-        (Some(_), Some('\'')) => true,
-        _ => false,
-    }
+    matches!((chars.get(i + 1), chars.get(i + 2)), (Some('\\'), _) | (Some(_), Some('\'')))
 }
 
 /// Each function of `text`: its name, first line (from 1) and length in lines.

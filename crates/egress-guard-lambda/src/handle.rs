@@ -27,8 +27,11 @@ pub async fn invoke<R: Reach, N: Notifier, H: History + Switch + Digests, Q: Swe
             Invocation::failed(egress_guard_core::TriggerKind::Event, err)
         }
     };
-    if let Err(err) = &invocation.result {
-        tracing::error!(error_code = error_code(err).unwrap_or("-"), error = %err, "invocation failed");
+    // The core logs each failure with its event; the AWS error code behind it is known only here.
+    if let Err(err) = &invocation.result
+        && let Some(code) = error_code(err)
+    {
+        tracing::error!(error_code = code, error = %err, "the failure's AWS error code");
     }
     invocation
 }
