@@ -134,9 +134,15 @@ async fn list_or_restore(clients: &Clients, ask: &Ask) -> anyhow::Result<u8> {
             Access::AssumeRole { account: restore.account.clone(), role_arn }
         };
         let groups = fleet.security_groups(&access, &restore.region).await;
-        let now = groups.describe(&restore.group_id).await.map_err(|err| {
-            anyhow::anyhow!("{} in {} of {}: {err}", restore.group_id, restore.region, restore.account)
-        })?;
+        // One account or group that cannot be read (its role not assumable by this caller, a throttle) is skipped
+        // and named; the rest are still listed.
+        let now = match groups.describe(&restore.group_id).await {
+            Ok(now) => now,
+            Err(err) => {
+                report.skipped.push(skipped(restore, format!("could not be read: {err:#}")));
+                continue;
+            }
+        };
         let (back, skipped) = undo::against(restore, now.as_ref());
         report.skipped.extend(skipped);
         if let (Some(back), Some(group)) = (back, now) {
@@ -171,7 +177,7 @@ async fn list_or_restore(clients: &Clients, ask: &Ask) -> anyhow::Result<u8> {
         }
         match groups.authorize(&back.group_id, &back.rules).await {
             Ok(()) => report.restored.push(back),
-            Err(err) => report.skipped.push(failed(&back, &err)),
+            Err(err) => report.skipped.push(skipped(&back, format!("could not be authorized: {err}"))),
         }
     }
     if ask.json {
@@ -182,12 +188,13 @@ async fn list_or_restore(clients: &Clients, ask: &Ask) -> anyhow::Result<u8> {
     Ok(report.exit_code())
 }
 
-fn failed(back: &Restore, err: &dyn std::error::Error) -> undo::Skipped {
+/// A restore not made, and why.
+fn skipped(back: &Restore, reason: String) -> undo::Skipped {
     undo::Skipped {
         account: back.account.clone(),
         region: back.region.clone(),
         group_id: back.group_id.clone(),
-        reason: format!("could not be authorized: {err}"),
+        reason,
     }
 }
 

@@ -12,7 +12,7 @@ use egress_guard_core::notify::observed::ObservedEgress;
 use egress_guard_core::recommend::{
     self, AwsRanges, Batch, FlowLog, Gap, Interface, LogDestination, Network, PrefixList, Proposal, Records, Request,
 };
-use egress_guard_core::run::observe::recommend_for;
+use egress_guard_core::run::recommend::recommend_for;
 use egress_guard_core::{EgressRule, Protocol, SecurityGroup, Settings};
 use proptest::prelude::*;
 

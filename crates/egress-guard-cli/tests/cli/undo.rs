@@ -1,8 +1,9 @@
 //! `undo` against moto, after the Lambda's handler revoked groups in two regions of the hub and in a member account
 //! (reached through its remediation role): the list is exactly what was revoked, minus a group deleted and a rule
 //! re-added since, and changes nothing; `--apply` is refused while egress-guard enforces there; paused, it puts back
-//! exactly the revoked rules, in the member's account too; the window, groups and regions narrow it; bad input exits
-//! 2 before any AWS call.
+//! exactly the revoked rules, in the member's account too; the window, groups and regions narrow it; a member whose
+//! role the operator may not assume is skipped and named while the rest are listed; bad input exits 2 before any AWS
+//! call.
 
 use aws_sdk_ec2::types::IpPermission;
 use egress_guard_aws::{DynamoHistory, Fleet, SnsNotifier};
@@ -181,6 +182,26 @@ async fn undo_lists_every_revoke_in_two_regions_and_a_member_and_changes_nothing
         .cloned()
         .collect();
     assert_eq!(changes, Vec::<Value>::new(), "undo without --apply only reads");
+}
+
+/// AWS refuses the operator the member's role (its trust admits only the hub's function role; moto never checks a
+/// trust, so the limits proxy answers as AWS does): that group is skipped with the refusal, the hub's are listed.
+#[tokio::test]
+async fn a_member_whose_role_cannot_be_assumed_is_skipped_and_named_and_the_rest_are_listed() {
+    let r = revoked().await;
+    let (web, api_east, member_api) = (&r.groups[0], &r.groups[1], &r.groups[2]);
+    r.hub.moto.inject_query_error("AssumeRole", MEMBER, 50, 403, "AccessDenied");
+    let (code, report, out) = r.undo(&[]);
+    assert_eq!(code, 1, "something could not be restored: {out}");
+    let listed: Vec<String> = bare(&report, "restored").into_iter().map(|(_, _, group, _)| group).collect();
+    let mut hub_groups = vec![web.2.clone(), api_east.2.clone()];
+    hub_groups.sort();
+    assert_eq!(listed, hub_groups, "the hub's groups are still listed: {out}");
+    let skipped = report["skipped"].as_array().unwrap();
+    let member = skipped.iter().find(|s| s["group_id"] == member_api.2.as_str()).unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(member["account"], MEMBER);
+    let reason = member["reason"].as_str().unwrap();
+    assert!(reason.starts_with("could not be read") && reason.contains("AccessDenied"), "{reason}");
 }
 
 #[tokio::test]

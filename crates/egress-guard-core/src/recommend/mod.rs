@@ -1,6 +1,6 @@
 //! Least-privilege egress from observed traffic, the pure part: from the records of the flow logs of the interfaces
 //! that use a group, the smallest set of egress rules that allows what they started, fitted to the group's rule
-//! quota, with the commands that apply it. No port, no async: `run::observe` reads, this decides.
+//! quota, with the commands that apply it. No port, no async: `run::recommend` reads, this decides.
 
 pub mod evidence;
 pub mod fit;

@@ -1,5 +1,5 @@
 //! The tally: the records read from a group's flow logs turned into the flows its interfaces started, each
-//! interface's coverage, and the gaps in the evidence; then the proposal. Pure: the reading is `run::observe`'s.
+//! interface's coverage, and the gaps in the evidence; then the proposal. Pure: the reading is `run::recommend`'s.
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -13,7 +13,7 @@ use crate::ports::{FlowLogs, History, Notifier, Outlets, Ports, Revoked, Securit
 use crate::recommend::proposal::DEFAULT_QUOTA;
 use crate::recommend::ranges::AwsRanges;
 use crate::recommend::tally::Request;
-use crate::run::observe::recommend_for;
+use crate::run::recommend::recommend_for;
 use crate::settings::Settings;
 use crate::trigger::Trigger;
 
