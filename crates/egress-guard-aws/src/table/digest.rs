@@ -23,7 +23,7 @@ use egress_guard_core::notify::digest::DigestPart;
 use egress_guard_core::{Digests, Gather, SweepRequest};
 
 use crate::error::{Error, code_and_message, dynamo};
-use crate::table::history::DynamoHistory;
+use crate::table::history::{DynamoHistory, now};
 
 /// Keys per `BatchGetItem`: DynamoDB's limit.
 const KEYS_PER_BATCH: usize = 100;
@@ -308,10 +308,6 @@ fn is_condition<R>(
         }
         _ => false,
     }
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 /// The core's digest port on the table: each share kept as JSON, read back into the core's parts (an unreadable

@@ -228,7 +228,8 @@ impl DynamoHistory {
     }
 }
 
-fn now() -> i64 {
+/// Now, in seconds since the epoch: the time every item of the table is written with.
+pub(crate) fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 

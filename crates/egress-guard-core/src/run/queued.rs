@@ -5,6 +5,7 @@
 use crate::Error;
 use crate::incoming::Queued;
 use crate::notify::digest::DigestPart;
+use crate::notify::report::SweepReport;
 use crate::org::Home;
 use crate::ports::{Accounts, Digests, History, Notifier, Reach, SweepQueue, Switch};
 use crate::request::SweepRequest;
@@ -58,7 +59,7 @@ async fn sweep_one<R: Reach, N: Notifier, H: History + Switch + Digests, Q: Swee
     ports: (&R, &N, &H),
     fanout: Option<Fanout<'_, Q, A>>,
     has_time: &impl Fn() -> bool,
-) -> Result<Option<crate::notify::report::SweepReport>, Error> {
+) -> Result<Option<SweepReport>, Error> {
     // One of a schedule's sweeps: its report goes into the schedule's digest, not out on its own.
     let digest = request.of > 0 && ports.2.gathers();
     let event_id = request.trigger().event_id;
